@@ -1,0 +1,47 @@
+import type { Command, CommandContext } from './types.ts';
+import { whoami } from './whoami.ts';
+
+/** Every ssh command, in the order `help` lists them. */
+const commands: Command[] = [];
+
+const help: Command = {
+  name: 'help',
+  usage: '',
+  summary: 'list the commands',
+  async run(ctx) {
+    ctx.out(helpText());
+    return 0;
+  },
+};
+
+commands.push(help, whoami);
+
+export function helpText(): string {
+  const width = Math.max(...commands.map((c) => `${c.name} ${c.usage}`.trim().length));
+  const lines = commands.map((c) => `  ${`${c.name} ${c.usage}`.trim().padEnd(width)}  ${c.summary}`);
+  return [
+    'slipway: git push to deploy.',
+    '',
+    '  git push ssh://<user>@<host>:<port>/<repo> <branch>   deploy a branch',
+    '  git clone ssh://<user>@<host>:<port>/<repo>           clone a repo',
+    '',
+    'Commands (ssh <host> <command>):',
+    ...lines,
+    '',
+  ].join('\n');
+}
+
+/** Runs `argv` as a command; unknown ones exit 127 like a shell would. */
+export async function runCommand(argv: string[], ctx: Omit<CommandContext, 'args'>): Promise<number> {
+  const [name, ...args] = argv;
+  if (!name) {
+    ctx.out(helpText());
+    return 0;
+  }
+  const cmd = commands.find((c) => c.name === name);
+  if (!cmd) {
+    ctx.err(`unknown command '${name.replace(/[^\x20-\x7e]/g, '?')}'; try 'help'\n`);
+    return 127;
+  }
+  return cmd.run({ ...ctx, args });
+}

@@ -1,0 +1,140 @@
+/**
+ * The typed, validated configuration. Built once by `loadConfig`; nothing downstream re-reads YAML.
+ * All values are plain data so a reload can build a new one and swap it atomically.
+ */
+
+export type RunnerType = 'SimpleProcess' | 'NginxBackend' | 'UwsgiNginxBackend' | 'NginxStatic';
+
+/** What a user may do. `admin`: everything; `deploy`: push/clone/operate listed repos; `read`: clone/status/logs of listed repos. */
+export type Role =
+  | { kind: 'admin' }
+  | { kind: 'deploy'; repos: string[] }
+  | { kind: 'read'; repos: string[] };
+
+export interface Limits {
+  /** Concurrent SSH connections, all users together. */
+  maxConnections: number;
+  /** Authentication attempts (keys offered or methods tried) per connection. */
+  maxAuthAttempts: number;
+  /** Milliseconds from TCP accept until authenticated. */
+  handshakeTimeoutMs: number;
+  /** Milliseconds without any traffic before a connection is closed. */
+  idleTimeoutMs: number;
+  /** Largest pack accepted by a push, in bytes. */
+  maxPackBytes: number;
+  /** Open session channels per connection. */
+  maxSessionsPerConnection: number;
+}
+
+export interface HealthCheck {
+  path: string;
+  /** seconds */
+  timeout: number;
+}
+
+export interface RunnerConfig {
+  name: string;
+  type: RunnerType;
+  cmd?: string;
+  processCount: number;
+  subdirectory?: string;
+  nginxExtraConfig?: string;
+  nginxExtraUpstreamConfig?: string;
+  nginxProxyPath?: string;
+  healthcheck?: HealthCheck;
+}
+
+export interface BranchConfig {
+  name: string;
+  runners: Record<string, RunnerConfig>;
+  env: Record<string, string>;
+  hooks: {
+    /** null = pyPaaS default (run ./.build.sh if present). */
+    build: string[] | null;
+    maintenance: string[];
+  };
+  customCmds: Record<string, string>;
+  keepReleases: number;
+}
+
+export interface RepoConfig {
+  name: string;
+  /** Path of the file this came from, relative to the config dir (for messages). */
+  file: string;
+  branches: Record<string, BranchConfig>;
+}
+
+export interface UpstreamRef {
+  repo: string;
+  branch: string;
+  runner: string;
+}
+
+export interface LocationConfig {
+  path: string;
+  upstream: UpstreamRef;
+  maintenanceUpstream?: UpstreamRef;
+  nginxExtraConfig?: string;
+}
+
+export interface DomainConfig {
+  name: string;
+  file: string;
+  locations: LocationConfig[];
+  ssl: boolean;
+  nginxHttpExtraConfig?: string;
+  nginxHttpsExtraConfig?: string;
+  extraListenOptions?: string;
+  sslCertificate: string;
+  sslCertificateKey: string;
+  sslCertificateChain: string;
+  sslConfig?: string;
+}
+
+export interface PublicKey {
+  /** user name: the key file's name without `.pub` */
+  user: string;
+  /** e.g. ssh-ed25519, ssh-rsa, ecdsa-sha2-nistp256 */
+  algo: string;
+  /** the key blob as sent on the SSH wire (base64-decoded second field) */
+  blob: Buffer;
+  comment: string;
+  /** `SHA256:…` as OpenSSH prints it */
+  fingerprint: string;
+  /** where it was read, e.g. `keys/alice.pub:3` */
+  source: string;
+}
+
+export interface GlobalConfig {
+  listen: { host: string; port: number };
+  /** Backend port range; `max` is exclusive (pyPaaS). */
+  ports: { min: number; max: number };
+  limits: Limits;
+  keepReleases: number;
+  deployLoggerCmd?: string;
+  sslConfig?: string;
+  /** null: no `users` section, every key is an admin (pyPaaS behaviour). */
+  users: Record<string, Role> | null;
+}
+
+export interface Config {
+  /** absolute path of the config dir */
+  dir: string;
+  /** `slipway.yml` or `pypaas.yml` */
+  mainFile: string;
+  global: GlobalConfig;
+  repos: Record<string, RepoConfig>;
+  domains: Record<string, DomainConfig>;
+  keys: PublicKey[];
+}
+
+/** One problem found while loading: `file: key.path: what is wrong`. */
+export interface ConfigProblem {
+  file: string;
+  path: string;
+  message: string;
+}
+
+export function formatProblem(p: ConfigProblem): string {
+  return p.path ? `${p.file}: ${p.path}: ${p.message}` : `${p.file}: ${p.message}`;
+}

@@ -1,0 +1,46 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { UserError } from './errors.ts';
+
+/**
+ * One gateway per data dir: two would race on refs and state. The lock is a pid file; a pid that
+ * no longer runs (a killed gateway) is stale and taken over.
+ */
+export function acquireDataDirLock(dataDir: string): void {
+  const file = path.join(dataDir, 'slipway.pid');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(file, `${process.pid}\n`, { flag: 'wx' });
+      process.on('exit', () => {
+        if (readPid(file) === process.pid) fs.rmSync(file, { force: true });
+      });
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const pid = readPid(file);
+      if (pid !== null && pid !== process.pid && alive(pid)) {
+        throw new UserError(`${dataDir} is in use by another slipway (pid ${pid}); stop it first or use --data`);
+      }
+      fs.rmSync(file, { force: true });
+    }
+  }
+  throw new UserError(`cannot lock ${dataDir} (remove ${file} if no slipway runs)`);
+}
+
+function readPid(file: string): number | null {
+  try {
+    const n = Number(fs.readFileSync(file, 'utf8').trim());
+    return Number.isInteger(n) && n > 0 ? n : null;
+  } catch {
+    return null;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

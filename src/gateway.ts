@@ -1,0 +1,150 @@
+import type { ServerChannel } from 'ssh2';
+import { allowed, roleOf } from './access.ts';
+import { helpText, runCommand } from './commands/index.ts';
+import type { Config, RepoConfig, Role } from './config/types.ts';
+import { errorId, isUserError } from './errors.ts';
+import { ChannelWriter, StreamReader } from './git/io.ts';
+import { encodePkt, PktLineError } from './git/pktline.ts';
+import { serveReceivePack, type RefUpdateContext } from './git/receive-pack.ts';
+import { gitDirFor, repoNameFromPath } from './git/repo.ts';
+import { serveUploadPack } from './git/upload-pack.ts';
+import type { Logger } from './log.ts';
+import { refusePush } from './push-policy.ts';
+import { parseExec, type GitService } from './ssh/exec-parse.ts';
+import { fingerprintOf, type Identity, type SessionContext, type SessionHandlers } from './ssh/server.ts';
+
+/** Decides what each ref update of an accepted push does before the ref moves (deploys plug in here). */
+export type RefUpdateHook = (ctx: RefUpdateContext & { repo: RepoConfig; user: string }) => Promise<string | null>;
+
+/**
+ * The front door: maps verified keys to users, and routes each SSH session to built-in git,
+ * a command, or the interactive view. Holds the current config; `setConfig` swaps it whole.
+ */
+export class Gateway implements SessionHandlers {
+  private keyOwners = new Map<string, string>();
+
+  constructor(
+    private config: Config,
+    readonly dataDir: string,
+    private readonly log: Logger,
+    private readonly onRefUpdate: RefUpdateHook = async () => null,
+  ) {
+    this.setConfig(config);
+  }
+
+  setConfig(config: Config): void {
+    this.config = config;
+    this.keyOwners = new Map(config.keys.map((k) => [k.blob.toString('base64'), k.user]));
+  }
+
+  get currentConfig(): Config {
+    return this.config;
+  }
+
+  identify(blob: Buffer): Identity | null {
+    const user = this.keyOwners.get(blob.toString('base64'));
+    if (!user || !roleOf(this.config, user)) return null;
+    return { user, fingerprint: fingerprintOf(blob) };
+  }
+
+  knows(blob: Buffer): boolean {
+    return this.identify(blob) !== null;
+  }
+
+  async exec(ctx: SessionContext, command: string, ch: ServerChannel): Promise<number> {
+    const role = roleOf(this.config, ctx.user);
+    if (!role) return this.fail(ch, 'your key is no longer authorized', 1);
+    let req;
+    try {
+      req = parseExec(command);
+    } catch (err) {
+      if (isUserError(err)) return this.fail(ch, err.message, 2);
+      throw err;
+    }
+    if (req.kind === 'git') return this.serveGit(ctx, role, req.service, req.path, ch);
+    this.log.info('command', { user: ctx.user, command: req.argv[0] });
+    try {
+      return await runCommand(req.argv, {
+        user: ctx.user,
+        role,
+        fingerprint: ctx.fingerprint,
+        config: this.config,
+        out: (s) => ch.write(s),
+        err: (s) => ch.stderr.write(s),
+      });
+    } catch (err) {
+      if (isUserError(err)) return this.fail(ch, err.message, err.exitCode);
+      return this.internalError(ch, err, ctx);
+    }
+  }
+
+  async shell(ctx: SessionContext, ch: ServerChannel): Promise<number> {
+    ch.write(helpText().replace(/\n/g, '\r\n'));
+    if (ctx.pty) ch.write('The interactive dashboard is not available in this version; use the commands above.\r\n');
+    return 0;
+  }
+
+  private async serveGit(ctx: SessionContext, role: Role, service: GitService, clientPath: string, ch: ServerChannel): Promise<number> {
+    const refuse = async (msg: string) => {
+      // ERR in place of the advertisement: git prints `fatal: remote error: <msg>`.
+      ch.write(encodePkt(`ERR ${msg}\n`));
+      this.log.info('git request refused', { user: ctx.user, service, path: clientPath, reason: msg });
+      return 1;
+    };
+    let name: string;
+    try {
+      name = repoNameFromPath(clientPath);
+    } catch (err) {
+      if (isUserError(err)) return refuse(err.message);
+      throw err;
+    }
+    const repo = this.config.repos[name];
+    // A repo the user may not read is reported exactly like a missing one.
+    if (!repo || !allowed(role, 'read', name)) return refuse(`repository '${name}' not found`);
+    if (service === 'git-receive-pack' && !allowed(role, 'push', name)) {
+      return refuse(`you (${ctx.user}) may not push to '${name}': your role is read-only`);
+    }
+    const gitDir = gitDirFor(this.dataDir, name);
+    const reader = new StreamReader(ch);
+    const writer = new ChannelWriter(ch, ch.stderr);
+    const log = this.log.child(service === 'git-receive-pack' ? 'receive-pack' : 'upload-pack');
+    const started = Date.now();
+    try {
+      if (service === 'git-upload-pack') {
+        await serveUploadPack(reader, writer, { gitDir, log });
+      } else {
+        await serveReceivePack(reader, writer, {
+          gitDir,
+          maxPackBytes: this.config.global.limits.maxPackBytes,
+          authorize: (change) => refusePush(change, repo, role),
+          onRefUpdate: (u) => this.onRefUpdate({ ...u, repo, user: ctx.user }),
+          log,
+        });
+      }
+      log.info('done', { user: ctx.user, repo: name, ms: Date.now() - started });
+      return 0;
+    } catch (err) {
+      if (err instanceof PktLineError || isUserError(err)) {
+        log.info('protocol error', { user: ctx.user, repo: name, error: err.message });
+        writer.error(`fatal: ${err.message}`);
+        return 128;
+      }
+      if (err instanceof Error && err.message === 'client went away') {
+        log.info('client disconnected', { user: ctx.user, repo: name });
+        return 1;
+      }
+      return this.internalError(ch, err, ctx);
+    }
+  }
+
+  private fail(ch: ServerChannel, message: string, code: number): number {
+    ch.stderr.write(`${message}\n`);
+    return code;
+  }
+
+  private internalError(ch: ServerChannel, err: unknown, ctx: SessionContext): number {
+    const id = errorId();
+    this.log.error('internal error', { id, user: ctx.user, error: err instanceof Error ? err.stack : String(err) });
+    return this.fail(ch, `internal error (id ${id})`, 1);
+  }
+}

@@ -1,0 +1,233 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Logger } from '../log.ts';
+import { findMissingObject } from './connectivity.ts';
+import type { ChannelWriter, StreamReader } from './io.ts';
+import { ObjectStore } from './object-store.ts';
+import { indexPack, PackError } from './pack-indexer.ts';
+import { encodePkt, FLUSH, PktLineError, pktText } from './pktline.ts';
+import { listRefs, RefTransaction, RefUpdateError, ZERO_OID, type RefChange } from './refs.ts';
+import { Quarantine } from './repo.ts';
+
+const CAPABILITIES = 'report-status delete-refs side-band-64k quiet atomic ofs-delta agent=slipway/0.1 object-format=sha1';
+
+export interface RefUpdateContext {
+  change: RefChange;
+  /** Reads the pushed objects (still in quarantine) as well as the repo's. */
+  store: ObjectStore;
+  /** A line for the pusher's terminal (shown as `remote: …`). */
+  progress: (line: string) => void;
+}
+
+export interface ReceivePackOptions {
+  gitDir: string;
+  maxPackBytes: number;
+  /** Ref policy: a refusal message, or null when this user may make this change. */
+  authorize: (change: RefChange) => string | null;
+  /** Called once per accepted ref update, awaited before the ref moves: a refusal message, or null. */
+  onRefUpdate: (ctx: RefUpdateContext) => Promise<string | null>;
+  log: Logger;
+}
+
+interface Command extends RefChange {
+  /** the `ng` reason, once refused */
+  error?: string;
+}
+
+/** Parses `old new ref` lines; the first one carries capabilities after a NUL. */
+export function parseCommandLine(line: string): { change: RefChange; caps: string[] } {
+  const [cmd, capsPart] = line.split('\0', 2) as [string, string | undefined];
+  const m = /^([0-9a-f]{40}) ([0-9a-f]{40}) (refs\/[^\s\0]+)$/.exec(cmd);
+  if (!m) throw new PktLineError(`malformed push command '${cmd.slice(0, 100).replace(/[^\x20-\x7e]/g, '?')}'`);
+  return { change: { old: m[1]!, new: m[2]!, ref: m[3]! }, caps: capsPart ? capsPart.trim().split(/\s+/).filter(Boolean) : [] };
+}
+
+export async function serveReceivePack(reader: StreamReader, w: ChannelWriter, opts: ReceivePackOptions): Promise<void> {
+  await advertise(w, opts.gitDir);
+
+  const commands: Command[] = [];
+  let caps: string[] = [];
+  for (;;) {
+    const p = await reader.readPkt();
+    if (p.kind === 'flush') break;
+    if (p.kind !== 'data') throw new PktLineError('unexpected special packet in push commands');
+    const text = pktText(p);
+    if (text.startsWith('shallow ')) continue; // a shallow pusher: connectivity is checked anyway
+    const parsed = parseCommandLine(text);
+    if (commands.length === 0) caps = parsed.caps;
+    commands.push(parsed.change);
+  }
+  if (commands.length === 0) return; // ls-remote style: nothing to do
+
+  w.sideband = caps.includes('side-band-64k');
+  const reportStatus = caps.includes('report-status');
+  const atomic = caps.includes('atomic');
+  const quiet = caps.includes('quiet');
+  const progress = (line: string) => w.progress(line.endsWith('\n') ? line : line + '\n');
+
+  const quarantine = new Quarantine(opts.gitDir);
+  const tx = new RefTransaction(opts.gitDir);
+  let unpackStatus = 'ok';
+  try {
+    const needsPack = commands.some((c) => c.new !== ZERO_OID);
+    let packError: string | null = null;
+    if (needsPack) packError = await receivePack(reader, quarantine, opts, quiet ? () => {} : progress);
+    if (packError) {
+      unpackStatus = packError;
+      for (const c of commands) c.error = 'unpacker error';
+      w.error(`error: ${packError}`);
+    } else {
+      await processCommands(commands, quarantine, tx, opts, progress, atomic);
+    }
+  } catch (err) {
+    tx.abort();
+    quarantine.discard();
+    throw err;
+  }
+  tx.abort();
+  quarantine.discard();
+
+  if (reportStatus) {
+    const lines = [`unpack ${unpackStatus}\n`, ...commands.map((c) => (c.error ? `ng ${c.ref} ${c.error}\n` : `ok ${c.ref}\n`))];
+    const body = Buffer.concat([...lines.map((l) => encodePkt(l)), FLUSH]);
+    await w.data(body);
+    if (w.sideband) await w.flush();
+  }
+}
+
+async function advertise(w: ChannelWriter, gitDir: string): Promise<void> {
+  const refs = [...listRefs(gitDir)];
+  if (refs.length === 0) {
+    await w.pkt(`${ZERO_OID} capabilities^{}\0${CAPABILITIES}\n`);
+  } else {
+    let first = true;
+    for (const [name, oid] of refs) {
+      await w.pkt(first ? `${oid} ${name}\0${CAPABILITIES}\n` : `${oid} ${name}\n`);
+      first = false;
+    }
+  }
+  await w.flush();
+}
+
+/** Streams the pack into the quarantine and indexes it. Returns a pusher-facing error, or null. */
+async function receivePack(
+  reader: StreamReader,
+  quarantine: Quarantine,
+  opts: ReceivePackOptions,
+  progress: (line: string) => void,
+): Promise<string | null> {
+  const tmp = path.join(quarantine.packDir, 'tmp_incoming.pack');
+  const fh = await fs.promises.open(tmp, 'w');
+  let size = 0;
+  try {
+    let chunk: Buffer | null = reader.takeRest();
+    if (chunk.length === 0) chunk = await reader.read();
+    while (chunk) {
+      size += chunk.length;
+      if (size > opts.maxPackBytes) {
+        return `pack exceeds the limit of ${formatBytes(opts.maxPackBytes)} (limits.max_pack_size)`;
+      }
+      await fh.write(chunk);
+      chunk = await reader.read();
+    }
+  } finally {
+    await fh.close();
+  }
+  if (size === 0) return 'no pack received (the push was cut off)';
+  const store = new ObjectStore([quarantine.dir, path.join(opts.gitDir, 'objects')]);
+  try {
+    const result = await indexPack(tmp, {
+      store,
+      destDir: quarantine.packDir,
+      onProgress: progressReporter(progress),
+    });
+    opts.log.info('pack received', { bytes: size, objects: result.objectCount, thin_bases: result.appendedBases });
+    return null;
+  } catch (err) {
+    if (err instanceof PackError) return err.message;
+    throw err;
+  } finally {
+    store.close();
+    fs.rmSync(tmp, { force: true });
+  }
+}
+
+function progressReporter(progress: (line: string) => void): (phase: string, done: number, total: number) => void {
+  let last = 0;
+  return (phase, done, total) => {
+    const now = Date.now();
+    if (done !== total && now - last < 250) return;
+    last = now;
+    const pct = total ? Math.floor((done * 100) / total) : 100;
+    progress(`${phase}: ${pct}% (${done}/${total})${done === total ? ', done.' : ''}`);
+  };
+}
+
+async function processCommands(
+  commands: Command[],
+  quarantine: Quarantine,
+  tx: RefTransaction,
+  opts: ReceivePackOptions,
+  progress: (line: string) => void,
+  atomic: boolean,
+): Promise<void> {
+  const objectsDir = path.join(opts.gitDir, 'objects');
+  const store = new ObjectStore([quarantine.dir, objectsDir]);
+  const known = new ObjectStore([objectsDir]);
+  try {
+    for (const c of commands) {
+      c.error = opts.authorize(c) ?? (await validateTarget(c, store, known)) ?? undefined;
+      if (c.error) continue;
+      try {
+        tx.lock(c);
+      } catch (err) {
+        if (!(err instanceof RefUpdateError)) throw err;
+        c.error = err.message;
+      }
+    }
+    if (atomic && failAtomic(commands)) return;
+
+    for (const c of commands) {
+      if (c.error) continue;
+      const refusal = await opts.onRefUpdate({ change: c, store, progress });
+      if (refusal) {
+        c.error = refusal;
+        tx.release(c.ref);
+      }
+      if (atomic && failAtomic(commands)) return;
+    }
+    if (commands.every((c) => c.error)) return;
+    // Objects become visible before any ref names them, so a reader never sees a dangling ref.
+    quarantine.migrate(objectsDir);
+    tx.commit();
+  } finally {
+    store.close();
+    known.close();
+  }
+}
+
+/** When one ref of an atomic push fails, all fail. Returns true when that happened. */
+function failAtomic(commands: Command[]): boolean {
+  if (!commands.some((c) => c.error)) return false;
+  for (const c of commands) c.error ??= 'atomic push failure';
+  return true;
+}
+
+async function validateTarget(c: Command, store: ObjectStore, known: ObjectStore): Promise<string | null> {
+  if (c.new === ZERO_OID) return null;
+  const obj = store.read(c.new);
+  if (!obj) return 'missing necessary objects';
+  if (c.ref.startsWith('refs/heads/') && obj.type !== 'commit') return `not a commit (${obj.type}); branches must point at commits`;
+  const missing = await findMissingObject(c.new, store, known);
+  return missing ? `missing necessary objects (${missing.slice(0, 12)})` : null;
+}
+
+function formatBytes(n: number): string {
+  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1 && n % 1024 === 0) {
+    n /= 1024;
+    i++;
+  }
+  return `${n} ${units[i]}`;
+}

@@ -1,0 +1,127 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { writeStarterConfig } from './config/init.ts';
+import { loadConfig } from './config/load.ts';
+import { formatProblem, type Config } from './config/types.ts';
+import { UserError } from './errors.ts';
+import { Gateway } from './gateway.ts';
+import { cleanStaleState, defaultBranchOf, ensureBareRepo, gitDirFor } from './git/repo.ts';
+import { logger } from './log.ts';
+import { loadHostKeys } from './ssh/hostkeys.ts';
+import { startSshServer } from './ssh/server.ts';
+import { seedRepo, SOURCE_ROOT, starterKeys } from './starter.ts';
+import { acquireDataDirLock } from './data-lock.ts';
+
+export interface ServeOptions {
+  configDir: string;
+  dataDir: string;
+  listen?: { host: string; port: number };
+  /** the no-flags instance: create config and an example repo on first start */
+  starter: boolean;
+}
+
+const log = logger('slipway');
+
+export async function serve(opts: ServeOptions): Promise<void> {
+  if (opts.starter && !hasMainFile(opts.configDir)) {
+    writeStarterConfig(opts.configDir, starterKeys());
+    log.info('created the starter config', { dir: opts.configDir });
+  }
+  const config = loadOrFail(opts.configDir);
+  fs.mkdirSync(opts.dataDir, { recursive: true });
+  acquireDataDirLock(opts.dataDir);
+  await prepareRepos(config, opts.dataDir);
+  if (opts.starter && config.repos.hello?.branches.main) {
+    const seeded = seedRepo(gitDirFor(opts.dataDir, 'hello'), 'main', path.join(SOURCE_ROOT, 'templates', 'hello'));
+    if (seeded) log.info('seeded the example repo', { repo: 'hello', commit: seeded });
+  }
+
+  const hostKeys = loadHostKeys(opts.dataDir);
+  const gateway = new Gateway(config, opts.dataDir, log.child('gateway'));
+  const listen = opts.listen ?? config.global.listen;
+  const server = await startSshServer(
+    {
+      hostKeys,
+      limits: () => gateway.currentConfig.global.limits,
+      identify: (blob) => gateway.identify(blob),
+      knows: (blob) => gateway.knows(blob),
+      handlers: gateway,
+      log: log.child('ssh'),
+    },
+    listen.host,
+    listen.port,
+  ).catch((err: NodeJS.ErrnoException) => {
+    throw new UserError(`cannot listen on ${listen.host}:${listen.port}: ${err.code ?? err.message} (set listen in ${config.mainFile} or --listen)`);
+  });
+
+  process.stdout.write(banner(config, opts, server.host, server.port, hostKeys));
+
+  const stop = (signal: string) => {
+    log.info('stopping', { signal });
+    void server.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGHUP', () => {
+    const result = loadConfig(opts.configDir);
+    if ('problems' in result) {
+      for (const p of result.problems) log.error(`config reload refused: ${formatProblem(p)}`);
+      return;
+    }
+    prepareRepos(result.config, opts.dataDir).then(
+      () => {
+        gateway.setConfig(result.config);
+        log.info('config reloaded', { repos: Object.keys(result.config.repos).length, keys: result.config.keys.length });
+      },
+      (err: Error) => log.error('config reload failed', { error: err.message }),
+    );
+  });
+}
+
+function hasMainFile(dir: string): boolean {
+  return fs.existsSync(path.join(dir, 'slipway.yml')) || fs.existsSync(path.join(dir, 'pypaas.yml'));
+}
+
+function loadOrFail(dir: string): Config {
+  const result = loadConfig(dir);
+  for (const w of result.warnings) log.warn(formatProblem(w));
+  if ('problems' in result) throw new UserError(result.problems.map(formatProblem).join('\n'));
+  return result.config;
+}
+
+/** Every configured repo exists as a bare repo, and nothing a killed process left behind remains. */
+async function prepareRepos(config: Config, dataDir: string): Promise<void> {
+  for (const repo of Object.values(config.repos)) {
+    const branches = Object.keys(repo.branches);
+    const gitDir = gitDirFor(dataDir, repo.name);
+    await ensureBareRepo(gitDir, defaultBranchOf(branches), branches);
+    const removed = cleanStaleState(gitDir);
+    if (removed.length) log.warn('removed leftovers of an interrupted push', { repo: repo.name, paths: removed.join(',') });
+  }
+}
+
+function banner(config: Config, opts: ServeOptions, host: string, port: number, keys: { type: string; fingerprint: string }[]): string {
+  const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  const url = (repo: string) => `ssh://paas@${shown}:${port}/${repo}`;
+  const repos = Object.keys(config.repos).sort();
+  const lines = [
+    `slipway listening on ${host}:${port}`,
+    `config: ${opts.configDir}`,
+    `data:   ${opts.dataDir}`,
+    'host keys:',
+    ...keys.map((k) => `  ${k.type.toUpperCase().padEnd(7)} ${k.fingerprint}`),
+    `users:  ${config.global.users === null ? `every key is an admin (no 'users' in ${config.mainFile}); ` : ''}${[...new Set(config.keys.map((k) => k.user))].join(', ') || '(no keys: nobody can log in)'}`,
+  ];
+  if (repos.length) {
+    const first = repos.includes('hello') ? 'hello' : repos[0]!;
+    lines.push(
+      'try:',
+      `  git clone ${url(first)}`,
+      `  git remote add slipway ${url(first)}`,
+      `  git push slipway ${defaultBranchOf(Object.keys(config.repos[first]!.branches))}`,
+      `  ssh -p ${port} paas@${shown} help`,
+    );
+  }
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,425 @@
+import { z } from 'zod';
+import type {
+  BranchConfig,
+  ConfigProblem,
+  DomainConfig,
+  GlobalConfig,
+  Limits,
+  LocationConfig,
+  Role,
+  RunnerConfig,
+  RunnerType,
+} from './types.ts';
+
+/**
+ * One zod schema per config file kind. YAML keys are snake_case (pyPaaS's spelling); the output
+ * is the camelCase typed value from types.ts. Messages read `what is wrong (what is expected)`;
+ * `validate` turns zod issues into one ConfigProblem each.
+ */
+
+const RUNNER_TYPES = ['SimpleProcess', 'NginxBackend', 'UwsgiNginxBackend', 'NginxStatic'] as const satisfies readonly RunnerType[];
+
+const DEFAULT_LISTEN = { host: '0.0.0.0', port: 2222 };
+const DEFAULT_PORTS = { min: 61000, max: 62000 };
+export const DEFAULT_KEEP_RELEASES = 3;
+const DEFAULT_LIMITS: Limits = {
+  maxConnections: 64,
+  maxAuthAttempts: 6,
+  handshakeTimeoutMs: 20_000,
+  idleTimeoutMs: 600_000,
+  maxPackBytes: 1024 ** 3,
+  maxSessionsPerConnection: 10,
+};
+const DEFAULT_HEALTHCHECK_TIMEOUT = 30;
+
+// ---------------------------------------------------------------- building blocks
+
+/** A mapping that rejects unknown keys (typos) and lists the keys it knows. */
+function strict<S extends z.ZodRawShape>(shape: S) {
+  const known = Object.keys(shape).join(', ');
+  return z.strictObject(shape, { error: (iss) => (iss.code === 'unrecognized_keys' ? `expected ${known}` : undefined) });
+}
+
+/** An optional key; an empty YAML value (`key:`) counts as absent. */
+function optional<T extends z.ZodType>(schema: T) {
+  return schema.nullish().transform((v) => v ?? undefined);
+}
+
+/**
+ * A whole file: empty means `{}`, and top-level `x-…` keys are skipped so they can hold YAML
+ * anchors for `<<:` merges (as in docker-compose), since every other unknown key is an error.
+ */
+function fileRoot<T extends z.ZodType>(schema: T) {
+  const withoutExtensions = (v: Record<string, unknown>) => Object.fromEntries(Object.entries(v).filter(([k]) => !k.startsWith('x-')));
+  return z.preprocess((v) => (isMapping(v) ? withoutExtensions(v) : v ?? {}), schema);
+}
+
+function isMapping(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A mapping that may be absent or empty in YAML (`env:` with nothing under it). */
+function mapping<T extends z.ZodType>(schema: T) {
+  return z.preprocess((v) => v ?? {}, schema);
+}
+
+/** A record without Object.prototype, so a pushed name like `constructor` finds nothing. */
+export function dict<T>(entries: Iterable<[string, T]>): Record<string, T> {
+  const out = Object.create(null) as Record<string, T>;
+  for (const [key, value] of entries) out[key] = value;
+  return out;
+}
+
+/** A mapping with free-form keys checked by `key`, as a `dict`. */
+function record<K extends z.ZodType<string>, V extends z.ZodType>(key: K, value: V) {
+  return z.record(key, value).transform((r) => dict(Object.entries(r) as [string, z.output<V>][]));
+}
+
+/** A mapping whose keys are names checked by `nameError`, each value given its name. */
+function named<T extends z.ZodType<object>>(item: T, nameError: (name: string) => string | null) {
+  const key = z.string().superRefine((name, ctx) => {
+    const error = nameError(name);
+    if (error) ctx.addIssue({ code: 'custom', message: error });
+  });
+  return z.record(key, item).transform((r) =>
+    dict(Object.entries(r).map(([name, value]): [string, z.output<T> & { name: string }] => [name, { name, ...(value as z.output<T>) }])));
+}
+
+/** `got X (expected WHAT)`, or just `expected WHAT` for a missing key (toProblems adds `missing 'key'`). */
+function gotExpected(input: unknown, what: string): string {
+  return input === undefined ? `expected ${what}` : `got ${describe(input)} (expected ${what})`;
+}
+
+/** A schema's own error message in the `gotExpected` form. */
+function expecting(what: string) {
+  return { error: (iss: { input?: unknown }) => gotExpected(iss.input, what) };
+}
+
+const text = z.string();
+const nonEmpty = z.string().min(1);
+const positiveInt = z.int(expecting('a whole number, 1 or more')).min(1);
+const port = z.int(expecting('a port number from 1 to 65535')).min(1).max(65535);
+const seconds = z.number(expecting('a number of seconds above 0')).positive();
+const commands = z.union([nonEmpty, z.array(nonEmpty)], expecting('a command or a list of commands'))
+  .transform((v) => (typeof v === 'string' ? [v] : v));
+
+/** pyPaaS read YAML 1.1, where yes/no/on/off are booleans; YAML 1.2 reads them as strings. */
+const YAML11_BOOLEANS = new Map([['yes', true], ['on', true], ['true', true], ['no', false], ['off', false], ['false', false]]);
+const flag = z.union([z.boolean(), z.string()], expecting('true or false')).transform((v, ctx) => {
+  const value = typeof v === 'boolean' ? v : YAML11_BOOLEANS.get(v.toLowerCase());
+  if (value !== undefined) return value;
+  ctx.addIssue({ code: 'custom', message: gotExpected(v, 'true or false') });
+  return z.NEVER;
+});
+
+// ---------------------------------------------------------------- slipway.yml / pypaas.yml
+
+const listen = z.union([z.number(), z.string()], expecting("'HOST:PORT' or a port number")).transform((v, ctx) => {
+  const parsed = parseListen(v);
+  if (parsed) return parsed;
+  ctx.addIssue({ code: 'custom', message: `got ${describe(v)} (expected 'HOST:PORT' or a port number from 0 to 65535; 0 picks a free port)` });
+  return z.NEVER;
+});
+
+/** "HOST:PORT", "[IPv6]:PORT", "PORT" or a number; port 0 means any free port. */
+export function parseListen(value: number | string): { host: string; port: number } | null {
+  const match = /^(?:\[([^\]]+)\]:|([^:[\]]+):)?(\d+)$/.exec(String(value).trim());
+  const portNumber = Number(match?.[3]);
+  if (!match || !Number.isInteger(portNumber) || portNumber > 65535) return null;
+  return { host: match[1] ?? match[2] ?? DEFAULT_LISTEN.host, port: portNumber };
+}
+
+const size = z.union([z.number(), z.string()], expecting("a size in bytes or like '100MB', '1GiB', '512k'")).transform((v, ctx) => {
+  const bytes = parseSize(v);
+  if (bytes !== null) return bytes;
+  ctx.addIssue({ code: 'custom', message: `got ${describe(v)} (expected a size in bytes or like '100MB', '1GiB', '512k')` });
+  return z.NEVER;
+});
+
+/**
+ * Bytes from an integer or `<number><unit>`. KB/MB/GB/TB are decimal (1000^n, as disks count),
+ * KiB/MiB/GiB/TiB binary (1024^n); a bare k/M/G/T (`512k`, nginx-style) is binary too.
+ */
+export function parseSize(value: number | string): number | null {
+  const match = /^(\d+(?:\.\d+)?)\s*(?:([kKmMgGtT])(i?))?([bB]?)$/.exec(String(value).trim());
+  if (!match) return null;
+  const [, amount, unit, binary, bytesSuffix] = match;
+  const power = unit ? 'kmgt'.indexOf(unit.toLowerCase()) + 1 : 0;
+  const decimal = Boolean(unit && bytesSuffix && !binary);
+  const bytes = Math.floor(Number(amount) * (decimal ? 1000 : 1024) ** power);
+  return bytes >= 1 && Number.isSafeInteger(bytes) ? bytes : null;
+}
+
+const limits = strict({
+  max_connections: optional(positiveInt),
+  max_auth_attempts: optional(positiveInt),
+  handshake_timeout: optional(seconds),
+  idle_timeout: optional(seconds),
+  max_pack_size: optional(size),
+  max_sessions_per_connection: optional(positiveInt),
+}).transform((l): Limits => ({
+  maxConnections: l.max_connections ?? DEFAULT_LIMITS.maxConnections,
+  maxAuthAttempts: l.max_auth_attempts ?? DEFAULT_LIMITS.maxAuthAttempts,
+  handshakeTimeoutMs: l.handshake_timeout === undefined ? DEFAULT_LIMITS.handshakeTimeoutMs : Math.round(l.handshake_timeout * 1000),
+  idleTimeoutMs: l.idle_timeout === undefined ? DEFAULT_LIMITS.idleTimeoutMs : Math.round(l.idle_timeout * 1000),
+  maxPackBytes: l.max_pack_size ?? DEFAULT_LIMITS.maxPackBytes,
+  maxSessionsPerConnection: l.max_sessions_per_connection ?? DEFAULT_LIMITS.maxSessionsPerConnection,
+}));
+
+const ROLE_FORMS = 'admin, {deploy: [repo, …]} or {read: [repo, …]}';
+const role = z.union(
+  [z.literal('admin'), strict({ deploy: z.array(z.string()) }), strict({ read: z.array(z.string()) })],
+  expecting(ROLE_FORMS),
+).transform((r): Role => (r === 'admin' ? { kind: 'admin' } : 'deploy' in r ? { kind: 'deploy', repos: r.deploy } : { kind: 'read', repos: r.read }));
+
+/** Keys pyPaaS needed for daemontools; accepted so its config loads, then ignored with a warning. */
+const IGNORED_MAIN_KEYS = ['runner_runscript_template', 'runner_logscript_template'] as const;
+
+export const mainFileSchema = fileRoot(strict({
+  listen: optional(listen),
+  ports: optional(strict({ min: port, max: port })),
+  keep_releases: optional(positiveInt),
+  deploy_logger_cmd: optional(nonEmpty),
+  ssl_config: optional(text),
+  limits: mapping(limits),
+  // `users:` with nothing under it is an empty list (nobody), never the admin-for-all default.
+  users: record(z.string(), role).nullish().transform((u) => (u === undefined ? null : u ?? {})),
+  runner_runscript_template: optional(text),
+  runner_logscript_template: optional(text),
+})).superRefine((m, ctx) => {
+  if (m.ports && m.ports.min >= m.ports.max) {
+    ctx.addIssue({ code: 'custom', path: ['ports', 'max'], message: `${m.ports.max} is not above min ${m.ports.min} (expected min < max; max is exclusive)` });
+  }
+  const ports = m.ports ?? DEFAULT_PORTS;
+  const listenPort = m.listen?.port ?? DEFAULT_LISTEN.port;
+  if (listenPort >= ports.min && listenPort < ports.max) {
+    ctx.addIssue({ code: 'custom', path: ['ports'], message: `the range ${ports.min}-${ports.max - 1} holds the listen port ${listenPort} (expected a range without it)` });
+  }
+}).transform((m): GlobalConfig & { ignoredKeys: string[] } => ({
+  listen: m.listen ?? DEFAULT_LISTEN,
+  ports: m.ports ?? DEFAULT_PORTS,
+  limits: m.limits,
+  keepReleases: m.keep_releases ?? DEFAULT_KEEP_RELEASES,
+  deployLoggerCmd: m.deploy_logger_cmd,
+  sslConfig: m.ssl_config,
+  users: m.users,
+  ignoredKeys: IGNORED_MAIN_KEYS.filter((k) => m[k] !== undefined),
+}));
+
+// ---------------------------------------------------------------- repos/<repo>.yml
+
+function runnerNameError(name: string): string | null {
+  if (/^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(name)) return null;
+  return `invalid runner name '${name}' (expected letters, digits, '_' and '-', starting with a letter or digit)`;
+}
+
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
+  error: (iss) => `invalid variable name '${String(iss.input)}' (expected letters, digits and '_', not starting with a digit)`,
+});
+
+/** Typed after `custom_cmds <repo> <branch>` in an ssh command line: one word. */
+const customCmdName = z.string().regex(/^[^\s-]\S*$/, {
+  error: (iss) => `invalid command name '${String(iss.input)}' (expected one word, not starting with '-')`,
+});
+
+/** NginxStatic's folder inside the checkout. pyPaaS stripped leading and trailing slashes; so do we. */
+const subdirectory = z.string().transform((v, ctx) => {
+  const parts = v.split('/').filter((p) => p !== '' && p !== '.');
+  if (parts.includes('..')) {
+    ctx.addIssue({ code: 'custom', message: `'${v}' leaves the checkout (expected a folder inside it, without '..')` });
+    return z.NEVER;
+  }
+  return parts.join('/');
+});
+
+const healthcheck = strict({
+  path: z.string(expecting("a URL path like '/health'")).startsWith('/', { error: (iss) => `got ${describe(iss.input)} (expected a URL path starting with '/')` }),
+  timeout: optional(seconds),
+}).transform((h) => ({ path: h.path, timeout: h.timeout ?? DEFAULT_HEALTHCHECK_TIMEOUT }));
+
+const runner = strict({
+  type: z.enum(RUNNER_TYPES, {
+    error: (iss) => (iss.input === undefined ? undefined : `unknown runner type '${String(iss.input)}' (expected ${RUNNER_TYPES.join(', ')})`),
+  }),
+  cmd: optional(nonEmpty),
+  process_count: optional(positiveInt),
+  subdirectory: optional(subdirectory),
+  nginx_extra_config: optional(text),
+  nginx_extra_upstream_config: optional(text),
+  nginx_proxy_path: optional(text),
+  healthcheck: optional(healthcheck),
+}).superRefine((r, ctx) => {
+  if (r.type !== 'NginxStatic' && r.cmd === undefined) {
+    ctx.addIssue({ code: 'custom', message: "missing 'cmd' (the command that starts the process)" });
+  }
+  if (r.healthcheck && r.type !== 'NginxBackend') {
+    ctx.addIssue({ code: 'custom', path: ['healthcheck'], message: `a ${r.type} runner cannot be health-checked (expected only on NginxBackend runners, which speak HTTP)` });
+  }
+}).transform((r): Omit<RunnerConfig, 'name'> => ({
+  type: r.type,
+  cmd: r.cmd,
+  processCount: r.process_count ?? 1,
+  subdirectory: r.subdirectory,
+  nginxExtraConfig: r.nginx_extra_config,
+  nginxExtraUpstreamConfig: r.nginx_extra_upstream_config,
+  nginxProxyPath: r.nginx_proxy_path,
+  healthcheck: r.healthcheck,
+}));
+
+/** Numbers and booleans become strings (load.ts then restores the text as written). */
+const envValue = z.union([z.string(), z.number(), z.boolean()], expecting('a string, number or boolean')).transform(String);
+
+function branchSchema(defaultKeepReleases: number) {
+  return mapping(strict({
+    runners: mapping(named(runner, runnerNameError)),
+    env: mapping(record(envName, envValue)),
+    hooks: mapping(strict({ build: optional(commands), maintenance: optional(commands) })),
+    custom_cmds: mapping(record(customCmdName, nonEmpty)),
+    keep_releases: optional(positiveInt),
+  })).transform((b): Omit<BranchConfig, 'name'> => ({
+    runners: b.runners,
+    env: b.env,
+    hooks: { build: b.hooks.build ?? null, maintenance: b.hooks.maintenance ?? [] },
+    customCmds: b.custom_cmds,
+    keepReleases: b.keep_releases ?? defaultKeepReleases,
+  }));
+}
+
+export function repoFileSchema(defaultKeepReleases: number) {
+  return fileRoot(strict({
+    branches: mapping(named(branchSchema(defaultKeepReleases), branchNameError)),
+  })).superRefine((r, ctx) => {
+    if (Object.keys(r.branches).length === 0) {
+      ctx.addIssue({ code: 'custom', message: "no branches configured (expected 'branches:' with at least one branch)" });
+    }
+  });
+}
+
+/** Why `name` is not a valid branch name (git check-ref-format rules for refs/heads/<name>), or null. */
+function branchNameError(name: string): string | null {
+  const reason =
+    name === '' ? 'is empty'
+    : /[\x00-\x20\x7f~^:?*[\\]/.test(name) ? "contains a space, a control character or one of ~^:?*[\\"
+    : name.includes('..') ? "contains '..'"
+    : name.includes('@{') ? "contains '@{'"
+    : name.includes('//') ? "contains '//'"
+    : name.startsWith('-') ? "starts with '-'"
+    : name.startsWith('/') || name.endsWith('/') ? "starts or ends with '/'"
+    : name.endsWith('.') ? "ends with '.'"
+    : name.split('/').some((part) => part.startsWith('.') || part.endsWith('.lock')) ? "has a part starting with '.' or ending with '.lock'"
+    : name === '@' || name === 'HEAD' ? 'is reserved by git'
+    : null;
+  return reason && `invalid branch name '${name}': ${reason} (expected a valid git branch name)`;
+}
+
+// ---------------------------------------------------------------- domains/<domain>.yml
+
+const upstream = strict({ repo: nonEmpty, branch: nonEmpty, runner: nonEmpty });
+
+/** Used verbatim after nginx's `location`, so `~ ^/api` works; a line break would break the file. */
+const locationPath = z.string().regex(/^[^\n]+$/, { error: 'a location spans several lines (expected one line, like / or ~ ^/api)' });
+
+const location = strict({
+  upstream,
+  maintenance_upstream: optional(upstream),
+  nginx_extra_config: optional(text),
+});
+
+export function domainFileSchema(domain: string, globalSslConfig: string | undefined) {
+  const certDir = `/etc/ssl/private/httpd/${domain}`;
+  return fileRoot(strict({
+    locations: mapping(z.record(locationPath, location)),
+    nginx_http_extra_config: optional(text),
+    nginx_https_extra_config: optional(text),
+    ssl: optional(flag),
+    extra_listen_options: optional(text),
+    ssl_certificate: optional(nonEmpty),
+    ssl_certificate_key: optional(nonEmpty),
+    ssl_certificate_chain: optional(nonEmpty),
+    ssl_config: optional(text),
+  })).superRefine((d, ctx) => {
+    if (Object.keys(d.locations).length === 0) {
+      ctx.addIssue({ code: 'custom', message: "no locations configured (expected 'locations:' with at least one path)" });
+    }
+  }).transform((d): Omit<DomainConfig, 'name' | 'file'> => ({
+    locations: Object.entries(d.locations).map(([path, l]): LocationConfig => ({
+      path,
+      upstream: l.upstream,
+      maintenanceUpstream: l.maintenance_upstream,
+      nginxExtraConfig: l.nginx_extra_config,
+    })),
+    ssl: d.ssl ?? true,
+    nginxHttpExtraConfig: d.nginx_http_extra_config,
+    nginxHttpsExtraConfig: d.nginx_https_extra_config,
+    extraListenOptions: d.extra_listen_options,
+    sslCertificate: d.ssl_certificate ?? `${certDir}/${domain}.crt`,
+    sslCertificateKey: d.ssl_certificate_key ?? `${certDir}/${domain}.key`,
+    sslCertificateChain: d.ssl_certificate_chain ?? `${certDir}/trusted_chain.crt`,
+    sslConfig: d.ssl_config ?? globalSslConfig,
+  }));
+}
+
+// ---------------------------------------------------------------- issues → problems
+
+/** Runs `schema` over one file's YAML value; every issue becomes one problem. */
+export function validate<S extends z.ZodType>(schema: S, data: unknown, file: string): { value: z.output<S> } | { problems: ConfigProblem[] } {
+  const result = schema.safeParse(data, { reportInput: true, error: genericMessage });
+  if (result.success) return { value: result.data };
+  return { problems: result.error.issues.flatMap((issue) => toProblems(file, issue)) };
+}
+
+function toProblems(file: string, issue: z.core.$ZodIssue): ConfigProblem[] {
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => ({ file, path: keyPath([...issue.path, key]), message: `unknown key (${issue.message})` }));
+  }
+  if (issue.code === 'invalid_key') {
+    return [{ file, path: keyPath(issue.path), message: issue.issues[0]?.message ?? issue.message }];
+  }
+  const missing = issue.input === undefined && (issue.code === 'invalid_type' || issue.code === 'invalid_value');
+  if (missing && issue.path.length > 0) {
+    const key = String(issue.path.at(-1));
+    return [{ file, path: keyPath(issue.path.slice(0, -1)), message: `missing '${key}' (${issue.message})` }];
+  }
+  return [{ file, path: keyPath(issue.path), message: issue.message }];
+}
+
+/** Messages for issues the schemas above leave to the default; `expected …` alone when missing. */
+function genericMessage(iss: z.core.$ZodRawIssue): string | undefined {
+  switch (iss.code) {
+    case 'invalid_type':
+      return gotExpected(iss.input, TYPE_NAMES[iss.expected] ?? iss.expected);
+    case 'invalid_value':
+      return gotExpected(iss.input, iss.values.map(String).join(', '));
+    case 'too_small':
+      if (iss.origin === 'string' || iss.origin === 'array') return 'is empty (expected a value)';
+      return gotExpected(iss.input, `${iss.inclusive ? 'at least' : 'more than'} ${iss.minimum}`);
+    case 'too_big':
+      return gotExpected(iss.input, `${iss.inclusive ? 'at most' : 'less than'} ${iss.maximum}`);
+    default:
+      return undefined;
+  }
+}
+
+const TYPE_NAMES: Record<string, string> = {
+  string: 'a string',
+  number: 'a number',
+  int: 'an integer',
+  boolean: 'true or false',
+  array: 'a list',
+  object: 'a mapping',
+  record: 'a mapping',
+};
+
+/** A YAML value as a short phrase for `got …`. */
+function describe(value: unknown): string {
+  if (value === null) return 'an empty value';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  if (typeof value === 'string') return `'${value.length > 40 ? value.slice(0, 40) + '…' : value}'`;
+  return String(value);
+}
+
+/** `branches.main.runners.web.type`; list positions as `[1]`. Names with dots are joined as is. */
+function keyPath(path: PropertyKey[]): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i > 0 ? '.' : ''}${String(p)}`)).join('');
+}

@@ -1,142 +1,143 @@
 import type { ObjectStore } from './object-store.ts';
 import { parseCommit, parseTag, parseTree, type ObjectType } from './objects.ts';
 
+export interface Deepen {
+  depth: number;
+  /** deepen-relative: `depth` more commits below the client's current shallow boundary */
+  relative: boolean;
+}
+
+export interface ShallowPlan {
+  /** commits whose parents are not sent (the new boundary, and client cuts that stay) */
+  stops: Set<string>;
+  /** new boundary commits to announce with `shallow` */
+  shallow: string[];
+  /** client boundary commits whose parents are now sent */
+  unshallow: string[];
+}
+
 export interface EnumerateInput {
   wants: string[];
   /** commits the client said it has */
   haves: string[];
-  /** deepen N: only N commits deep from each want */
-  depth?: number;
-  /** commits where the client's history is already cut off */
+  /** commits where the client's history is cut off */
   clientShallows: Set<string>;
+  plan: ShallowPlan;
 }
-
-export interface EnumerateResult {
-  /** objects to send: commits and tags first, then trees and blobs */
-  oids: string[];
-  /** new shallow boundary commits (for a deepen request) */
-  shallow: string[];
-  /** client shallow commits whose parents are now sent */
-  unshallow: string[];
-}
-
-const tick = () => new Promise((r) => setImmediate(r));
 
 export class EnumerateError extends Error {}
 
-/**
- * The objects a fetch must send: everything reachable from the wants that is not reachable from
- * what the client has. Trees and blobs are excluded through the trees of the boundary commits
- * (the client has those whole), as git's own `rev-list --objects` does.
- */
-export async function enumerateObjects(store: ObjectStore, input: EnumerateInput): Promise<EnumerateResult> {
-  const readAs = (oid: string, want?: ObjectType) => {
-    const o = store.read(oid);
-    if (!o) throw new EnumerateError(`object ${oid} is missing from the repository`);
-    if (want && o.type !== want) throw new EnumerateError(`object ${oid} is a ${o.type}, expected a ${want}`);
-    return o;
-  };
+const tick = () => new Promise((r) => setImmediate(r));
 
-  const uninteresting = await ancestors(input.haves.filter((h) => store.read(h)?.type === 'commit'), (oid) => parseCommit(readAs(oid, 'commit').data).parents);
-
-  const out: string[] = [];
-  const sent = new Set<string>();
-  const add = (oid: string) => {
-    if (!sent.has(oid)) {
-      sent.add(oid);
-      out.push(oid);
-    }
-  };
-
-  // Peel wanted tags; trees and blobs can be wanted directly too.
-  const commitTips: string[] = [];
-  const looseRoots: string[] = [];
-  for (const want of input.wants) {
-    let oid = want;
-    for (;;) {
-      const o = readAs(oid);
-      if (o.type === 'tag') {
-        add(oid);
-        oid = parseTag(o.data).object;
-        continue;
-      }
-      if (o.type === 'commit') commitTips.push(oid);
-      else looseRoots.push(oid);
-      break;
-    }
-  }
-
-  // Commits, breadth first with depth so `--depth` cuts at the right place.
-  const shallow: string[] = [];
-  const unshallow: string[] = [];
-  const trees: string[] = [];
-  const boundary = new Set<string>();
-  const depthOf = new Map<string, number>();
-  let queue = commitTips.filter((c) => !uninteresting.has(c));
-  for (const c of queue) depthOf.set(c, 1);
-  for (const h of input.haves) if (uninteresting.has(h)) boundary.add(h);
-  let n = 0;
-  while (queue.length) {
-    const next: string[] = [];
-    for (const oid of queue) {
-      if (sent.has(oid)) continue;
-      add(oid);
-      if (++n % 500 === 0) await tick();
-      const commit = parseCommit(readAs(oid, 'commit').data);
-      trees.push(commit.tree);
-      const depth = depthOf.get(oid)!;
-      if (input.depth !== undefined && depth >= input.depth) {
-        if (commit.parents.length) shallow.push(oid);
-        continue;
-      }
-      if (input.clientShallows.has(oid) && input.depth !== undefined) unshallow.push(oid);
-      else if (input.clientShallows.has(oid)) continue; // the client has nothing below it and did not ask to deepen
-      for (const p of commit.parents) {
-        if (uninteresting.has(p)) {
-          boundary.add(p);
-          continue;
-        }
-        if (!depthOf.has(p) || depthOf.get(p)! > depth + 1) depthOf.set(p, depth + 1);
-        next.push(p);
-      }
-    }
-    queue = next;
-  }
-
-  // Everything under the boundary commits' trees is on the client already.
-  const excluded = new Set<string>();
-  for (const b of boundary) {
-    await walkTree(store, parseCommit(readAs(b, 'commit').data).tree, excluded, () => {});
-  }
-  const treeOut: string[] = [];
-  const visit = (oid: string) => {
-    if (!excluded.has(oid) && !sent.has(oid)) {
-      sent.add(oid);
-      treeOut.push(oid);
-    }
-  };
-  const seen = new Set<string>(excluded);
-  for (const t of trees) await walkTree(store, t, seen, visit);
-  for (const r of looseRoots) {
-    const o = readAs(r);
-    if (o.type === 'tree') await walkTree(store, r, seen, visit);
-    else visit(r);
-  }
-  return { oids: out.concat(treeOut), shallow, unshallow };
+function commitOf(store: ObjectStore, oid: string) {
+  const o = store.read(oid);
+  if (!o) throw new EnumerateError(`object ${oid} is missing from the repository`);
+  if (o.type !== 'commit') throw new EnumerateError(`object ${oid} is a ${o.type}, expected a commit`);
+  return parseCommit(o.data);
 }
 
-/** All ancestors of `tips` (inclusive). */
-async function ancestors(tips: string[], parentsOf: (oid: string) => string[]): Promise<Set<string>> {
-  const seen = new Set<string>();
-  const stack = [...tips];
+/** Peels wanted tags down to commits (or the trees and blobs they name). */
+function peelWants(store: ObjectStore, wants: string[]): { tags: string[]; commits: string[]; others: string[] } {
+  const out = { tags: [] as string[], commits: [] as string[], others: [] as string[] };
+  for (const want of wants) {
+    let oid = want;
+    for (let type: ObjectType | undefined = store.read(oid)?.type; ; type = store.read(oid)?.type) {
+      if (!type) throw new EnumerateError(`object ${oid} is missing from the repository`);
+      if (type !== 'tag') {
+        (type === 'commit' ? out.commits : out.others).push(oid);
+        break;
+      }
+      out.tags.push(oid);
+      oid = parseTag(store.read(oid)!.data).object;
+    }
+  }
+  return out;
+}
+
+/**
+ * Where a shallow fetch cuts history (gitprotocol-pack "Shallow"): `deepen N` counts N commits
+ * from each want; `deepen-relative` counts N more from the client's current cut. Without a deepen,
+ * the client's cuts stay where they are.
+ */
+export async function planShallow(store: ObjectStore, wants: string[], clientShallows: Set<string>, deepen?: Deepen): Promise<ShallowPlan> {
+  if (!deepen) return { stops: new Set(clientShallows), shallow: [], unshallow: [] };
+  const starts = deepen.relative ? [...clientShallows] : peelWants(store, wants).commits;
+  const limit = deepen.relative ? deepen.depth + 1 : deepen.depth;
+  const depthOf = new Map<string, number>();
+  const stops = new Set<string>();
+  let level = starts;
+  for (let depth = 1; level.length; depth++) {
+    const next: string[] = [];
+    for (const oid of level) {
+      if (depthOf.has(oid)) continue;
+      depthOf.set(oid, depth);
+      if (depthOf.size % 500 === 0) await tick();
+      const parents = commitOf(store, oid).parents;
+      if (depth >= limit) {
+        if (parents.length) stops.add(oid);
+      } else next.push(...parents);
+    }
+    level = next;
+  }
+  const shallow = [...stops].filter((c) => !clientShallows.has(c));
+  const unshallow = [...clientShallows].filter((c) => depthOf.has(c) && !stops.has(c) && commitOf(store, c).parents.length > 0);
+  return { stops, shallow, unshallow };
+}
+
+/**
+ * The objects a fetch must send: everything reachable from the wants that the client lacks.
+ * Trees and blobs are excluded through the trees of boundary commits (the client has those
+ * whole), as git's own `rev-list --objects` does. Commits and tags come first.
+ */
+export async function enumerateObjects(store: ObjectStore, input: EnumerateInput): Promise<string[]> {
+  const stops = input.plan.stops;
+  const unshallow = new Set(input.plan.unshallow);
+  // What the client has: ancestors of its haves, not crossing its own shallow cuts.
+  const has = new Set<string>();
+  const stack = input.haves.filter((h) => store.read(h)?.type === 'commit');
   while (stack.length) {
     const oid = stack.pop()!;
-    if (seen.has(oid)) continue;
-    seen.add(oid);
-    if (seen.size % 500 === 0) await tick();
-    stack.push(...parentsOf(oid));
+    if (has.has(oid)) continue;
+    has.add(oid);
+    if (has.size % 500 === 0) await tick();
+    if (!input.clientShallows.has(oid)) stack.push(...commitOf(store, oid).parents);
   }
-  return seen;
+
+  const { tags, commits, others } = peelWants(store, input.wants);
+  const out: string[] = [...new Set(tags)];
+  const sent = new Set<string>(out);
+  const trees: string[] = [];
+  // An unshallowed commit is on the client (so it bounds the trees) but its parents are not:
+  // they are walked as if wanted.
+  const boundary = new Set<string>(unshallow);
+  const queue = [...commits, ...[...unshallow].flatMap((u) => commitOf(store, u).parents)];
+  for (let i = 0; i < queue.length; i++) {
+    const oid = queue[i]!;
+    if (sent.has(oid) || boundary.has(oid)) continue;
+    if (has.has(oid)) {
+      boundary.add(oid);
+      continue;
+    }
+    const commit = commitOf(store, oid);
+    sent.add(oid);
+    out.push(oid);
+    trees.push(commit.tree);
+    if (i % 500 === 0) await tick();
+    if (!stops.has(oid)) queue.push(...commit.parents);
+  }
+
+  const seen = new Set<string>();
+  for (const b of boundary) await walkTree(store, commitOf(store, b).tree, seen, () => {});
+  const visit = (oid: string) => {
+    sent.add(oid);
+    out.push(oid);
+  };
+  for (const t of trees) await walkTree(store, t, seen, visit);
+  for (const r of others) {
+    if (store.read(r)?.type === 'tree') await walkTree(store, r, seen, visit);
+    else if (!seen.has(r)) visit(r);
+  }
+  return out;
 }
 
 /** Visits a tree and everything below it that is not in `seen`, marking as it goes. */
@@ -152,7 +153,7 @@ async function walkTree(store: ObjectStore, root: string, seen: Set<string>, vis
     const tree = store.read(oid);
     if (!tree || tree.type !== 'tree') throw new EnumerateError(`tree ${oid} is missing from the repository`);
     for (const e of parseTree(tree.data)) {
-      if (e.mode === '160000' || seen.has(e.oid)) continue;
+      if (e.mode === '160000' || seen.has(e.oid)) continue; // submodule commits live elsewhere
       if (e.mode === '40000') stack.push(e.oid);
       else {
         seen.add(e.oid);

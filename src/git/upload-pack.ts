@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Logger } from '../log.ts';
-import { enumerateObjects, EnumerateError } from './enumerate.ts';
+import { enumerateObjects, EnumerateError, planShallow, type Deepen } from './enumerate.ts';
 import type { ChannelWriter, StreamReader } from './io.ts';
 import { ObjectStore } from './object-store.ts';
 import { parseTag } from './objects.ts';
@@ -8,7 +8,7 @@ import { writePack } from './pack-writer.ts';
 import { PktLineError, pktText } from './pktline.ts';
 import { listRefs, readHeadTarget } from './refs.ts';
 
-const BASE_CAPS = 'multi_ack multi_ack_detailed side-band-64k side-band ofs-delta shallow no-progress include-tag agent=slipway/0.1 object-format=sha1';
+const BASE_CAPS = 'multi_ack multi_ack_detailed side-band-64k side-band ofs-delta shallow deepen-relative no-progress include-tag agent=slipway/0.1 object-format=sha1';
 const OID = /^[0-9a-f]{40}$/;
 
 export interface UploadPackOptions {
@@ -20,7 +20,7 @@ interface Request {
   wants: string[];
   caps: Set<string>;
   clientShallows: Set<string>;
-  depth?: number;
+  deepen?: Deepen;
 }
 
 export async function serveUploadPack(reader: StreamReader, w: ChannelWriter, opts: UploadPackOptions): Promise<void> {
@@ -33,28 +33,17 @@ export async function serveUploadPack(reader: StreamReader, w: ChannelWriter, op
     w.sideband = req.caps.has('side-band-64k') || req.caps.has('side-band');
     const progress = req.caps.has('no-progress') ? () => {} : (s: string) => w.progress(s);
 
-    if (req.depth !== undefined) {
-      // The shallow boundary is announced before negotiation, as the protocol requires.
-      const pre = await enumerateObjects(store, { wants: req.wants, haves: [], depth: req.depth, clientShallows: req.clientShallows });
-      for (const s of pre.shallow) await w.pkt(`shallow ${s}\n`);
-      for (const u of pre.unshallow) await w.pkt(`unshallow ${u}\n`);
-      await w.flush();
-    }
-    const haves = await negotiate(reader, w, store, req.caps);
-    if (haves === null) return; // the client hung up during negotiation (it had everything)
-
-    let result;
+    let objects: string[] | null;
     try {
-      result = await enumerateObjects(store, { wants: req.wants, haves, depth: req.depth, clientShallows: req.clientShallows });
+      objects = await shallowAndNegotiate(reader, w, store, req);
     } catch (err) {
-      if (err instanceof EnumerateError) {
-        w.error(`error: ${err.message}`);
-        opts.log.error('upload-pack enumeration failed', { error: err.message });
-        return;
-      }
-      throw err;
+      if (!(err instanceof EnumerateError)) throw err;
+      w.error(`error: ${err.message}`);
+      opts.log.error('upload-pack enumeration failed', { error: err.message });
+      return;
     }
-    const oids = req.caps.has('include-tag') ? addTags(result.oids, refs, store) : result.oids;
+    if (!objects) return; // the client hung up during negotiation (it had everything)
+    const oids = req.caps.has('include-tag') ? addTags(objects, refs, store) : objects;
     progress(`Enumerating objects: ${oids.length}, done.\n`);
     let last = 0;
     await writePack(oids, store, (chunk) => w.data(chunk), {
@@ -67,10 +56,23 @@ export async function serveUploadPack(reader: StreamReader, w: ChannelWriter, op
       },
     });
     if (w.sideband) await w.flush();
-    opts.log.info('pack sent', { objects: oids.length, haves: haves.length, depth: req.depth });
+    opts.log.info('pack sent', { objects: oids.length, depth: req.deepen?.depth });
   } finally {
     store.close();
   }
+}
+
+/** Announces the shallow boundary (before negotiation, as the protocol requires), negotiates, and lists the objects to send. */
+async function shallowAndNegotiate(reader: StreamReader, w: ChannelWriter, store: ObjectStore, req: Request): Promise<string[] | null> {
+  const plan = await planShallow(store, req.wants, req.clientShallows, req.deepen);
+  if (req.deepen) {
+    for (const s of plan.shallow) await w.pkt(`shallow ${s}\n`);
+    for (const u of plan.unshallow) await w.pkt(`unshallow ${u}\n`);
+    await w.flush();
+  }
+  const haves = await negotiate(reader, w, store, req.caps);
+  if (haves === null) return null;
+  return enumerateObjects(store, { wants: req.wants, haves, clientShallows: req.clientShallows, plan });
 }
 
 /** Sends HEAD and every ref (with peeled tags); returns the oids a client may want. */
@@ -128,14 +130,16 @@ async function readWants(reader: StreamReader, advertised: Set<string>): Promise
       if (!req.wants.includes(arg)) req.wants.push(arg);
     } else if (cmd === 'shallow' && arg && OID.test(arg)) {
       req.clientShallows.add(arg);
-    } else if (cmd === 'deepen' && arg && /^[1-9][0-9]{0,8}$/.test(arg)) {
-      req.depth = Number(arg);
+    } else if (cmd === 'deepen' && arg && /^[1-9][0-9]{0,9}$/.test(arg) && Number(arg) <= 0x7fffffff) {
+      // --unshallow asks for 2147483647 (git's "infinite" depth)
+      req.deepen = { depth: Number(arg), relative: false };
     } else if (cmd === 'deepen-since' || cmd === 'deepen-not' || cmd === 'filter') {
       throw new PktLineError(`'${cmd}' is not supported by this server; use --depth`);
     } else {
       throw new PktLineError(`unexpected line in fetch request '${line.slice(0, 80).replace(/[^\x20-\x7e]/g, '?')}'`);
     }
   }
+  if (req.deepen && req.caps.has('deepen-relative')) req.deepen.relative = true;
   return req.wants.length ? req : null;
 }
 

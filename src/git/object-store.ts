@@ -1,0 +1,226 @@
+/**
+ * Reads git objects from loose files and packs in a list of objects dirs (searched in order),
+ * and writes loose objects into the first. Synchronous, positional reads, bounded memory.
+ */
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { deflateSync, inflateSync } from 'node:zlib';
+import { ByteLru } from './byte-lru.ts';
+import { GitFormatError, hashObject, isObjectType, isOid, objectHeader, type ObjectType } from './objects.ts';
+import { PackFile } from './pack-file.ts';
+import { OBJ_OFS_DELTA, OBJ_REF_DELTA, applyDelta, typeName, type EntryHeader } from './pack-format.ts';
+
+export interface GitObject {
+  type: ObjectType;
+  data: Buffer;
+}
+
+/** Where an object sits in a pack, for copying its compressed bytes as they are. */
+export interface PackedEntry {
+  pack: PackFile;
+  offset: number;
+  kind: 'full' | 'ofs-delta' | 'ref-delta';
+  /** object type, for 'full' */
+  type?: ObjectType;
+  /** inflated size of the stored data (the object, or the delta instructions) */
+  size: number;
+  /** the delta's base object, for both delta kinds */
+  baseOid?: string;
+  /** the zlib stream after the entry header */
+  rawStart: number;
+  rawEnd: number;
+}
+
+const DEFAULT_CACHE_BYTES = 32 << 20;
+/** Longer chains than this in a stored pack mean a ref-delta cycle. */
+const MAX_CHAIN = 10_000;
+
+interface Location {
+  pack: PackFile;
+  packId: number;
+  offset: number;
+}
+
+export class ObjectStore {
+  private packs: Array<{ pack: PackFile; id: number }> = [];
+  private nextPackId = 0;
+  /** Resolved delta bases, keyed by pack id and offset. */
+  private readonly cache: ByteLru<number, GitObject>;
+
+  constructor(
+    private readonly objectDirs: string[],
+    opts: { cacheBytes?: number } = {},
+  ) {
+    if (objectDirs.length === 0) throw new Error('ObjectStore needs at least one objects dir');
+    this.cache = new ByteLru(opts.cacheBytes ?? DEFAULT_CACHE_BYTES, (o) => o.data.length);
+    this.refresh();
+  }
+
+  /** Rescans `pack/*.idx` in every dir: opens new packs, closes vanished ones. */
+  refresh(): void {
+    const known = new Map(this.packs.map((p) => [p.pack.idxPath, p]));
+    const next: typeof this.packs = [];
+    for (const dir of this.objectDirs) {
+      const packDir = join(dir, 'pack');
+      let names: string[];
+      try {
+        names = readdirSync(packDir).filter((n) => n.endsWith('.idx')).sort();
+      } catch {
+        continue; // no pack dir yet
+      }
+      for (const name of names) {
+        const idxPath = join(packDir, name);
+        const existing = known.get(idxPath);
+        if (existing) {
+          next.push(existing);
+          known.delete(idxPath);
+          continue;
+        }
+        try {
+          next.push({ pack: new PackFile(idxPath), id: this.nextPackId++ });
+        } catch (err) {
+          // A pack being deleted under us is skipped; anything else is a real problem.
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        }
+      }
+    }
+    for (const gone of known.values()) gone.pack.close();
+    this.packs = next;
+  }
+
+  close(): void {
+    for (const p of this.packs) p.pack.close();
+    this.packs = [];
+    this.cache.clear();
+  }
+
+  has(oid: string): boolean {
+    return this.locate(oid) !== undefined || this.loosePath(oid) !== undefined;
+  }
+
+  read(oid: string): GitObject | null {
+    const loc = this.locate(oid);
+    if (loc) return this.readPacked(loc);
+    return this.readLoose(oid);
+  }
+
+  packedEntry(oid: string): PackedEntry | null {
+    const loc = this.locate(oid);
+    if (!loc) return null;
+    const { pack, offset } = loc;
+    const h = pack.header(offset);
+    const entry: PackedEntry = { pack, offset, kind: 'full', size: h.size, rawStart: offset + h.length, rawEnd: pack.entryEnd(offset) };
+    if (h.code === OBJ_OFS_DELTA) {
+      entry.kind = 'ofs-delta';
+      entry.baseOid = pack.oidAtOffset(offset - h.baseDistance!);
+      if (!entry.baseOid) throw new GitFormatError(`${pack.idxPath}: delta at ${offset} points to no entry`);
+    } else if (h.code === OBJ_REF_DELTA) {
+      entry.kind = 'ref-delta';
+      entry.baseOid = h.baseOid!;
+    } else {
+      entry.type = typeName(h.code)!;
+    }
+    return entry;
+  }
+
+  writeLoose(type: ObjectType, data: Buffer): string {
+    const oid = hashObject(type, data);
+    if (this.has(oid)) return oid;
+    const dir = join(this.objectDirs[0]!, oid.slice(0, 2));
+    mkdirSync(dir, { recursive: true });
+    const tmp = join(dir, `tmp_obj_${randomBytes(6).toString('hex')}`);
+    const body = deflateSync(Buffer.concat([objectHeader(type, data.length), data]), { level: 1 });
+    try {
+      const fd = openSync(tmp, 'wx', 0o444);
+      try {
+        writeSync(fd, body);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmp, join(dir, oid.slice(2)));
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      throw err;
+    }
+    return oid;
+  }
+
+  private locate(oid: string): Location | undefined {
+    if (!isOid(oid)) return undefined;
+    const raw = Buffer.from(oid, 'hex');
+    for (const { pack, id } of this.packs) {
+      const pos = pack.index.find(raw);
+      if (pos >= 0) return { pack, packId: id, offset: pack.index.offsetAt(pos) };
+    }
+    return undefined;
+  }
+
+  private loosePath(oid: string): string | undefined {
+    if (!isOid(oid)) return undefined;
+    for (const dir of this.objectDirs) {
+      const path = join(dir, oid.slice(0, 2), oid.slice(2));
+      if (existsSync(path)) return path;
+    }
+    return undefined;
+  }
+
+  private readLoose(oid: string): GitObject | null {
+    const path = this.loosePath(oid);
+    if (!path) return null;
+    const raw = inflateSync(readFileSync(path));
+    const nul = raw.indexOf(0);
+    const m = nul > 0 ? /^([a-z]+) (\d+)$/.exec(raw.toString('latin1', 0, nul)) : null;
+    if (!m || !isObjectType(m[1]!) || Number(m[2]) !== raw.length - nul - 1) {
+      throw new GitFormatError(`loose object ${oid} has a malformed header`);
+    }
+    return { type: m[1], data: raw.subarray(nul + 1) };
+  }
+
+  /** Walks the delta chain down to a full or cached object, then applies the deltas back up. */
+  private readPacked(start: Location): GitObject {
+    const chain: Array<{ loc: Location; h: EntryHeader }> = [];
+    let loc = start;
+    let base: GitObject | undefined;
+    let baseLoc: Location | undefined;
+    while (!base) {
+      if (chain.length > MAX_CHAIN) throw new GitFormatError(`delta chain at ${start.pack.idxPath}:${start.offset} does not end`);
+      const cached = this.cache.get(cacheKey(loc));
+      if (cached) {
+        base = cached;
+        break;
+      }
+      const h = loc.pack.header(loc.offset);
+      if (h.code !== OBJ_OFS_DELTA && h.code !== OBJ_REF_DELTA) {
+        base = { type: typeName(h.code)!, data: loc.pack.inflate(loc.offset, h) };
+        baseLoc = loc;
+        break;
+      }
+      chain.push({ loc, h });
+      if (h.code === OBJ_OFS_DELTA) {
+        loc = { ...loc, offset: loc.offset - h.baseDistance! };
+        continue;
+      }
+      const next = this.locate(h.baseOid!);
+      if (next) {
+        loc = next;
+        continue;
+      }
+      const loose = this.readLoose(h.baseOid!);
+      if (!loose) throw new GitFormatError(`delta base ${h.baseOid} of ${loc.pack.idxPath}:${loc.offset} is missing`);
+      base = loose;
+    }
+    if (chain.length > 0 && baseLoc) this.cache.set(cacheKey(baseLoc), base);
+    for (let i = chain.length - 1; i >= 0; i--) {
+      const { loc: at, h } = chain[i]!;
+      base = { type: base.type, data: applyDelta(base.data, at.pack.inflate(at.offset, h)) };
+      if (i > 0) this.cache.set(cacheKey(at), base); // it is the base of the next link
+    }
+    return base;
+  }
+}
+
+function cacheKey(loc: Location): number {
+  return loc.packId * 2 ** 40 + loc.offset;
+}

@@ -1,0 +1,118 @@
+/** One stored pack: its idx in memory and its .pack read through one fd with positional reads. */
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { GitFormatError } from './objects.ts';
+import {
+  MAX_ENTRY_HEADER,
+  PACK_SIGNATURE,
+  PackIndex,
+  decodeEntryHeader,
+  inflateEntry,
+  type EntryHeader,
+} from './pack-format.ts';
+
+/** Entries sorted by offset, to find where an entry's data ends and which oid sits at an offset. */
+interface OffsetOrder {
+  offsets: Float64Array;
+  positions: Uint32Array;
+}
+
+export class PackFile {
+  readonly index: PackIndex;
+  readonly size: number;
+  private readonly fd: number;
+  private order: OffsetOrder | undefined;
+
+  constructor(readonly idxPath: string) {
+    this.index = new PackIndex(readFileSync(idxPath), idxPath);
+    const packPath = idxPath.replace(/\.idx$/, '.pack');
+    this.fd = openSync(packPath, 'r');
+    try {
+      this.size = fstatSync(this.fd).size;
+      const head = Buffer.alloc(12);
+      const tail = Buffer.alloc(20);
+      if (this.size < 32) throw new GitFormatError(`${packPath} is truncated`);
+      this.readAt(head, 0);
+      this.readAt(tail, this.size - 20);
+      if (head.readUInt32BE(0) !== PACK_SIGNATURE || head.readUInt32BE(8) !== this.index.count) {
+        throw new GitFormatError(`${packPath} does not match its index`);
+      }
+      if (!tail.equals(this.index.packChecksum)) throw new GitFormatError(`${packPath} checksum does not match its index`);
+    } catch (err) {
+      closeSync(this.fd);
+      throw err;
+    }
+  }
+
+  /** Fills `buf` from the pack at `position`. */
+  readAt(buf: Buffer, position: number): void {
+    let done = 0;
+    while (done < buf.length) {
+      const n = readSync(this.fd, buf, done, buf.length - done, position + done);
+      if (n === 0) throw new GitFormatError(`${this.idxPath}: pack ends before offset ${position + buf.length}`);
+      done += n;
+    }
+  }
+
+  header(offset: number): EntryHeader {
+    const buf = Buffer.allocUnsafe(Math.min(MAX_ENTRY_HEADER, this.size - 20 - offset));
+    this.readAt(buf, offset);
+    const h = decodeEntryHeader(buf, 0, offset);
+    if (!h) throw new GitFormatError(`${this.idxPath}: truncated entry header at offset ${offset}`);
+    return h;
+  }
+
+  /** Offset just past the entry at `offset`: the next entry's start, or the trailing checksum. */
+  entryEnd(offset: number): number {
+    const { offsets } = this.offsetOrder();
+    const i = upperBound(offsets, offset);
+    return i < offsets.length ? offsets[i]! : this.size - 20;
+  }
+
+  /** The oid stored at `offset`, or undefined if no entry starts there. */
+  oidAtOffset(offset: number): string | undefined {
+    const { offsets, positions } = this.offsetOrder();
+    const i = upperBound(offsets, offset) - 1;
+    return i >= 0 && offsets[i] === offset ? this.index.oidAt(positions[i]!) : undefined;
+  }
+
+  /** Inflated data of the entry at `offset` (an object, or a delta's instructions). */
+  inflate(offset: number, h: EntryHeader): Buffer {
+    const start = offset + h.length;
+    const raw = Buffer.allocUnsafe(this.entryEnd(offset) - start);
+    this.readAt(raw, start);
+    const inflated = inflateEntry(raw, h.size, offset);
+    if (!inflated) throw new GitFormatError(`${this.idxPath}: entry at offset ${offset} is truncated`);
+    return inflated.data;
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+
+  private offsetOrder(): OffsetOrder {
+    if (!this.order) {
+      const n = this.index.count;
+      const byPos = new Float64Array(n);
+      for (let i = 0; i < n; i++) byPos[i] = this.index.offsetAt(i);
+      const positions = new Uint32Array(n);
+      for (let i = 0; i < n; i++) positions[i] = i;
+      positions.sort((a, b) => byPos[a]! - byPos[b]!);
+      const offsets = new Float64Array(n);
+      for (let i = 0; i < n; i++) offsets[i] = byPos[positions[i]!]!;
+      this.order = { offsets, positions };
+    }
+    return this.order;
+  }
+}
+
+/** Index of the first element greater than `value` in an ascending array. */
+function upperBound(sorted: Float64Array, value: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! <= value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

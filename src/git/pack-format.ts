@@ -1,0 +1,300 @@
+/**
+ * Binary formats of pack v2 and idx v2 (Documentation/gitformat-pack.txt): entry headers,
+ * delta instructions, zlib streams and the idx file. No I/O here.
+ */
+import { createHash } from 'node:crypto';
+import { inflateSync } from 'node:zlib';
+import { GitFormatError, type ObjectType } from './objects.ts';
+
+export const OBJ_OFS_DELTA = 6;
+export const OBJ_REF_DELTA = 7;
+const TYPE_CODES: Record<ObjectType, number> = { commit: 1, tree: 2, blob: 3, tag: 4 };
+const TYPE_NAMES: Array<ObjectType | undefined> = [undefined, 'commit', 'tree', 'blob', 'tag'];
+
+export function typeCode(type: ObjectType): number {
+  return TYPE_CODES[type];
+}
+
+/** The object type for codes 1-4; undefined for deltas and invalid codes. */
+export function typeName(code: number): ObjectType | undefined {
+  return TYPE_NAMES[code];
+}
+
+export const PACK_SIGNATURE = 0x5041434b; // 'PACK'
+/** Enough bytes to decode any entry header: size varint (<= 10) + ofs varint (<= 10) or 20-byte oid. */
+export const MAX_ENTRY_HEADER = 32;
+
+export interface EntryHeader {
+  /** 1-4 = full object, 6 = OFS_DELTA, 7 = REF_DELTA */
+  code: number;
+  /** inflated size: the object's size, or the delta's size for deltas */
+  size: number;
+  /** bytes from the entry start to its zlib stream */
+  length: number;
+  /** OFS_DELTA: entry offset minus base offset */
+  baseDistance?: number;
+  /** REF_DELTA: base oid, hex */
+  baseOid?: string;
+}
+
+/** Decodes the entry header at buf[pos]; null if buf ends before the header does. */
+export function decodeEntryHeader(buf: Buffer, pos: number, entryOffset: number): EntryHeader | null {
+  const start = pos;
+  if (pos >= buf.length) return null;
+  let c = buf[pos++]!;
+  const code = (c >> 4) & 7;
+  let size = c & 15;
+  let scale = 16;
+  while (c & 0x80) {
+    if (pos >= buf.length) return null;
+    if (scale > 2 ** 53) throw new GitFormatError(`pack entry at offset ${entryOffset} has an oversized size field`);
+    c = buf[pos++]!;
+    size += (c & 0x7f) * scale;
+    scale *= 128;
+  }
+  if (code === OBJ_OFS_DELTA) {
+    if (pos >= buf.length) return null;
+    c = buf[pos++]!;
+    let dist = c & 0x7f;
+    while (c & 0x80) {
+      if (pos >= buf.length) return null;
+      if (dist > 2 ** 45) throw new GitFormatError(`pack entry at offset ${entryOffset} has an oversized base offset`);
+      c = buf[pos++]!;
+      dist = (dist + 1) * 128 + (c & 0x7f);
+    }
+    if (dist === 0 || dist > entryOffset - 12) {
+      throw new GitFormatError(`pack entry at offset ${entryOffset} has a delta base outside the pack`);
+    }
+    return { code, size, length: pos - start, baseDistance: dist };
+  }
+  if (code === OBJ_REF_DELTA) {
+    if (pos + 20 > buf.length) return null;
+    return { code, size, length: pos + 20 - start, baseOid: buf.toString('hex', pos, pos + 20) };
+  }
+  if (typeName(code) === undefined) {
+    throw new GitFormatError(`pack entry at offset ${entryOffset} has an invalid type ${code}`);
+  }
+  return { code, size, length: pos - start };
+}
+
+export function encodeEntryHeader(code: number, size: number): Buffer {
+  const bytes = [(code << 4) | (size % 16)];
+  let rest = Math.floor(size / 16);
+  while (rest > 0) {
+    bytes[bytes.length - 1]! |= 0x80;
+    bytes.push(rest % 128);
+    rest = Math.floor(rest / 128);
+  }
+  return Buffer.from(bytes);
+}
+
+/** The OFS_DELTA distance encoding: big-endian 7-bit groups, each continuation adding one. */
+export function encodeOfsDistance(distance: number): Buffer {
+  const bytes = [distance % 128];
+  let rest = Math.floor(distance / 128);
+  while (rest > 0) {
+    rest -= 1;
+    bytes.unshift(0x80 | (rest % 128));
+    rest = Math.floor(rest / 128);
+  }
+  return Buffer.from(bytes);
+}
+
+/** Output buffer sizing for inflate: one chunk of the expected size avoids concatenation. */
+function inflateOptions(size: number) {
+  return { info: true as const, maxOutputLength: Math.max(1, size), chunkSize: Math.min(Math.max(64, size + 1), 16 << 20) };
+}
+
+export interface Inflated {
+  data: Buffer;
+  /** compressed bytes the stream occupied */
+  consumed: number;
+}
+
+/**
+ * Inflates the zlib stream at the start of `window` (which may hold trailing bytes) and checks
+ * its size. Returns null when the window ends before the stream does (caller reads more).
+ */
+export function inflateEntry(window: Buffer, size: number, entryOffset: number): Inflated | null {
+  let result: { buffer: Buffer; engine: { bytesWritten: number } };
+  try {
+    result = inflateSync(window, inflateOptions(size)) as unknown as typeof result;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'Z_BUF_ERROR') return null;
+    if (code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new GitFormatError(`pack entry at offset ${entryOffset} inflates to more than its declared ${size} bytes`);
+    }
+    throw new GitFormatError(`pack entry at offset ${entryOffset} has corrupt zlib data (${(err as Error).message})`);
+  }
+  if (result.buffer.length !== size) {
+    throw new GitFormatError(
+      `pack entry at offset ${entryOffset} inflates to ${result.buffer.length} bytes, header says ${size}`,
+    );
+  }
+  return { data: result.buffer, consumed: result.engine.bytesWritten };
+}
+
+/** Deflate can expand incompressible data slightly; this bounds a stream of `size` bytes. */
+export function maxDeflatedSize(size: number): number {
+  return size + Math.ceil(size / 1000) + 1024;
+}
+
+function deltaSize(delta: Buffer, state: { pos: number }): number {
+  let value = 0;
+  let scale = 1;
+  let c: number;
+  do {
+    if (state.pos >= delta.length || scale > 2 ** 49) throw new GitFormatError('delta header is truncated');
+    c = delta[state.pos++]!;
+    value += (c & 0x7f) * scale;
+    scale *= 128;
+  } while (c & 0x80);
+  return value;
+}
+
+/** Applies git's copy/insert delta instructions to `base`, checking every bound and the result size. */
+export function applyDelta(base: Buffer, delta: Buffer): Buffer {
+  const state = { pos: 0 };
+  const srcSize = deltaSize(delta, state);
+  if (srcSize !== base.length) {
+    throw new GitFormatError(`delta expects a base of ${srcSize} bytes but the base has ${base.length}`);
+  }
+  const dstSize = deltaSize(delta, state);
+  const out = Buffer.allocUnsafe(dstSize);
+  let pos = state.pos;
+  let o = 0;
+  while (pos < delta.length) {
+    const op = delta[pos++]!;
+    if (op & 0x80) {
+      let off = 0;
+      let len = 0;
+      if (op & 0x01) off = delta[pos++]!;
+      if (op & 0x02) off |= delta[pos++]! << 8;
+      if (op & 0x04) off |= delta[pos++]! << 16;
+      if (op & 0x08) off += delta[pos++]! * 0x1000000;
+      if (op & 0x10) len = delta[pos++]!;
+      if (op & 0x20) len |= delta[pos++]! << 8;
+      if (op & 0x40) len |= delta[pos++]! << 16;
+      if (len === 0) len = 0x10000;
+      if (pos > delta.length || off + len > base.length || o + len > dstSize) {
+        throw new GitFormatError('delta copy instruction is out of bounds');
+      }
+      base.copy(out, o, off, off + len);
+      o += len;
+    } else if (op !== 0) {
+      if (pos + op > delta.length || o + op > dstSize) throw new GitFormatError('delta insert instruction is out of bounds');
+      delta.copy(out, o, pos, pos + op);
+      pos += op;
+      o += op;
+    } else {
+      throw new GitFormatError('delta has a reserved zero instruction');
+    }
+  }
+  if (o !== dstSize) throw new GitFormatError(`delta produced ${o} bytes, header says ${dstSize}`);
+  return out;
+}
+
+const IDX_MAGIC = 0xff744f63; // '\377tOc'
+const IDX_HEADER = 8 + 256 * 4;
+
+/** A parsed idx v2 file held in memory: fanout lookup plus binary search over sorted oids. */
+export class PackIndex {
+  readonly count: number;
+  private readonly oidsAt: number;
+  private readonly crcsAt: number;
+  private readonly offsetsAt: number;
+  private readonly largeAt: number;
+
+  constructor(private readonly buf: Buffer, name: string) {
+    if (buf.length < IDX_HEADER + 40 || buf.readUInt32BE(0) !== IDX_MAGIC || buf.readUInt32BE(4) !== 2) {
+      throw new GitFormatError(`${name} is not a version 2 pack index`);
+    }
+    this.count = buf.readUInt32BE(IDX_HEADER - 4);
+    this.oidsAt = IDX_HEADER;
+    this.crcsAt = this.oidsAt + 20 * this.count;
+    this.offsetsAt = this.crcsAt + 4 * this.count;
+    this.largeAt = this.offsetsAt + 4 * this.count;
+    if (buf.length < this.largeAt + 40) throw new GitFormatError(`${name} is truncated`);
+  }
+
+  /** The pack's trailing checksum as recorded in the idx. */
+  get packChecksum(): Buffer {
+    return this.buf.subarray(this.buf.length - 40, this.buf.length - 20);
+  }
+
+  /** Position of `oid` (20 raw bytes) in sorted order, or -1. */
+  find(oid: Buffer): number {
+    const first = oid[0]!;
+    let lo = first === 0 ? 0 : this.buf.readUInt32BE(8 + (first - 1) * 4);
+    let hi = this.buf.readUInt32BE(8 + first * 4);
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const at = this.oidsAt + mid * 20;
+      const cmp = this.buf.compare(oid, 0, 20, at, at + 20);
+      if (cmp === 0) return mid;
+      if (cmp < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return -1;
+  }
+
+  oidAt(pos: number): string {
+    return this.buf.toString('hex', this.oidsAt + pos * 20, this.oidsAt + pos * 20 + 20);
+  }
+
+  crcAt(pos: number): number {
+    return this.buf.readUInt32BE(this.crcsAt + pos * 4);
+  }
+
+  offsetAt(pos: number): number {
+    const v = this.buf.readUInt32BE(this.offsetsAt + pos * 4);
+    if (v < 0x80000000) return v;
+    const at = this.largeAt + (v & 0x7fffffff) * 8;
+    return this.buf.readUInt32BE(at) * 2 ** 32 + this.buf.readUInt32BE(at + 4);
+  }
+}
+
+export interface IdxEntries {
+  /** 20 bytes per object, sorted ascending */
+  oids: Buffer;
+  crcs: Uint32Array;
+  offsets: Float64Array;
+}
+
+/** Builds an idx v2 file for entries already sorted by oid; the idx checksum closes it. */
+export function encodeIdx(entries: IdxEntries, packChecksum: Buffer): Buffer {
+  const n = entries.crcs.length;
+  let large = 0;
+  for (let i = 0; i < n; i++) if (entries.offsets[i]! >= 0x80000000) large++;
+  const out = Buffer.alloc(IDX_HEADER + n * 28 + large * 8 + 40);
+  out.writeUInt32BE(IDX_MAGIC, 0);
+  out.writeUInt32BE(2, 4);
+  const fanout = new Uint32Array(256);
+  for (let i = 0; i < n; i++) fanout[entries.oids[i * 20]!]!++;
+  let total = 0;
+  for (let b = 0; b < 256; b++) {
+    total += fanout[b]!;
+    out.writeUInt32BE(total, 8 + b * 4);
+  }
+  entries.oids.copy(out, IDX_HEADER, 0, n * 20);
+  const crcsAt = IDX_HEADER + n * 20;
+  const offsetsAt = crcsAt + n * 4;
+  let largeAt = offsetsAt + n * 4;
+  let largeIndex = 0;
+  for (let i = 0; i < n; i++) {
+    out.writeUInt32BE(entries.crcs[i]!, crcsAt + i * 4);
+    const offset = entries.offsets[i]!;
+    if (offset < 0x80000000) {
+      out.writeUInt32BE(offset, offsetsAt + i * 4);
+    } else {
+      out.writeUInt32BE((0x80000000 | largeIndex++) >>> 0, offsetsAt + i * 4);
+      out.writeUInt32BE(Math.floor(offset / 2 ** 32), largeAt);
+      out.writeUInt32BE(offset % 2 ** 32, largeAt + 4);
+      largeAt += 8;
+    }
+  }
+  packChecksum.copy(out, largeAt);
+  createHash('sha1').update(out.subarray(0, largeAt + 20)).digest().copy(out, largeAt + 20);
+  return out;
+}

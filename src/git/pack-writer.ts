@@ -1,0 +1,137 @@
+/**
+ * `git pack-objects --stdout` for a given object list: streams a pack v2, copying stored
+ * compressed entries as they are (deltas included, when their base is sent too).
+ */
+import { createHash } from 'node:crypto';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { deflateSync } from 'node:zlib';
+import { GitFormatError } from './objects.ts';
+import type { ObjectStore, PackedEntry } from './object-store.ts';
+import type { PackFile } from './pack-file.ts';
+import { OBJ_OFS_DELTA, OBJ_REF_DELTA, PACK_SIGNATURE, encodeEntryHeader, encodeOfsDistance, typeCode } from './pack-format.ts';
+
+export interface WritePackOptions {
+  /** the client accepts OFS_DELTA (else reused deltas are sent as REF_DELTA) */
+  ofsDelta: boolean;
+  onProgress?: (done: number, total: number) => void;
+}
+
+const CHUNK = 64 << 10;
+const YIELD_EVERY = 256;
+/** Objects that cannot be copied are deflated at this level: git's default speed/size balance. */
+const DEFLATE_LEVEL = 6;
+
+/** Writes a pack holding exactly `oids` (distinct); a delta's base is written before it. */
+export async function writePack(
+  oids: string[],
+  store: ObjectStore,
+  write: (chunk: Buffer) => Promise<void> | void,
+  opts: WritePackOptions,
+): Promise<void> {
+  const out = new PackOutput(write);
+  const head = Buffer.alloc(12);
+  head.writeUInt32BE(PACK_SIGNATURE, 0);
+  head.writeUInt32BE(2, 4);
+  head.writeUInt32BE(oids.length, 8);
+  await out.put(head);
+
+  const sending = new Set(oids);
+  /** output offset of every object written so far */
+  const written = new Map<string, number>();
+  const writeOne = async (oid: string, entry: PackedEntry | null): Promise<void> => {
+    written.set(oid, out.offset);
+    if (entry?.kind === 'full') {
+      await out.put(encodeEntryHeader(typeCode(entry.type!), entry.size));
+      await out.copy(entry.pack, entry.rawStart, entry.rawEnd);
+      return;
+    }
+    const baseAt = entry?.baseOid !== undefined ? written.get(entry.baseOid) : undefined;
+    if (entry && baseAt !== undefined) {
+      const ofs = opts.ofsDelta;
+      await out.put(encodeEntryHeader(ofs ? OBJ_OFS_DELTA : OBJ_REF_DELTA, entry.size));
+      await out.put(ofs ? encodeOfsDistance(written.get(oid)! - baseAt) : Buffer.from(entry.baseOid!, 'hex'));
+      await out.copy(entry.pack, entry.rawStart, entry.rawEnd);
+      return;
+    }
+    const obj = store.read(oid);
+    if (!obj) throw new GitFormatError(`object ${oid} is missing from the repository`);
+    await out.put(encodeEntryHeader(typeCode(obj.type), obj.data.length));
+    await out.put(deflateSync(obj.data, { level: DEFLATE_LEVEL }));
+  };
+
+  let done = 0;
+  for (const oid of oids) {
+    if (written.has(oid)) continue;
+    // Walk down the stored delta chain to the first base that is written or not sent, then write back up.
+    const chain: Array<{ oid: string; entry: PackedEntry | null }> = [];
+    let cur: string | undefined = oid;
+    while (cur !== undefined) {
+      const entry = store.packedEntry(cur);
+      chain.push({ oid: cur, entry });
+      const base = entry?.baseOid;
+      const needsBase = base !== undefined && sending.has(base) && !written.has(base) && !chain.some((c) => c.oid === base);
+      cur = needsBase ? base : undefined;
+    }
+    for (let k = chain.length - 1; k >= 0; k--) {
+      await writeOne(chain[k]!.oid, chain[k]!.entry);
+      if (++done % YIELD_EVERY === 0) {
+        opts.onProgress?.(done, oids.length);
+        await yieldToLoop();
+      }
+    }
+  }
+  if (done !== oids.length) throw new Error(`writePack wrote ${done} objects for ${oids.length} oids (duplicates?)`);
+  await out.end();
+  opts.onProgress?.(done, oids.length);
+}
+
+/** Buffers output into ~64 KiB chunks, hashes it, and awaits the sink for backpressure. */
+class PackOutput {
+  /** bytes emitted so far, buffered ones included */
+  offset = 0;
+  private buf = Buffer.allocUnsafe(CHUNK);
+  private fill = 0;
+  private readonly hash = createHash('sha1');
+
+  constructor(private readonly write: (chunk: Buffer) => Promise<void> | void) {}
+
+  async put(data: Buffer): Promise<void> {
+    for (let pos = 0; pos < data.length; ) {
+      const n = Math.min(data.length - pos, CHUNK - this.fill);
+      data.copy(this.buf, this.fill, pos, pos + n);
+      await this.advance(n);
+      pos += n;
+    }
+  }
+
+  /** Copies pack bytes [start, end) straight into the output buffer. */
+  async copy(pack: PackFile, start: number, end: number): Promise<void> {
+    for (let pos = start; pos < end; ) {
+      const n = Math.min(end - pos, CHUNK - this.fill);
+      pack.readAt(this.buf.subarray(this.fill, this.fill + n), pos);
+      await this.advance(n);
+      pos += n;
+    }
+  }
+
+  async end(): Promise<void> {
+    await this.flush();
+    await this.write(this.hash.digest());
+  }
+
+  private async advance(n: number): Promise<void> {
+    this.fill += n;
+    this.offset += n;
+    if (this.fill === CHUNK) await this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    if (this.fill === 0) return;
+    const chunk = this.buf.subarray(0, this.fill);
+    // A fresh buffer each time: the sink may keep the chunk queued after its write resolves.
+    this.buf = Buffer.allocUnsafe(CHUNK);
+    this.fill = 0;
+    this.hash.update(chunk);
+    await this.write(chunk);
+  }
+}

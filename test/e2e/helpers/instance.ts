@@ -1,0 +1,218 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(fileURLToPath(new URL('../../..', import.meta.url)));
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface InstanceOptions {
+  /** slipway.yml text (without `listen`, which the helper sets) */
+  slipwayYml?: string;
+  /** repos/<name>.yml texts */
+  repos?: Record<string, string>;
+  /** users to create keys for; the first is the default actor */
+  users?: string[];
+  /** users whose key exists on disk but is NOT put in the config */
+  strangers?: string[];
+  keyType?: 'ed25519' | 'rsa' | 'ecdsa';
+}
+
+const tmpRoots: string[] = [];
+process.on('exit', () => {
+  for (const d of tmpRoots) fs.rmSync(d, { recursive: true, force: true });
+});
+
+export function tempDir(prefix = 'slipway-test-'): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  tmpRoots.push(d);
+  return d;
+}
+
+/** Runs a command to completion, never throwing on a non-zero exit. */
+export function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string | Buffer; timeoutMs?: number } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
+    });
+    child.stdin.on('error', () => {});
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+/** A git environment that ignores the machine's own config. */
+export function gitEnv(home: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    HOME: home,
+    LANG: 'C',
+    GIT_CONFIG_NOSYSTEM: '1',
+    GIT_AUTHOR_NAME: 'Test Author',
+    GIT_AUTHOR_EMAIL: 'author@example.com',
+    GIT_COMMITTER_NAME: 'Test Committer',
+    GIT_COMMITTER_EMAIL: 'committer@example.com',
+    GIT_TERMINAL_PROMPT: '0',
+    ...extra,
+  };
+}
+
+export function makeKey(dir: string, name: string, type: InstanceOptions['keyType'] = 'ed25519'): string {
+  const file = path.join(dir, `${name}_key`);
+  const args = ['-q', '-t', type!, '-N', '', '-C', `${name}@test`, '-f', file];
+  if (type === 'rsa') args.push('-b', '2048');
+  const r = spawnSync('ssh-keygen', args);
+  if (r.status !== 0) throw new Error(`ssh-keygen failed: ${r.stderr}`);
+  return file;
+}
+
+export class Instance {
+  proc: ChildProcess | null = null;
+  port = 0;
+  output = '';
+  readonly keys: Record<string, string> = {};
+  readonly home: string;
+
+  constructor(
+    readonly root: string,
+    readonly configDir: string,
+    readonly dataDir: string,
+  ) {
+    this.home = path.join(root, 'home');
+    fs.mkdirSync(this.home, { recursive: true });
+  }
+
+  get url(): string {
+    return `ssh://paas@127.0.0.1:${this.port}`;
+  }
+
+  sshCommand(user: string): string {
+    return `ssh -i ${this.keys[user]} -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o BatchMode=yes -o ConnectTimeout=10`;
+  }
+
+  /** Starts `slipway serve` and waits until it listens. */
+  async start(extraArgs: string[] = []): Promise<void> {
+    const proc = spawn(process.execPath, [path.join(ROOT, 'bin/slipway.js'), 'serve', '--config', this.configDir, '--data', this.dataDir, '--listen', '127.0.0.1:0', ...extraArgs], {
+      cwd: this.root,
+      env: { ...process.env, SLIPWAY_LOG_LEVEL: 'debug' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.proc = proc;
+    proc.stderr!.on('data', (d) => (this.output += d));
+    this.port = await new Promise<number>((resolve, reject) => {
+      let out = '';
+      proc.stdout!.on('data', (d) => {
+        out += d;
+        this.output += d;
+        const m = /slipway listening on 127\.0\.0\.1:(\d+)/.exec(out);
+        if (m) resolve(Number(m[1]));
+      });
+      proc.on('exit', (code) => reject(new Error(`slipway exited with ${code} before listening:\n${this.output}`)));
+    });
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      p.once('exit', () => resolve());
+      p.kill(signal);
+    });
+    this.proc = null;
+  }
+
+  /** `git <args>` as `user` through the real OpenSSH client. */
+  git(args: string[], opts: { cwd?: string; user?: string; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+    const user = opts.user ?? Object.keys(this.keys)[0]!;
+    return run('git', args, { cwd: opts.cwd ?? this.root, env: gitEnv(this.home, { GIT_SSH_COMMAND: this.sshCommand(user), ...opts.env }) });
+  }
+
+  /** `ssh host <command>` as `user`. */
+  ssh(user: string, command: string[], extra: string[] = []): Promise<RunResult> {
+    return run('ssh', [...this.sshCommand(user).split(' ').slice(1), '-p', String(this.port), ...extra, 'paas@127.0.0.1', ...command], { env: gitEnv(this.home) });
+  }
+
+  gitDir(repo: string): string {
+    return path.join(this.dataDir, 'repos', `${repo}.git`);
+  }
+
+  /** Native git on the server's repo: the oracle for what slipway wrote. */
+  serverGit(repo: string, args: string[]): Promise<RunResult> {
+    return run('git', ['--git-dir', this.gitDir(repo), ...args], { env: gitEnv(this.home) });
+  }
+}
+
+/** Writes a config dir and keys, then starts an instance on a random port. */
+export async function startInstance(opts: InstanceOptions = {}): Promise<Instance> {
+  const root = tempDir();
+  const configDir = path.join(root, 'config');
+  const dataDir = path.join(root, 'data');
+  fs.mkdirSync(path.join(configDir, 'repos'), { recursive: true });
+  fs.mkdirSync(path.join(configDir, 'keys'), { recursive: true });
+  const inst = new Instance(root, configDir, dataDir);
+  const keyDir = path.join(root, 'keys');
+  fs.mkdirSync(keyDir);
+  for (const user of opts.users ?? ['alice']) {
+    inst.keys[user] = makeKey(keyDir, user, opts.keyType);
+    fs.copyFileSync(`${inst.keys[user]}.pub`, path.join(configDir, 'keys', `${user}.pub`));
+  }
+  for (const user of opts.strangers ?? []) inst.keys[user] = makeKey(keyDir, user, opts.keyType);
+  fs.writeFileSync(path.join(configDir, 'slipway.yml'), opts.slipwayYml ?? '');
+  const repos = opts.repos ?? { myapp: 'branches:\n  main: {}\n  staging: {}\n' };
+  for (const [name, yml] of Object.entries(repos)) fs.writeFileSync(path.join(configDir, 'repos', `${name}.yml`), yml);
+  await inst.start();
+  return inst;
+}
+
+/** A local working repo with `n` commits, each changing a few files. */
+export async function makeWorkRepo(inst: Instance, name = 'work', commits = 2): Promise<string> {
+  const dir = path.join(inst.root, name);
+  fs.mkdirSync(dir);
+  const env = gitEnv(inst.home);
+  await run('git', ['init', '-q', '-b', 'main'], { cwd: dir, env });
+  for (let i = 0; i < commits; i++) await commitChange(dir, inst, `change ${i}`);
+  return dir;
+}
+
+export async function commitChange(dir: string, inst: Instance, message: string, files: Record<string, string> = {}): Promise<string> {
+  const env = gitEnv(inst.home);
+  const defaults = {
+    'README.md': `# test app\n${message}\n`,
+    'src/app.js': `console.log(${JSON.stringify(message)});\n` + 'x'.repeat(2000) + '\n',
+    [`notes/${message.replace(/\W+/g, '-')}.txt`]: `${message}\n`.repeat(50),
+  };
+  for (const [f, text] of Object.entries({ ...defaults, ...files })) {
+    fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
+    fs.writeFileSync(path.join(dir, f), text);
+  }
+  await run('git', ['add', '-A'], { cwd: dir, env });
+  const r = await run('git', ['commit', '-q', '-m', message], { cwd: dir, env });
+  if (r.code !== 0) throw new Error(`commit failed: ${r.stderr}`);
+  return (await run('git', ['rev-parse', 'HEAD'], { cwd: dir, env })).stdout.trim();
+}
+
+/** `git fsck --full --strict` on the server's repo; returns its output, throws when unclean. */
+export async function assertFsckClean(inst: Instance, repo: string): Promise<void> {
+  const r = await inst.serverGit(repo, ['fsck', '--full', '--strict', '--no-dangling']);
+  if (r.code !== 0 || /error|missing|broken|corrupt/i.test(r.stdout + r.stderr)) {
+    throw new Error(`git fsck of ${repo} failed (${r.code}):\n${r.stdout}${r.stderr}`);
+  }
+}
+
+export async function serverRef(inst: Instance, repo: string, ref: string): Promise<string | null> {
+  const r = await inst.serverGit(repo, ['rev-parse', '--verify', '-q', ref]);
+  return r.code === 0 ? r.stdout.trim() : null;
+}

@@ -99,6 +99,7 @@ export class ObjectStore {
     return this.locate(oid) !== undefined || this.loosePath(oid) !== undefined;
   }
 
+  /** The object, or null if absent. Its data may be shared with the cache: never modify it. */
   read(oid: string): GitObject | null {
     const loc = this.locate(oid);
     if (loc) return this.readPacked(loc);
@@ -169,7 +170,13 @@ export class ObjectStore {
   private readLoose(oid: string): GitObject | null {
     const path = this.loosePath(oid);
     if (!path) return null;
-    const raw = inflateSync(readFileSync(path));
+    let raw: Buffer;
+    try {
+      raw = inflateSync(readFileSync(path));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null; // removed meanwhile
+      throw new GitFormatError(`loose object ${oid} is corrupt (${(err as Error).message})`);
+    }
     const nul = raw.indexOf(0);
     const m = nul > 0 ? /^([a-z]+) (\d+)$/.exec(raw.toString('latin1', 0, nul)) : null;
     if (!m || !isObjectType(m[1]!) || Number(m[2]) !== raw.length - nul - 1) {

@@ -10,6 +10,9 @@ import {
   type EntryHeader,
 } from './pack-format.ts';
 
+const WINDOW = 128 << 10;
+const SMALL_READ = 16 << 10;
+
 /** Entries sorted by offset, to find where an entry's data ends and which oid sits at an offset. */
 interface OffsetOrder {
   offsets: Float64Array;
@@ -21,6 +24,8 @@ export class PackFile {
   readonly size: number;
   private readonly fd: number;
   private order: OffsetOrder | undefined;
+  /** Entries are small and read in pack order more often than not: one syscall serves many. */
+  private window: { data: Buffer; start: number; length: number } | undefined;
 
   constructor(readonly idxPath: string) {
     this.index = new PackIndex(readFileSync(idxPath), idxPath);
@@ -28,9 +33,9 @@ export class PackFile {
     this.fd = openSync(packPath, 'r');
     try {
       this.size = fstatSync(this.fd).size;
+      if (this.size < 32) throw new GitFormatError(`${packPath} is truncated`);
       const head = Buffer.alloc(12);
       const tail = Buffer.alloc(20);
-      if (this.size < 32) throw new GitFormatError(`${packPath} is truncated`);
       this.readAt(head, 0);
       this.readAt(tail, this.size - 20);
       if (head.readUInt32BE(0) !== PACK_SIGNATURE || head.readUInt32BE(8) !== this.index.count) {
@@ -43,8 +48,22 @@ export class PackFile {
     }
   }
 
-  /** Fills `buf` from the pack at `position`. */
+  /** Fills `buf` from the pack at `position`; small reads go through a read-ahead window. */
   readAt(buf: Buffer, position: number): void {
+    if (buf.length > SMALL_READ) return this.readDirect(buf, position);
+    const w = (this.window ??= { data: Buffer.allocUnsafe(WINDOW), start: 0, length: 0 });
+    if (position < w.start || position + buf.length > w.start + w.length) {
+      const length = Math.max(0, Math.min(WINDOW, this.size - position));
+      if (buf.length > length) throw new GitFormatError(`${this.idxPath}: pack ends before offset ${position + buf.length}`);
+      w.length = 0; // stays empty if the read fails
+      this.readDirect(w.data.subarray(0, length), position);
+      w.start = position;
+      w.length = length;
+    }
+    w.data.copy(buf, 0, position - w.start, position - w.start + buf.length);
+  }
+
+  private readDirect(buf: Buffer, position: number): void {
     let done = 0;
     while (done < buf.length) {
       const n = readSync(this.fd, buf, done, buf.length - done, position + done);
@@ -54,9 +73,10 @@ export class PackFile {
   }
 
   header(offset: number): EntryHeader {
+    if (offset < 12 || offset >= this.size - 20) throw new GitFormatError(`${this.idxPath}: no entry can start at offset ${offset}`);
     const buf = Buffer.allocUnsafe(Math.min(MAX_ENTRY_HEADER, this.size - 20 - offset));
     this.readAt(buf, offset);
-    const h = decodeEntryHeader(buf, 0, offset);
+    const h = decodeEntryHeader(buf, offset);
     if (!h) throw new GitFormatError(`${this.idxPath}: truncated entry header at offset ${offset}`);
     return h;
   }

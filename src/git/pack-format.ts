@@ -21,6 +21,8 @@ export function typeName(code: number): ObjectType | undefined {
 }
 
 export const PACK_SIGNATURE = 0x5041434b; // 'PACK'
+/** For objects we deflate into packs: as fast as level 1 on source text and ~10% smaller (6 is ~50% slower). */
+export const DEFLATE_LEVEL = 4;
 /** Enough bytes to decode any entry header: size varint (<= 10) + ofs varint (<= 10) or 20-byte oid. */
 export const MAX_ENTRY_HEADER = 32;
 
@@ -37,10 +39,10 @@ export interface EntryHeader {
   baseOid?: string;
 }
 
-/** Decodes the entry header at buf[pos]; null if buf ends before the header does. */
-export function decodeEntryHeader(buf: Buffer, pos: number, entryOffset: number): EntryHeader | null {
-  const start = pos;
-  if (pos >= buf.length) return null;
+/** Decodes the entry header at the start of `buf`; null if buf ends before the header does. */
+export function decodeEntryHeader(buf: Buffer, entryOffset: number): EntryHeader | null {
+  let pos = 0;
+  if (buf.length === 0) return null;
   let c = buf[pos++]!;
   const code = (c >> 4) & 7;
   let size = c & 15;
@@ -65,16 +67,16 @@ export function decodeEntryHeader(buf: Buffer, pos: number, entryOffset: number)
     if (dist === 0 || dist > entryOffset - 12) {
       throw new GitFormatError(`pack entry at offset ${entryOffset} has a delta base outside the pack`);
     }
-    return { code, size, length: pos - start, baseDistance: dist };
+    return { code, size, length: pos, baseDistance: dist };
   }
   if (code === OBJ_REF_DELTA) {
     if (pos + 20 > buf.length) return null;
-    return { code, size, length: pos + 20 - start, baseOid: buf.toString('hex', pos, pos + 20) };
+    return { code, size, length: pos + 20, baseOid: buf.toString('hex', pos, pos + 20) };
   }
   if (typeName(code) === undefined) {
     throw new GitFormatError(`pack entry at offset ${entryOffset} has an invalid type ${code}`);
   }
-  return { code, size, length: pos - start };
+  return { code, size, length: pos };
 }
 
 export function encodeEntryHeader(code: number, size: number): Buffer {

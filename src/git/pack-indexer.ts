@@ -1,13 +1,14 @@
 /**
  * `git index-pack` for a received pack file: checks it, resolves every delta, completes thin
  * packs with their missing bases, and writes pack-<sha>.pack/.idx. Streams the pack from disk;
- * memory is bounded by one object, the delta chain being resolved and a cache of bases.
+ * memory holds per-entry facts, plus only the delta chain being resolved.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, type Hash } from 'node:crypto';
 import {
   chmodSync,
   closeSync,
   copyFileSync,
+  existsSync,
   fstatSync,
   fsyncSync,
   linkSync,
@@ -19,14 +20,12 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { crc32, deflateSync } from 'node:zlib';
-import { ByteLru } from './byte-lru.ts';
+import { crc32, createInflate, deflateSync } from 'node:zlib';
 import { GitFormatError, objectHeader } from './objects.ts';
 import type { ObjectStore } from './object-store.ts';
 import {
+  DEFLATE_LEVEL,
   MAX_ENTRY_HEADER,
-  OBJ_OFS_DELTA,
-  OBJ_REF_DELTA,
   PACK_SIGNATURE,
   applyDelta,
   decodeEntryHeader,
@@ -53,8 +52,6 @@ export interface IndexPackOptions {
   /** an objects/pack dir; pack-<sha>.pack and .idx are written there */
   destDir: string;
   onProgress?: (phase: 'indexing' | 'resolving', done: number, total: number) => void;
-  /** budget for resolved objects kept as delta bases */
-  cacheBytes?: number;
 }
 
 export interface IndexPackResult {
@@ -67,9 +64,10 @@ export interface IndexPackResult {
 }
 
 const READ_CHUNK = 4 << 20;
+/** Full objects larger than this are inflated piecewise in phase 1. */
+const STREAM_ABOVE = 8 << 20;
+const STREAM_CHUNK = 1 << 20;
 const YIELD_EVERY = 256;
-/** Small on purpose: V8 lets ~64 MB of dead buffers pile up before it collects them, on top of this. */
-const DEFAULT_CACHE_BYTES = 8 << 20;
 
 /**
  * Indexes the pack at `packPath` into `destDir`. `packPath` itself is never changed or removed
@@ -82,7 +80,7 @@ export async function indexPack(packPath: string, opts: IndexPackOptions): Promi
     const trailer = await pack.parse();
     if (pack.count === 0) return { packFile: '', idxFile: '', objectCount: 0, appendedBases: 0, oids: [] };
     await pack.resolve();
-    return writeOutput(packPath, fd, pack, trailer, opts);
+    return await writeOutput(packPath, fd, pack, trailer, opts);
   } catch (err) {
     if (err instanceof GitFormatError) throw new PackError(err.message);
     throw err;
@@ -98,15 +96,13 @@ class EntryTable {
   dataStart: Float64Array;
   end: Float64Array;
   size: Float64Array;
-  /** stored type code: 1-4, OFS_DELTA or REF_DELTA */
-  code: Uint8Array;
   /** resolved object type code 1-4; 0 while unresolved */
   objType: Uint8Array;
   crc: Uint32Array;
-  /** entry index of the delta base; -1 if none or not yet known */
+  /** entry index of an OFS_DELTA's base; -1 for other entries */
   base: Int32Array;
   oid: string[] = [];
-  /** REF_DELTA base oids still to be found */
+  /** REF_DELTA base oids, by entry index */
   refBase = new Map<number, string>();
 
   constructor(capacity: number) {
@@ -114,19 +110,18 @@ class EntryTable {
     this.dataStart = new Float64Array(capacity);
     this.end = new Float64Array(capacity);
     this.size = new Float64Array(capacity);
-    this.code = new Uint8Array(capacity);
     this.objType = new Uint8Array(capacity);
     this.crc = new Uint32Array(capacity);
     this.base = new Int32Array(capacity).fill(-1);
   }
 
   add(): number {
-    if (this.count === this.code.length) this.grow();
+    if (this.count === this.crc.length) this.grow();
     return this.count++;
   }
 
   private grow(): void {
-    const cap = Math.max(16, this.code.length * 2);
+    const cap = Math.max(16, this.crc.length * 2);
     const widen = <T extends Float64Array | Uint8Array | Uint32Array | Int32Array>(a: T, make: (n: number) => T): T => {
       const b = make(cap);
       b.set(a as never);
@@ -136,7 +131,6 @@ class EntryTable {
     this.dataStart = widen(this.dataStart, (n) => new Float64Array(n));
     this.end = widen(this.end, (n) => new Float64Array(n));
     this.size = widen(this.size, (n) => new Float64Array(n));
-    this.code = widen(this.code, (n) => new Uint8Array(n));
     this.objType = widen(this.objType, (n) => new Uint8Array(n));
     this.crc = widen(this.crc, (n) => new Uint32Array(n));
     this.base = widen(this.base, (n) => new Int32Array(n).fill(-1));
@@ -195,12 +189,12 @@ class ReceivedPack {
   readonly size: number;
   /** entry index by oid, for REF_DELTA bases and duplicate detection */
   private readonly byOid = new Map<string, number>();
-  /** resolved objects that may serve as delta bases, by entry index */
-  private readonly cache: ByteLru<number, Buffer>;
-  /** deltas whose base was not at hand while parsing */
-  private deferred: number[] = [];
   private deltasTotal = 0;
   private deltasDone = 0;
+  /** phase 2: OFS_DELTAs waiting on their base entry */
+  private readonly ofsKids = new Map<number, number[]>();
+  /** phase 2: REF_DELTAs waiting on their base oid */
+  private readonly refKids = new Map<string, number[]>();
   /** appended thin-pack bases, by entry index */
   readonly external = new Set<number>();
   /** reused for compressed bytes read back in phase 2: fewer dead buffers for the GC */
@@ -213,12 +207,11 @@ class ReceivedPack {
     private readonly opts: IndexPackOptions,
   ) {
     this.size = fstatSync(fd).size;
-    this.cache = new ByteLru(opts.cacheBytes ?? DEFAULT_CACHE_BYTES, (b) => b.length);
     // Each entry takes at least 8 bytes: a lying header count must not size the allocation.
     this.t = new EntryTable(Math.min(count, Math.ceil(this.size / 8)));
   }
 
-  /** Phase 1: walk every entry in order, check sizes, CRC and the pack checksum; resolve what we can. */
+  /** Phase 1: walk every entry in order; check sizes, CRCs and the pack checksum; hash full objects. */
   async parse(): Promise<Buffer> {
     const { t, count } = this;
     const reader = new PackReader(this.fd, this.size - 20);
@@ -229,34 +222,50 @@ class ReceivedPack {
         this.opts.onProgress?.('indexing', n, count);
         await yieldToLoop();
       }
-      const h = decodeEntryHeader(reader.view(pos, MAX_ENTRY_HEADER), 0, pos);
-      if (!h) throw new PackError(`pack is truncated: expected ${count} objects, got ${n}`);
-      let window = h.length + maxDeflatedSize(h.size);
-      let view: Buffer;
-      let inflated: Inflated | null;
-      for (;;) {
-        view = reader.view(pos, window);
-        inflated = inflateEntry(view.subarray(h.length), h.size, pos);
-        if (inflated) break;
-        if (pos + view.length >= reader.limit) throw new PackError(`pack is truncated: expected ${count} objects, got ${n}`);
-        window *= 2;
-      }
-      const raw = view.subarray(0, h.length + inflated.consumed);
-      packHash.update(raw);
+      const h = decodeEntryHeader(reader.view(pos, MAX_ENTRY_HEADER), pos);
+      const truncated = () => new PackError(`pack is truncated: expected ${count} objects, got ${n}`);
+      if (!h) throw truncated();
+      const isDelta = h.baseDistance !== undefined || h.baseOid !== undefined;
       const i = t.add();
       t.offset[i] = pos;
       t.dataStart[i] = pos + h.length;
-      t.end[i] = pos + raw.length;
       t.size[i] = h.size;
-      t.code[i] = h.code;
-      t.crc[i] = crc32(raw);
-      pos += raw.length;
-      if (h.code === OBJ_OFS_DELTA || h.code === OBJ_REF_DELTA) {
-        this.deltasTotal++;
-        this.parseDelta(i, h.baseDistance, h.baseOid, inflated.data);
+      let length: number;
+      if (!isDelta && h.size > STREAM_ABOVE) {
+        // Large objects are hashed as they inflate, never held whole.
+        const objHash = createHash('sha1').update(objectHeader(typeName(h.code)!, h.size));
+        const consumed = await inflateStreaming(this.fd, pos + h.length, reader.limit, h.size, pos, (c) => objHash.update(c));
+        if (consumed === null) throw truncated();
+        length = h.length + consumed;
+        t.crc[i] = this.hashRaw(pos, length, packHash);
+        this.record(i, h.code, objHash.digest('hex'));
       } else {
-        this.resolved(i, h.code, inflated.data);
+        let window = h.length + maxDeflatedSize(h.size);
+        let view: Buffer;
+        let inflated: Inflated | null;
+        for (;;) {
+          view = reader.view(pos, window);
+          inflated = inflateEntry(view.subarray(h.length), h.size, pos);
+          if (inflated) break;
+          if (pos + view.length >= reader.limit) throw truncated();
+          window *= 2;
+        }
+        const raw = view.subarray(0, h.length + inflated.consumed);
+        packHash.update(raw);
+        t.crc[i] = crc32(raw);
+        length = raw.length;
+        if (!isDelta) this.resolved(i, h.code, inflated.data);
       }
+      t.end[i] = pos + length;
+      if (h.baseDistance !== undefined) {
+        t.base[i] = t.atOffset(pos - h.baseDistance, i);
+        if (t.base[i]! < 0) throw new PackError(`delta at offset ${pos} refers to an offset where no object starts`);
+        this.deltasTotal++;
+      } else if (h.baseOid !== undefined) {
+        t.refBase.set(i, h.baseOid); // its base may come later in the pack, or from the store
+        this.deltasTotal++;
+      }
+      pos += length;
     }
     if (pos !== reader.limit) {
       throw new PackError(`pack has ${reader.limit - pos} bytes of unexpected data after its ${count} objects`);
@@ -268,85 +277,74 @@ class ReceivedPack {
     return trailer;
   }
 
-  private parseDelta(i: number, baseDistance: number | undefined, baseOid: string | undefined, delta: Buffer): void {
-    const { t } = this;
-    let base: number;
-    if (baseDistance !== undefined) {
-      base = t.atOffset(t.offset[i]! - baseDistance, i);
-      if (base < 0) throw new PackError(`delta at offset ${t.offset[i]} refers to offset ${t.offset[i]! - baseDistance}, where no object starts`);
-    } else {
-      base = this.byOid.get(baseOid!) ?? -1;
-      if (base < 0) t.refBase.set(i, baseOid!);
+  /** Feeds the raw entry at [pos, pos+length) to the pack checksum, reading it back; returns its CRC32. */
+  private hashRaw(pos: number, length: number, packHash: Hash): number {
+    let crc = 0;
+    const chunk = Buffer.allocUnsafe(Math.min(length, STREAM_CHUNK));
+    for (let p = pos; p < pos + length; ) {
+      const piece = chunk.subarray(0, Math.min(chunk.length, pos + length - p));
+      readFully(this.fd, piece, p);
+      packHash.update(piece);
+      crc = crc32(piece, crc);
+      p += piece.length;
     }
-    t.base[i] = base;
-    const baseData = base >= 0 && t.objType[base] ? this.cache.get(base) : undefined;
-    if (!baseData) {
-      this.deferred.push(i);
-      return;
-    }
-    this.resolved(i, t.objType[base]!, applyDelta(baseData, delta));
-    this.deltasDone++;
+    return crc;
   }
 
-  /** Records entry `i` as object `data` of type `code`; it may become a base, so it is cached. */
-  private resolved(i: number, code: number, data: Buffer): string {
-    const oid = createHash('sha1').update(objectHeader(typeName(code)!, data.length)).update(data).digest('hex');
-    const { t } = this;
+  /** Hashes `data` as an object of type `code` and records it as entry `i`. */
+  private resolved(i: number, code: number, data: Buffer): void {
+    this.record(i, code, createHash('sha1').update(objectHeader(typeName(code)!, data.length)).update(data).digest('hex'));
+  }
+
+  private record(i: number, code: number, oid: string): void {
     const seen = this.byOid.get(oid);
     // A thin base appended before the pack turned out to contain it after all is dropped.
     if (seen !== undefined && !this.external.delete(seen)) throw new PackError(`object ${oid} appears twice in the pack`);
     this.byOid.set(oid, i);
-    t.objType[i] = code;
-    t.oid[i] = oid;
-    this.cache.set(i, data);
-    return oid;
+    this.t.objType[i] = code;
+    this.t.oid[i] = oid;
   }
 
-  /** Phase 2: resolve deferred deltas as trees hanging off resolved objects, then off thin bases. */
+  /**
+   * Phase 2: resolve deltas as trees hanging off full objects, as git does: each base is
+   * inflated once more and only the chain being walked is in memory. Then thin-pack bases.
+   */
   async resolve(): Promise<void> {
     const { t } = this;
-    const ofsKids = new Map<number, number[]>();
-    const refKids = new Map<string, number[]>();
-    for (const d of this.deferred) {
-      const ref = t.refBase.get(d);
-      if (ref === undefined) push(ofsKids, t.base[d]!, d);
-      else push(refKids, ref, d);
+    for (let i = 0; i < this.count; i++) {
+      const ref = t.refBase.get(i);
+      if (ref !== undefined) push(this.refKids, ref, i);
+      else if (t.base[i]! >= 0) push(this.ofsKids, t.base[i]!, i);
     }
-    this.deferred = [];
-    const takeKids = (i: number): number[] => {
-      const kids = [...(ofsKids.get(i) ?? []), ...(refKids.get(t.oid[i]!) ?? [])];
-      ofsKids.delete(i);
-      refKids.delete(t.oid[i]!);
-      return kids;
-    };
     const roots = new Set<number>();
-    for (const b of ofsKids.keys()) if (t.objType[b]) roots.add(b);
-    for (const oid of refKids.keys()) {
+    for (const b of this.ofsKids.keys()) if (t.objType[b]) roots.add(b);
+    for (const oid of this.refKids.keys()) {
       const b = this.byOid.get(oid);
       if (b !== undefined) roots.add(b);
     }
-    for (const r of [...roots].sort((a, b) => a - b)) await this.resolveTree(r, this.materialize(r), takeKids);
+    for (const r of [...roots].sort((a, b) => a - b)) await this.resolveTree(r, this.readEntry(r));
     // Whatever still waits on an oid needs a base from the store: a thin pack.
-    for (const oid of [...refKids.keys()]) {
-      if (!refKids.has(oid)) continue; // produced inside the pack meanwhile
+    for (const oid of [...this.refKids.keys()]) {
+      if (!this.refKids.has(oid)) continue; // produced inside the pack meanwhile
       const obj = this.opts.store.read(oid);
       if (!obj) continue;
       const i = t.add();
-      t.code[i] = typeCode(obj.type);
       this.external.add(i);
-      this.resolved(i, t.code[i]!, obj.data);
-      await this.resolveTree(i, obj.data, takeKids);
+      this.resolved(i, typeCode(obj.type), obj.data);
+      await this.resolveTree(i, obj.data);
     }
-    const missing = refKids.keys().next();
+    const missing = this.refKids.keys().next();
     if (!missing.done) throw new PackError(`delta base ${missing.value} not found`);
-    if (ofsKids.size > 0) throw new PackError(`${this.deltasTotal - this.deltasDone} deltas could not be resolved`);
+    if (this.deltasDone !== this.deltasTotal) {
+      throw new PackError(`${this.deltasTotal - this.deltasDone} deltas could not be resolved (their bases form a loop)`);
+    }
     this.opts.onProgress?.('resolving', this.deltasDone, this.deltasTotal);
   }
 
   /** Depth-first over the deltas based on `root`, holding only the current chain in memory. */
-  private async resolveTree(root: number, rootData: Buffer, takeKids: (i: number) => number[]): Promise<void> {
+  private async resolveTree(root: number, rootData: Buffer): Promise<void> {
     const { t } = this;
-    const stack = [{ i: root, data: rootData, kids: takeKids(root), next: 0 }];
+    const stack = [{ i: root, data: rootData, kids: this.takeKids(root), next: 0 }];
     while (stack.length > 0) {
       const top = stack[stack.length - 1]!;
       if (top.next === top.kids.length) {
@@ -354,10 +352,9 @@ class ReceivedPack {
         continue;
       }
       const c = top.kids[top.next++]!;
-      t.base[c] = top.i;
       const data = applyDelta(top.data, this.readEntry(c));
       this.resolved(c, t.objType[top.i]!, data);
-      const kids = takeKids(c);
+      const kids = this.takeKids(c);
       if (kids.length > 0) stack.push({ i: c, data, kids, next: 0 });
       if (++this.deltasDone % YIELD_EVERY === 0) {
         this.opts.onProgress?.('resolving', this.deltasDone, this.deltasTotal);
@@ -366,28 +363,13 @@ class ReceivedPack {
     }
   }
 
-  /** The object at entry `i`, which was resolved before: from the cache, or rebuilt from the pack. */
-  private materialize(i: number): Buffer {
-    const { t } = this;
-    const chain: number[] = [];
-    let cur = i;
-    let data: Buffer | undefined;
-    for (;;) {
-      data = this.cache.get(cur);
-      if (data) break;
-      if (this.external.has(cur)) {
-        data = this.opts.store.read(t.oid[cur]!)!.data;
-        break;
-      }
-      if (t.code[cur] !== OBJ_OFS_DELTA && t.code[cur] !== OBJ_REF_DELTA) {
-        data = this.readEntry(cur);
-        break;
-      }
-      chain.push(cur);
-      cur = t.base[cur]!;
-    }
-    for (let k = chain.length - 1; k >= 0; k--) data = applyDelta(data, this.readEntry(chain[k]!));
-    return data;
+  /** Removes and returns the deltas waiting on entry `i` (by offset or by oid). */
+  private takeKids(i: number): number[] {
+    const oid = this.t.oid[i]!;
+    const kids = [...(this.ofsKids.get(i) ?? []), ...(this.refKids.get(oid) ?? [])];
+    this.ofsKids.delete(i);
+    this.refKids.delete(oid);
+    return kids;
   }
 
   /** Inflated data of entry `i`, read back from the pack by its known extent. */
@@ -399,6 +381,49 @@ class ReceivedPack {
     readFully(this.fd, raw, t.dataStart[i]!);
     return inflateEntry(raw, t.size[i]!, t.offset[i]!)!.data;
   }
+}
+
+/**
+ * Inflates the zlib stream at `start` a chunk at a time, handing the output to `onData`.
+ * Returns the stream's compressed length, or null if the file ends before it does.
+ */
+async function inflateStreaming(
+  fd: number,
+  start: number,
+  limit: number,
+  size: number,
+  entryOffset: number,
+  onData: (chunk: Buffer) => void,
+): Promise<number | null> {
+  const inflate = createInflate({ chunkSize: STREAM_CHUNK });
+  let produced = 0;
+  let finished = false;
+  let failure: NodeJS.ErrnoException | undefined;
+  inflate.on('data', (chunk: Buffer) => {
+    produced += chunk.length;
+    if (produced <= size) onData(chunk);
+  });
+  const settled = new Promise<void>((resolve) => {
+    inflate.once('end', resolve);
+    inflate.once('error', (err) => {
+      failure = err;
+      resolve();
+    });
+  }).then(() => void (finished = true));
+  // zlib ends the stream by itself when input goes past the end of the zlib data.
+  for (let p = start; p < limit && !finished; ) {
+    const chunk = Buffer.allocUnsafe(Math.min(STREAM_CHUNK, limit - p));
+    readFully(fd, chunk, p);
+    p += chunk.length;
+    await Promise.race([new Promise<void>((resolve) => inflate.write(chunk, () => resolve())), settled]);
+    await yieldToLoop();
+  }
+  if (!finished) inflate.end();
+  await settled;
+  if (failure?.code === 'Z_BUF_ERROR') return null;
+  if (failure) throw new PackError(`pack entry at offset ${entryOffset} has corrupt zlib data (${failure.message})`);
+  if (produced !== size) throw new PackError(`pack entry at offset ${entryOffset} inflates to ${produced} bytes, header says ${size}`);
+  return inflate.bytesWritten;
 }
 
 function push<K>(map: Map<K, number[]>, key: K, value: number): void {
@@ -418,42 +443,47 @@ function readFully(fd: number, buf: Buffer, position: number): number {
 }
 
 /** Phase 3: the final pack (linked, copied, or rewritten with thin bases appended) and its idx. */
-function writeOutput(packPath: string, fd: number, pack: ReceivedPack, trailer: Buffer, opts: IndexPackOptions): IndexPackResult {
+async function writeOutput(packPath: string, fd: number, pack: ReceivedPack, trailer: Buffer, opts: IndexPackOptions): Promise<IndexPackResult> {
   const tag = randomBytes(6).toString('hex');
   const tmpPack = join(opts.destDir, `tmp_pack_${tag}`);
   const tmpIdx = join(opts.destDir, `tmp_idx_${tag}`);
-  let finalPack = '';
+  let placed = '';
   try {
-    let checksum = trailer;
-    if (pack.external.size > 0) {
-      checksum = writeCompletedPack(fd, pack, tmpPack, opts.store);
-    } else {
-      fsyncSync(fd);
-      try {
-        linkSync(packPath, tmpPack);
-      } catch {
-        copyFileSync(packPath, tmpPack); // another filesystem, or no hard links
-      }
-    }
-    const name = `pack-${checksum.toString('hex')}`;
+    const checksum = pack.external.size > 0 ? await writeCompletedPack(fd, pack, tmpPack, opts.store) : linkPack(packPath, fd, tmpPack, trailer);
+    const name = join(opts.destDir, `pack-${checksum.toString('hex')}`);
     const { idx, oids } = buildIdx(pack, checksum);
+    const result = { packFile: `${name}.pack`, idxFile: `${name}.idx`, objectCount: oids.length, appendedBases: pack.external.size, oids };
+    if (existsSync(result.idxFile)) {
+      rmSync(tmpPack); // this very pack is stored already
+      return result;
+    }
     writeFileDurably(tmpIdx, idx);
     chmodSync(tmpPack, 0o444);
-    finalPack = join(opts.destDir, `${name}.pack`);
-    renameSync(tmpPack, finalPack);
-    const finalIdx = join(opts.destDir, `${name}.idx`);
-    renameSync(tmpIdx, finalIdx); // last: readers find packs by their .idx
-    return { packFile: finalPack, idxFile: finalIdx, objectCount: oids.length, appendedBases: pack.external.size, oids };
+    renameSync(tmpPack, result.packFile);
+    placed = result.packFile;
+    renameSync(tmpIdx, result.idxFile); // last: readers find packs by their .idx
+    return result;
   } catch (err) {
     rmSync(tmpPack, { force: true });
     rmSync(tmpIdx, { force: true });
-    if (finalPack) rmSync(finalPack, { force: true });
+    if (placed) rmSync(placed, { force: true });
     throw err;
   }
 }
 
+/** The received pack is final as it is: a hard link (or a copy) puts it in place without rewriting. */
+function linkPack(packPath: string, fd: number, tmpPack: string, trailer: Buffer): Buffer {
+  fsyncSync(fd);
+  try {
+    linkSync(packPath, tmpPack);
+  } catch {
+    copyFileSync(packPath, tmpPack); // another filesystem, or no hard links
+  }
+  return trailer;
+}
+
 /** Copies the pack with thin bases appended as full objects, a new count and a new checksum. */
-function writeCompletedPack(fd: number, pack: ReceivedPack, tmpPack: string, store: ObjectStore): Buffer {
+async function writeCompletedPack(fd: number, pack: ReceivedPack, tmpPack: string, store: ObjectStore): Promise<Buffer> {
   const { t } = pack;
   const out = openSync(tmpPack, 'wx', 0o644);
   try {
@@ -466,14 +496,16 @@ function writeCompletedPack(fd: number, pack: ReceivedPack, tmpPack: string, sto
     const body = pack.size - 20;
     for (let pos = 0; pos < body; ) {
       const n = readFully(fd, chunk.subarray(0, Math.min(chunk.length, body - pos)), pos);
+      if (n === 0) throw new Error('received pack shrank while being indexed');
       if (pos === 0) chunk.writeUInt32BE(pack.count + pack.external.size, 8);
       emit(chunk.subarray(0, n));
       pos += n;
+      await yieldToLoop();
     }
     let offset = body;
     for (const i of [...pack.external].sort((a, b) => a - b)) {
       const obj = store.read(t.oid[i]!)!;
-      const entry = Buffer.concat([encodeEntryHeader(typeCode(obj.type), obj.data.length), deflateSync(obj.data)]);
+      const entry = Buffer.concat([encodeEntryHeader(typeCode(obj.type), obj.data.length), deflateSync(obj.data, { level: DEFLATE_LEVEL })]);
       t.offset[i] = offset;
       t.crc[i] = crc32(entry);
       emit(entry);

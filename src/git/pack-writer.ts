@@ -8,7 +8,15 @@ import { deflateSync } from 'node:zlib';
 import { GitFormatError } from './objects.ts';
 import type { ObjectStore, PackedEntry } from './object-store.ts';
 import type { PackFile } from './pack-file.ts';
-import { OBJ_OFS_DELTA, OBJ_REF_DELTA, PACK_SIGNATURE, encodeEntryHeader, encodeOfsDistance, typeCode } from './pack-format.ts';
+import {
+  DEFLATE_LEVEL,
+  OBJ_OFS_DELTA,
+  OBJ_REF_DELTA,
+  PACK_SIGNATURE,
+  encodeEntryHeader,
+  encodeOfsDistance,
+  typeCode,
+} from './pack-format.ts';
 
 export interface WritePackOptions {
   /** the client accepts OFS_DELTA (else reused deltas are sent as REF_DELTA) */
@@ -18,8 +26,6 @@ export interface WritePackOptions {
 
 const CHUNK = 64 << 10;
 const YIELD_EVERY = 256;
-/** Objects that cannot be copied are deflated at this level: git's default speed/size balance. */
-const DEFLATE_LEVEL = 6;
 
 /** Writes a pack holding exactly `oids` (distinct); a delta's base is written before it. */
 export async function writePack(
@@ -28,6 +34,8 @@ export async function writePack(
   write: (chunk: Buffer) => Promise<void> | void,
   opts: WritePackOptions,
 ): Promise<void> {
+  const sending = new Set(oids);
+  if (sending.size !== oids.length) throw new Error('writePack needs distinct oids');
   const out = new PackOutput(write);
   const head = Buffer.alloc(12);
   head.writeUInt32BE(PACK_SIGNATURE, 0);
@@ -35,7 +43,6 @@ export async function writePack(
   head.writeUInt32BE(oids.length, 8);
   await out.put(head);
 
-  const sending = new Set(oids);
   /** output offset of every object written so far */
   const written = new Map<string, number>();
   const writeOne = async (oid: string, entry: PackedEntry | null): Promise<void> => {
@@ -80,7 +87,6 @@ export async function writePack(
       }
     }
   }
-  if (done !== oids.length) throw new Error(`writePack wrote ${done} objects for ${oids.length} oids (duplicates?)`);
   await out.end();
   opts.onProgress?.(done, oids.length);
 }

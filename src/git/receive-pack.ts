@@ -74,6 +74,7 @@ export async function serveReceivePack(reader: StreamReader, w: ChannelWriter, o
     if (needsPack) packError = await receivePack(reader, quarantine, opts, quiet ? () => {} : progress);
     if (packError) {
       unpackStatus = packError;
+      opts.log.info('pack refused', { reason: packError });
       for (const c of commands) c.error = 'unpacker error';
       w.error(`error: ${packError}`);
     } else {

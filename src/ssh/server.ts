@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import ssh2 from 'ssh2';
 import type { Connection, ServerChannel, AuthContext, PublicKeyAuthContext } from 'ssh2';
 import type { Limits } from '../config/types.ts';
@@ -58,6 +58,9 @@ export async function startSshServer(opts: SshServerOptions, host: string, port:
     (client, info) => handleConnection(client, `${info.ip}:${info.port}`, opts),
   );
   server.maxConnections = opts.limits().maxConnections;
+  // ssh2 only sees a connection once the client sent its version line; the timers start at accept.
+  const tcp = (server as unknown as { _srv: import('node:net').Server })._srv;
+  tcp.on('connection', (socket: Socket) => guardSocket(socket, opts));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -74,55 +77,71 @@ export async function startSshServer(opts: SshServerOptions, host: string, port:
   };
 }
 
+/** Sockets that completed authentication; the handshake timer spares them. */
+const authenticated = new WeakSet<Socket>();
+
+function guardSocket(socket: Socket, opts: SshServerOptions): void {
+  const limits = opts.limits();
+  const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+  if (socket.destroyed) {
+    opts.log.info('connection refused: limits.max_connections reached', { remote, max: limits.maxConnections });
+    return;
+  }
+  const timer = setTimeout(() => {
+    if (authenticated.has(socket)) return;
+    opts.log.info('handshake timeout', { remote });
+    socket.destroy();
+  }, limits.handshakeTimeoutMs);
+  socket.once('close', () => clearTimeout(timer));
+  socket.setTimeout(limits.idleTimeoutMs, () => {
+    opts.log.info('closing idle connection', { remote });
+    socket.destroy();
+  });
+}
+
 function handleConnection(client: Connection, remote: string, opts: SshServerOptions): void {
   const limits = opts.limits();
   const log = opts.log;
   let identity: Identity | null = null;
-  let attempts = 0;
+  let failures = 0;
   let sessions = 0;
 
-  const sock = (client as unknown as { _sock?: import('node:net').Socket })._sock;
-  sock?.setTimeout(limits.idleTimeoutMs, () => {
-    log.info('closing idle connection', { remote, user: identity?.user });
-    client.end();
-  });
-  const handshakeTimer = setTimeout(() => {
-    log.info('handshake timeout', { remote });
-    client.end();
-  }, limits.handshakeTimeoutMs);
-
   client.on('error', (err: Error) => log.info('connection error', { remote, error: err.message }));
-  client.on('close', () => clearTimeout(handshakeTimer));
 
-  client.on('authentication', (ctx: AuthContext) => {
-    if (++attempts > limits.maxAuthAttempts) {
-      log.info('too many authentication attempts', { remote, username: ctx.username });
+  // Like OpenSSH, only failed attempts count: not the initial `none`, not a key query we accept.
+  const refuse = (ctx: AuthContext, reason: string, fields: Record<string, unknown> = {}) => {
+    log.info(reason, { remote, ...fields });
+    if (++failures >= limits.maxAuthAttempts) {
+      log.info('too many authentication attempts', { remote, max: limits.maxAuthAttempts });
       ctx.reject([]);
       client.end();
       return;
     }
-    if (ctx.method !== 'publickey') return ctx.reject(['publickey']);
+    ctx.reject(['publickey']);
+  };
+
+  client.on('authentication', (ctx: AuthContext) => {
+    if (ctx.method === 'none') return ctx.reject(['publickey']);
+    if (ctx.method !== 'publickey') return refuse(ctx, `${ctx.method} authentication refused (keys only)`);
     const pk = ctx as PublicKeyAuthContext;
     // A key offered without a signature is only a question ("would you take this key?").
     if (!pk.signature || !pk.blob) {
-      return opts.knows(pk.key.data) ? pk.accept() : pk.reject(['publickey']);
+      if (opts.knows(pk.key.data)) return pk.accept();
+      return refuse(ctx, 'unknown key refused', { fingerprint: fingerprintOf(pk.key.data) });
     }
     const parsed = utils.parseKey(publicKeyLine(pk.key.data));
     if (parsed instanceof Error || parsed.verify(pk.blob, pk.signature, pk.hashAlgo) !== true) {
-      log.info('signature did not verify', { remote });
-      return pk.reject(['publickey']);
+      return refuse(ctx, 'signature did not verify', { fingerprint: fingerprintOf(pk.key.data) });
     }
     const who = opts.identify(pk.key.data);
-    if (!who) {
-      log.info('unknown key refused', { remote, fingerprint: fingerprintOf(pk.key.data) });
-      return pk.reject(['publickey']);
-    }
+    if (!who) return refuse(ctx, 'unknown key refused', { fingerprint: fingerprintOf(pk.key.data) });
     identity = who;
     pk.accept();
   });
 
   client.on('ready', () => {
-    clearTimeout(handshakeTimer);
+    const sock = (client as unknown as { _sock?: Socket })._sock;
+    if (sock) authenticated.add(sock);
     log.info('authenticated', { remote, user: identity!.user, fingerprint: identity!.fingerprint });
     client.on('session', (accept, reject) => {
       if (sessions >= limits.maxSessionsPerConnection) return reject();
@@ -132,7 +151,8 @@ function handleConnection(client: Connection, remote: string, opts: SshServerOpt
       let pty: PtyInfo | null = null;
       const resizers: ((c: number, r: number) => void)[] = [];
       const ctx = (): SessionContext => ({ ...identity!, remote, env, pty, onResize: (fn) => resizers.push(fn) });
-      const finish = () => sessions--;
+      // The slot is freed when the channel closes, whether or not it ever ran anything.
+      session.once('close', () => sessions--);
 
       session.on('env', (acc, rej, info) => {
         if (info.key === 'GIT_PROTOCOL' && info.val.length < 200) {
@@ -155,15 +175,15 @@ function handleConnection(client: Connection, remote: string, opts: SshServerOpt
       for (const refused of ['x11', 'auth-agent', 'subsystem', 'sftp', 'signal'] as const) {
         session.on(refused as 'x11', (_acc: unknown, rej?: () => void) => rej?.());
       }
-      session.once('exec', (acc, _rej, info) => run(acc(), (ch) => opts.handlers.exec(ctx(), info.command, ch), finish));
-      session.once('shell', (acc) => run(acc(), (ch) => opts.handlers.shell(ctx(), ch), finish));
+      session.once('exec', (acc, _rej, info) => run(acc(), (ch) => opts.handlers.exec(ctx(), info.command, ch)));
+      session.once('shell', (acc) => run(acc(), (ch) => opts.handlers.shell(ctx(), ch)));
     });
     // Port forwarding (tcpip-forward, direct-tcpip, streamlocal) is refused.
     client.on('request', (_acc, rej) => rej?.());
     client.on('tcpip', (_acc, rej) => rej());
   });
 
-  function run(channel: ServerChannel, fn: (ch: ServerChannel) => Promise<number>, finish: () => void): void {
+  function run(channel: ServerChannel, fn: (ch: ServerChannel) => Promise<number>): void {
     channel.on('error', () => {});
     fn(channel)
       .catch((err: unknown) => {
@@ -171,7 +191,6 @@ function handleConnection(client: Connection, remote: string, opts: SshServerOpt
         return 1;
       })
       .then((code) => {
-        finish();
         if (!channel.destroyed) {
           try {
             channel.exit(code);

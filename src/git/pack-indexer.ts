@@ -70,8 +70,9 @@ const STREAM_CHUNK = 1 << 20;
 const YIELD_EVERY = 256;
 
 /**
- * Indexes the pack at `packPath` into `destDir`. `packPath` itself is never changed or removed
- * (the final pack is a hard link or copy of it); on error nothing is left in `destDir`.
+ * Indexes the pack at `packPath` into `destDir`. The caller keeps and removes `packPath`: its
+ * bytes are never changed (the final pack may be a hard link to it, made read-only). On error
+ * nothing is left in `destDir`.
  */
 export async function indexPack(packPath: string, opts: IndexPackOptions): Promise<IndexPackResult> {
   const fd = openSync(packPath, 'r');
@@ -402,6 +403,7 @@ async function inflateStreaming(
   inflate.on('data', (chunk: Buffer) => {
     produced += chunk.length;
     if (produced <= size) onData(chunk);
+    else inflate.destroy(new PackError(`pack entry at offset ${entryOffset} inflates to more than its declared ${size} bytes`));
   });
   const settled = new Promise<void>((resolve) => {
     inflate.once('end', resolve);
@@ -421,6 +423,7 @@ async function inflateStreaming(
   if (!finished) inflate.end();
   await settled;
   if (failure?.code === 'Z_BUF_ERROR') return null;
+  if (failure instanceof PackError) throw failure;
   if (failure) throw new PackError(`pack entry at offset ${entryOffset} has corrupt zlib data (${failure.message})`);
   if (produced !== size) throw new PackError(`pack entry at offset ${entryOffset} inflates to ${produced} bytes, header says ${size}`);
   return inflate.bytesWritten;

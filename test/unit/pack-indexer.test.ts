@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -195,6 +196,32 @@ describe('indexPack', () => {
         assert.deepEqual(listDir(t.packDir), []);
       });
     }
+  });
+
+  test('streams objects over 8 MiB, and still catches their truncation and corruption', async () => {
+    const big = join(work, 'big');
+    mkdirSync(big);
+    git(big, ['init', '-q', '-b', 'main']);
+    writeFileSync(join(big, 'asset.bin'), randomBytes(9 << 20));
+    writeFileSync(join(big, 'small.txt'), 'small\n');
+    git(big, ['add', '-A']);
+    git(big, ['commit', '-q', '-m', 'asset']);
+    const pack = packRevs(big, ['main']);
+    const t = target(pack);
+    const store = new ObjectStore([t.objects]);
+    const result = await indexPack(t.packPath, { store, destDir: t.packDir });
+    git(work, ['index-pack', '-o', join(work, 'big.idx'), t.packPath]);
+    assert.ok(readFileSync(join(work, 'big.idx')).equals(readFileSync(result.idxFile)));
+    const damaged: Array<[Buffer, RegExp]> = [
+      [pack.subarray(0, 5 << 20), /PackError: pack is truncated: expected 4 objects, got \d$/],
+      [Buffer.from(pack).fill(0x55, 3 << 20, (3 << 20) + 16), /PackError: .*corrupt zlib data/],
+    ];
+    for (const [bytes, message] of damaged) {
+      const bad = target(bytes);
+      await assert.rejects(indexPack(bad.packPath, { store, destDir: bad.packDir }), message);
+      assert.deepEqual(listDir(bad.packDir), []);
+    }
+    store.close();
   });
 
   test('idx v2 round-trips offsets above 2 GiB through the 64-bit table', () => {

@@ -6,15 +6,14 @@ import { errorId, isUserError } from './errors.ts';
 import { ChannelWriter, StreamReader } from './git/io.ts';
 import { encodePkt, PktLineError } from './git/pktline.ts';
 import { serveReceivePack, type RefUpdateContext } from './git/receive-pack.ts';
+import { ZERO_OID, type RefChange } from './git/refs.ts';
 import { gitDirFor, repoNameFromPath } from './git/repo.ts';
 import { serveUploadPack } from './git/upload-pack.ts';
 import type { Logger } from './log.ts';
 import { refusePush } from './push-policy.ts';
+import type { Service } from './service.ts';
 import { parseExec, type GitService } from './ssh/exec-parse.ts';
 import { fingerprintOf, type Identity, type SessionContext, type SessionHandlers } from './ssh/server.ts';
-
-/** Decides what each ref update of an accepted push does before the ref moves (deploys plug in here). */
-export type RefUpdateHook = (ctx: RefUpdateContext & { repo: RepoConfig; user: string }) => Promise<string | null>;
 
 /**
  * The front door: maps verified keys to users, and routes each SSH session to built-in git,
@@ -26,8 +25,8 @@ export class Gateway implements SessionHandlers {
   constructor(
     private config: Config,
     readonly dataDir: string,
+    private readonly service: Service,
     private readonly log: Logger,
-    private readonly onRefUpdate: RefUpdateHook = async () => null,
   ) {
     this.setConfig(config);
   }
@@ -69,6 +68,7 @@ export class Gateway implements SessionHandlers {
         role,
         fingerprint: ctx.fingerprint,
         config: this.config,
+        service: this.service,
         out: (s) => ch.write(s),
         err: (s) => ch.stderr.write(s),
       });
@@ -116,8 +116,8 @@ export class Gateway implements SessionHandlers {
         await serveReceivePack(reader, writer, {
           gitDir,
           maxPackBytes: this.config.global.limits.maxPackBytes,
-          authorize: (change) => refusePush(change, repo, role),
-          onRefUpdate: (u) => this.onRefUpdate({ ...u, repo, user: ctx.user }),
+          authorize: (change) => refusePush(change, repo, role) ?? this.busy(repo, change),
+          onRefUpdate: (u) => this.onRefUpdate(u, repo, ctx.user),
           log,
         });
       }
@@ -135,6 +135,23 @@ export class Gateway implements SessionHandlers {
       }
       return this.internalError(ch, err, ctx);
     }
+  }
+
+  /** A branch that is deploying takes no second push (a clear message instead of a ref lock error). */
+  private busy(repo: RepoConfig, change: RefChange): string | null {
+    return change.ref.startsWith('refs/heads/') ? this.service.deployer.busy(repo.name, change.ref.slice('refs/heads/'.length)) : null;
+  }
+
+  /** Each accepted branch update deploys before the ref moves; deleting a branch stops its runners. */
+  private async onRefUpdate(u: RefUpdateContext, repo: RepoConfig, user: string): Promise<string | null> {
+    if (!u.change.ref.startsWith('refs/heads/')) return null;
+    const branch = u.change.ref.slice('refs/heads/'.length);
+    if (u.change.new === ZERO_OID) {
+      await this.service.stopBranch(repo.name, branch);
+      return null;
+    }
+    const outcome = await this.service.deploy(repo, branch, u.change.new, user, u.store, u.progress);
+    return outcome.ok ? null : outcome.error;
   }
 
   private fail(ch: ServerChannel, message: string, code: number): number {

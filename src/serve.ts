@@ -11,6 +11,8 @@ import { loadHostKeys } from './ssh/hostkeys.ts';
 import { startSshServer } from './ssh/server.ts';
 import { seedRepo, SOURCE_ROOT, starterKeys } from './starter.ts';
 import { acquireDataDirLock } from './data-lock.ts';
+import { Supervisor } from './runners/supervisor.ts';
+import { Service } from './service.ts';
 
 export interface ServeOptions {
   configDir: string;
@@ -36,8 +38,17 @@ export async function serve(opts: ServeOptions): Promise<void> {
     if (seeded) log.info('seeded the example repo', { repo: 'hello', commit: seeded });
   }
 
+  const supervisor = new Supervisor({
+    stateFile: path.join(opts.dataDir, 'state', 'processes.json'),
+    log: log.child('supervisor'),
+    logLimits: config.global.logs,
+  });
+  await supervisor.init();
+  const service = new Service(config, opts.dataDir, supervisor, log);
+  await service.reconcile();
+
   const hostKeys = loadHostKeys(opts.dataDir);
-  const gateway = new Gateway(config, opts.dataDir, log.child('gateway'));
+  const gateway = new Gateway(config, opts.dataDir, service, log.child('gateway'));
   const listen = opts.listen ?? config.global.listen;
   const server = await startSshServer(
     {
@@ -56,27 +67,31 @@ export async function serve(opts: ServeOptions): Promise<void> {
 
   process.stdout.write(banner(config, opts, server.host, server.port, hostKeys));
 
+  // Apps outlive the gateway: stopping it leaves them running; the next start adopts them.
   const stop = (signal: string) => {
-    log.info('stopping', { signal });
+    log.info('stopping; apps keep running', { signal });
+    supervisor.detach();
     void server.close();
     process.exit(0);
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGHUP', () => {
+    reload().catch((err: Error) => log.error('config reload failed', { error: err.message }));
+  });
+
+  /** A new config is used only if valid; then what runs is made to match it. */
+  async function reload(): Promise<void> {
     const result = loadConfig(opts.configDir);
     if ('problems' in result) {
       for (const p of result.problems) log.error(`config reload refused: ${formatProblem(p)}`);
       return;
     }
-    prepareRepos(result.config, opts.dataDir).then(
-      () => {
-        gateway.setConfig(result.config);
-        log.info('config reloaded', { repos: Object.keys(result.config.repos).length, keys: result.config.keys.length });
-      },
-      (err: Error) => log.error('config reload failed', { error: err.message }),
-    );
-  });
+    await prepareRepos(result.config, opts.dataDir);
+    gateway.setConfig(result.config);
+    await service.setConfig(result.config);
+    log.info('config reloaded', { repos: Object.keys(result.config.repos).length, keys: result.config.keys.length });
+  }
 }
 
 function hasMainFile(dir: string): boolean {

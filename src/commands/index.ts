@@ -1,4 +1,12 @@
+import { cleanup } from './cleanup.ts';
+import { customCmds } from './custom-cmds.ts';
+import { rebuild } from './rebuild.ts';
+import { releases } from './releases.ts';
+import { restart } from './restart.ts';
+import { rollback } from './rollback.ts';
+import { status } from './status.ts';
 import type { Command, CommandContext } from './types.ts';
+import { expectArgs } from './types.ts';
 import { whoami } from './whoami.ts';
 
 /** Every ssh command, in the order `help` lists them. */
@@ -9,12 +17,13 @@ const help: Command = {
   usage: '',
   summary: 'list the commands',
   async run(ctx) {
+    expectArgs(this, ctx, 0);
     ctx.out(helpText());
     return 0;
   },
 };
 
-commands.push(help, whoami);
+commands.push(help, whoami, status, releases, rebuild, restart, rollback, customCmds, cleanup);
 
 export function helpText(): string {
   const width = Math.max(...commands.map((c) => `${c.name} ${c.usage}`.trim().length));

@@ -1,11 +1,13 @@
 import { describeRole, visibleRepos } from '../access.ts';
 import type { Command } from './types.ts';
+import { expectArgs } from './types.ts';
 
 export const whoami: Command = {
   name: 'whoami',
   usage: '',
   summary: 'show who you are logged in as and what you may do',
   async run(ctx) {
+    expectArgs(this, ctx, 0);
     ctx.out(`user: ${ctx.user}\n`);
     ctx.out(`role: ${describeRole(ctx.role)}\n`);
     ctx.out(`key:  ${ctx.fingerprint}\n`);

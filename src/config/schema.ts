@@ -6,6 +6,7 @@ import type {
   GlobalConfig,
   Limits,
   LocationConfig,
+  LogLimits,
   Role,
   RunnerConfig,
   RunnerType,
@@ -30,6 +31,7 @@ const DEFAULT_LIMITS: Limits = {
   maxPackBytes: 1024 ** 3,
   maxSessionsPerConnection: 10,
 };
+const DEFAULT_LOG_LIMITS: LogLimits = { maxBytes: 10 * 1024 ** 2, keep: 5 };
 const DEFAULT_HEALTHCHECK_TIMEOUT = 30;
 
 // ---------------------------------------------------------------- building blocks
@@ -166,6 +168,15 @@ const limits = strict({
   maxSessionsPerConnection: l.max_sessions_per_connection ?? DEFAULT_LIMITS.maxSessionsPerConnection,
 }));
 
+/** App log files: rotated by size, a bounded number kept. */
+const logs = strict({
+  max_size: optional(size),
+  keep: optional(positiveInt),
+}).transform((l): LogLimits => ({
+  maxBytes: l.max_size ?? DEFAULT_LOG_LIMITS.maxBytes,
+  keep: l.keep ?? DEFAULT_LOG_LIMITS.keep,
+}));
+
 const ROLE_FORMS = 'admin, {deploy: [repo, …]} or {read: [repo, …]}';
 const role = z.union(
   [z.literal('admin'), strict({ deploy: z.array(z.string()) }), strict({ read: z.array(z.string()) })],
@@ -182,6 +193,7 @@ export const mainFileSchema = fileRoot(strict({
   deploy_logger_cmd: optional(nonEmpty),
   ssl_config: optional(text),
   limits: mapping(limits),
+  logs: mapping(logs),
   // `users:` with nothing under it is an empty list (nobody), never the admin-for-all default.
   users: record(z.string(), role).nullish().transform((u) => (u === undefined ? null : u ?? {})),
   runner_runscript_template: optional(text),
@@ -199,6 +211,7 @@ export const mainFileSchema = fileRoot(strict({
   listen: m.listen ?? DEFAULT_LISTEN,
   ports: m.ports ?? DEFAULT_PORTS,
   limits: m.limits,
+  logs: m.logs,
   keepReleases: m.keep_releases ?? DEFAULT_KEEP_RELEASES,
   deployLoggerCmd: m.deploy_logger_cmd,
   sslConfig: m.ssl_config,

@@ -105,11 +105,19 @@ export interface PublicKey {
   source: string;
 }
 
+export interface LogLimits {
+  /** rotate an app's log file when it reaches this size */
+  maxBytes: number;
+  /** rotated files kept besides the live one */
+  keep: number;
+}
+
 export interface GlobalConfig {
   listen: { host: string; port: number };
   /** Backend port range; `max` is exclusive (pyPaaS). */
   ports: { min: number; max: number };
   limits: Limits;
+  logs: LogLimits;
   keepReleases: number;
   deployLoggerCmd?: string;
   sslConfig?: string;

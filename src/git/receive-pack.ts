@@ -13,7 +13,7 @@ const CAPABILITIES = 'report-status delete-refs side-band-64k quiet atomic ofs-d
 
 export interface RefUpdateContext {
   change: RefChange;
-  /** Reads the pushed objects (still in quarantine) as well as the repo's. */
+  /** Reads the repo's objects, the pushed ones included. */
   store: ObjectStore;
   /** A line for the pusher's terminal (shown as `remote: …`). */
   progress: (line: string) => void;
@@ -187,10 +187,16 @@ async function processCommands(
       }
     }
     if (atomic && failAtomic(commands)) return;
+    if (commands.every((c) => c.error)) return;
 
+    // The checked objects join the repo before the callbacks (deploys) run: if the gateway dies
+    // after a deploy switched, the commit that runs is in the repo and the ref can follow it.
+    // A refused update leaves only unreferenced objects behind.
+    quarantine.migrate(objectsDir);
+    known.refresh();
     for (const c of commands) {
       if (c.error) continue;
-      const refusal = await opts.onRefUpdate({ change: c, store, progress });
+      const refusal = await opts.onRefUpdate({ change: c, store: known, progress });
       if (refusal) {
         c.error = refusal;
         tx.release(c.ref);
@@ -198,8 +204,6 @@ async function processCommands(
       if (atomic && failAtomic(commands)) return;
     }
     if (commands.every((c) => c.error)) return;
-    // Objects become visible before any ref names them, so a reader never sees a dangling ref.
-    quarantine.migrate(objectsDir);
     tx.commit();
   } finally {
     store.close();

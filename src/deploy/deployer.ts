@@ -1,0 +1,298 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { BranchConfig, Config, RepoConfig } from '../config/types.ts';
+import { isUserError } from '../errors.ts';
+import type { ObjectStore } from '../git/object-store.ts';
+import type { Logger } from '../log.ts';
+import { waitHealthy } from '../runners/health.ts';
+import { allocatePorts } from '../runners/ports.ts';
+import type { ProcessSpec, Supervisor } from '../runners/supervisor.ts';
+import { exportCommit } from './checkout.ts';
+import { appEnv } from './env.ts';
+import { describeExit, runShell } from './hooks.ts';
+import { currentRelease, type BranchState, type Release, type ReleaseStore } from './releases.ts';
+import { DeployReport, seconds } from './report.ts';
+import { describeRunning, portCount, processRunners, releaseSpecs, type ReleaseRef } from './specs.ts';
+
+const HOOK_TIMEOUT_MS = 30 * 60_000;
+const STOP_GRACE_MS = 10_000;
+/** A SimpleProcess has no port to probe: it counts as healthy when it is still up after this. */
+const SIMPLE_PROCESS_SETTLE_MS = 1_000;
+const DEFAULT_HEALTH_TIMEOUT_S = 30;
+
+/** A step failed; the message completes `deploy failed: …`. */
+export class DeployFailure extends Error {}
+
+export interface DeployRequest {
+  repo: RepoConfig;
+  branch: string;
+  commit: string;
+  user: string;
+  store: ObjectStore;
+  out: (text: string) => void;
+}
+
+export type DeployOutcome = { ok: true; release: Release; summary: string } | { ok: false; error: string };
+
+export interface DeployerOptions {
+  dataDir: string;
+  config: () => Config;
+  supervisor: Supervisor;
+  releases: ReleaseStore;
+  log: Logger;
+  /** Points traffic (nginx) at what now runs for a branch. */
+  switchTraffic: (repo: string, branch: string) => Promise<void>;
+}
+
+/**
+ * Turns a pushed commit into running processes: checkout, build, start, health, switch, stop the
+ * old release. One deploy at a time per branch; different branches deploy in parallel.
+ */
+export class Deployer {
+  private active = new Map<string, { user: string; started: number; what: string }>();
+
+  constructor(private readonly opts: DeployerOptions) {}
+
+  /** Why a branch cannot take an operation right now, or null. */
+  busy(repo: string, branch: string): string | null {
+    const a = this.active.get(`${repo}/${branch}`);
+    if (!a) return null;
+    return `${a.what} of ${repo}/${branch} in progress (started by ${a.user} ${Math.round((Date.now() - a.started) / 1000)} s ago)`;
+  }
+
+  /** Runs `fn` holding the branch's deploy lock, or returns the busy message. */
+  async exclusive<T>(repo: string, branch: string, user: string, what: string, fn: () => Promise<T>): Promise<T | { busy: string }> {
+    const busy = this.busy(repo, branch);
+    if (busy) return { busy };
+    const key = `${repo}/${branch}`;
+    this.active.set(key, { user, started: Date.now(), what });
+    try {
+      return await fn();
+    } finally {
+      this.active.delete(key);
+    }
+  }
+
+  async deploy(req: DeployRequest): Promise<DeployOutcome> {
+    const r = await this.exclusive(req.repo.name, req.branch, req.user, 'deploy', () => this.run(req));
+    return 'busy' in r ? { ok: false, error: r.busy } : r;
+  }
+
+  private async run(req: DeployRequest): Promise<DeployOutcome> {
+    const { releases, log } = this.opts;
+    const repo = req.repo.name;
+    const branch = req.repo.branches[req.branch]!;
+    const started = Date.now();
+    const state = releases.load(repo, req.branch);
+    const id = `r${state.seq + 1}`;
+    const checkout = releases.checkoutDir(repo, req.branch, id, req.commit);
+    state.seq += 1;
+    state.pending = { id, commit: req.commit, user: req.user, time: started, checkout };
+    releases.save(repo, req.branch, state);
+
+    const rel: ReleaseRef = { repo, branch: req.branch, id, commit: req.commit, checkout };
+    const env = appEnv(branch, { repo, branch: req.branch, release: id, commit: req.commit });
+    const report = new DeployReport(req.out, path.join(releases.logDir(repo, req.branch), `deploy-${id}.log`), this.opts.config().global.deployLoggerCmd, env, log);
+    const old = currentRelease(state);
+    let oldStopped = false;
+    let started_: ProcessSpec[] = [];
+    try {
+      report.step('Checkout', `${req.commit.slice(0, 12)} of ${repo}/${req.branch} as release ${id}`);
+      fs.mkdirSync(path.dirname(checkout), { recursive: true });
+      const exported = await guard(() => exportCommit(req.store, req.commit, checkout));
+      for (const s of exported.submodules) report.warn(`submodule '${s}' is not fetched: slipway deploys the repo's own files only`);
+      report.done(`${exported.files} files`);
+
+      await this.build(branch, checkout, env, report);
+
+      if (branch.hooks.maintenance.length && old) {
+        report.step('Maintenance', `stopping release ${old.id}`);
+        await this.stopRelease(repo, req.branch, (p) => p.release === old.id);
+        oldStopped = true;
+        await this.opts.switchTraffic(repo, req.branch);
+        for (const cmd of branch.hooks.maintenance) await this.hook('maintenance', cmd, checkout, env, report);
+        report.done();
+      } else if (branch.hooks.maintenance.length) {
+        report.step('Maintenance', '(first deploy: nothing to stop)');
+        for (const cmd of branch.hooks.maintenance) await this.hook('maintenance', cmd, checkout, env, report);
+        report.done();
+      }
+
+      report.step('Start', describeStart(branch));
+      started_ = await this.startRelease(branch, rel, report);
+      report.done();
+
+      report.step('Switch');
+      const release: Release = { id, commit: req.commit, user: req.user, time: started, durationMs: Date.now() - started, checkout };
+      const next = releases.load(repo, req.branch);
+      next.releases.push(release);
+      next.current = id;
+      next.pending = null;
+      releases.save(repo, req.branch, next);
+      await this.opts.switchTraffic(repo, req.branch);
+      report.done();
+
+      if (old && !oldStopped) {
+        report.step('Stop', `release ${old.id}`);
+        await this.stopRelease(repo, req.branch, (p) => p.release !== id);
+        report.done();
+      } else {
+        await this.stopRelease(repo, req.branch, (p) => p.release !== id);
+      }
+      this.prune(repo, req.branch, branch);
+
+      const summary = `${repo}/${req.branch} ${req.commit.slice(0, 8)}: ${describeRunning(branch, started_)} (${seconds(Date.now() - started)})`;
+      report.line(summary);
+      log.info('deployed', { repo, branch: req.branch, release: id, commit: req.commit, user: req.user, ms: Date.now() - started });
+      return { ok: true, release, summary };
+    } catch (err) {
+      const reason = err instanceof DeployFailure ? err.message : `internal error: ${(err as Error).message}`;
+      if (!(err instanceof DeployFailure)) log.error('deploy crashed', { repo, branch: req.branch, error: (err as Error).stack });
+      report.fail(reason);
+      await this.stopRelease(repo, req.branch, (p) => p.release === id);
+      if (oldStopped && old) {
+        report.step('Restore', `release ${old.id}`);
+        try {
+          await this.startRelease(branch, { repo, branch: req.branch, id: old.id, commit: old.commit, checkout: old.checkout }, report);
+          await this.opts.switchTraffic(repo, req.branch);
+          report.done(`release ${old.id} runs again`);
+        } catch (restoreErr) {
+          report.fail((restoreErr as Error).message);
+          log.error('could not restore the previous release', { repo, branch: req.branch, release: old.id, error: (restoreErr as Error).message });
+        }
+      }
+      fs.rmSync(checkout, { recursive: true, force: true });
+      const after = releases.load(repo, req.branch);
+      after.pending = null;
+      releases.save(repo, req.branch, after);
+      const stepName = report.currentStep.toLowerCase();
+      const error = `deploy failed: ${reason.startsWith(stepName) ? reason : `${stepName} ${reason}`}`;
+      report.line(`! ${error}; ${old ? `release ${old.id} keeps running` : 'nothing was running'}`);
+      log.info('deploy failed', { repo, branch: req.branch, release: id, user: req.user, reason });
+      return { ok: false, error };
+    } finally {
+      report.close();
+    }
+  }
+
+  private async build(branch: BranchConfig, checkout: string, env: Record<string, string>, report: DeployReport): Promise<void> {
+    let cmds = branch.hooks.build;
+    if (cmds === null) cmds = fs.existsSync(path.join(checkout, '.build.sh')) ? ['./.build.sh'] : [];
+    if (cmds.length === 0) return;
+    report.step('Build', cmds.length === 1 ? cmds[0] : `${cmds.length} commands`);
+    for (const cmd of cmds) await this.hook('build', cmd, checkout, env, report);
+    report.done();
+  }
+
+  private async hook(kind: string, cmd: string, cwd: string, env: Record<string, string>, report: DeployReport): Promise<void> {
+    const r = await runShell(cmd, { cwd, env, onOutput: (c) => report.output(c), timeoutMs: HOOK_TIMEOUT_MS });
+    if (r.code !== 0) throw new DeployFailure(`${kind} ${describeExit(r, HOOK_TIMEOUT_MS)}`);
+  }
+
+  /** Starts every process of a release on fresh ports and waits until all are healthy; on failure, stops them. */
+  async startRelease(branch: BranchConfig, rel: ReleaseRef, report?: DeployReport): Promise<ProcessSpec[]> {
+    const { supervisor } = this.opts;
+    const used = new Set(supervisor.list().flatMap((p) => (p.port === undefined ? [] : [p.port])));
+    let ports: number[];
+    try {
+      ports = await allocatePorts(portCount(branch), this.opts.config().global.ports, used);
+    } catch (err) {
+      throw new DeployFailure((err as Error).message);
+    }
+    const specs = releaseSpecs(this.opts.dataDir, branch, rel, () => ports.shift()!);
+    try {
+      for (const s of specs) await supervisor.start(s);
+      for (const r of processRunners(branch)) {
+        const mine = specs.filter((s) => s.runner === r.name);
+        const alive = () => mine.every((s) => supervisor.isAlive(s.id));
+        if (r.type === 'SimpleProcess') {
+          await new Promise((res) => setTimeout(res, SIMPLE_PROCESS_SETTLE_MS));
+          if (!alive()) throw new DeployFailure(`health: ${r.name} exited right after starting (see its log)`);
+          continue;
+        }
+        const path_ = r.type === 'NginxBackend' ? r.healthcheck?.path : undefined;
+        const timeoutS = r.healthcheck?.timeout ?? DEFAULT_HEALTH_TIMEOUT_S;
+        const h = await waitHealthy(
+          mine.map((s) => ({ port: s.port!, path: path_ })),
+          { timeoutMs: timeoutS * 1000, alive },
+        );
+        if (!h.ok) throw new DeployFailure(`health: ${r.name}: ${h.reason}`);
+        report?.info(`${r.name}: ${mine.length} healthy on ${mine.map((s) => s.port).join(',')}`);
+      }
+    } catch (err) {
+      await Promise.all(specs.map((s) => supervisor.stop(s.id, STOP_GRACE_MS)));
+      throw err;
+    }
+    return specs;
+  }
+
+  async stopRelease(repo: string, branch: string, which: (p: ProcessSpec) => boolean): Promise<void> {
+    const { supervisor } = this.opts;
+    const victims = supervisor.list((p) => p.repo === repo && p.branch === branch && which(p));
+    await Promise.all(victims.map((p) => supervisor.stop(p.id, STOP_GRACE_MS)));
+  }
+
+  /** Keeps the newest `keep_releases` releases (and always the current one); removes older checkouts. */
+  prune(repo: string, branchName: string, branch: BranchConfig): void {
+    const { releases } = this.opts;
+    const state = releases.load(repo, branchName);
+    const keep = new Set(state.releases.slice(-branch.keepReleases).map((r) => r.id));
+    if (state.current) keep.add(state.current);
+    const dropped = state.releases.filter((r) => !keep.has(r.id));
+    if (dropped.length === 0) return;
+    for (const r of dropped) fs.rmSync(r.checkout, { recursive: true, force: true });
+    state.releases = state.releases.filter((r) => keep.has(r.id));
+    releases.save(repo, branchName, state);
+  }
+
+  /** Used by rollback: switches the branch to a kept release without rebuilding. */
+  async activate(repoName: string, branchName: string, target: Release, out: (text: string) => void, user: string): Promise<string> {
+    const { releases, log } = this.opts;
+    const branch = this.opts.config().repos[repoName]!.branches[branchName]!;
+    const started = Date.now();
+    const report = new DeployReport(out, path.join(releases.logDir(repoName, branchName), `rollback-${target.id}-${started}.log`), this.opts.config().global.deployLoggerCmd, appEnv(branch, { repo: repoName, branch: branchName, release: target.id, commit: target.commit }), log);
+    try {
+      report.step('Start', `release ${target.id} (${target.commit.slice(0, 12)})`);
+      let specs: ProcessSpec[];
+      try {
+        specs = await this.startRelease(branch, { repo: repoName, branch: branchName, id: target.id, commit: target.commit, checkout: target.checkout }, report);
+      } catch (err) {
+        report.fail((err as Error).message);
+        throw err;
+      }
+      report.done();
+      report.step('Switch');
+      const state: BranchState = releases.load(repoName, branchName);
+      const previous = state.current;
+      state.current = target.id;
+      releases.save(repoName, branchName, state);
+      await this.opts.switchTraffic(repoName, branchName);
+      report.done();
+      report.step('Stop', previous ? `release ${previous}` : '');
+      await this.stopRelease(repoName, branchName, (p) => p.release !== target.id);
+      report.done();
+      const summary = `${repoName}/${branchName} ${target.commit.slice(0, 8)}: ${describeRunning(branch, specs)} (${seconds(Date.now() - started)})`;
+      report.line(summary);
+      log.info('rolled back', { repo: repoName, branch: branchName, release: target.id, user });
+      return summary;
+    } finally {
+      report.close();
+    }
+  }
+}
+
+function describeStart(branch: BranchConfig): string {
+  const runners = processRunners(branch);
+  if (runners.length === 0) return '(no processes)';
+  return runners.map((r) => `${r.name} ×${r.processCount}`).join(', ');
+}
+
+/** Checkout problems (unsafe paths, missing objects) are user-facing failures, not crashes. */
+async function guard<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (isUserError(err)) throw new DeployFailure(`checkout: ${err.message}`);
+    throw err;
+  }
+}

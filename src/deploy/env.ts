@@ -1,0 +1,38 @@
+import os from 'node:os';
+import type { BranchConfig } from '../config/types.ts';
+
+/** The only variables apps and hooks inherit from the gateway's own environment. */
+const BASE_KEYS = ['PATH', 'HOME', 'LANG', 'USER', 'TMPDIR', 'SHELL'] as const;
+
+const FALLBACK: Record<(typeof BASE_KEYS)[number], string> = {
+  PATH: '/usr/local/bin:/usr/bin:/bin',
+  HOME: os.homedir(),
+  LANG: 'C.UTF-8',
+  USER: os.userInfo().username,
+  TMPDIR: os.tmpdir(),
+  SHELL: '/bin/sh',
+};
+
+export interface AppIdentity {
+  repo: string;
+  branch: string;
+  release: string;
+  /** full sha, always */
+  commit: string;
+}
+
+/**
+ * A clean environment: the base variables, then the branch `env`, then slipway's own. Nothing of
+ * an SSH session (GIT_DIR, SSH_*, GIT_PROTOCOL) can reach it, because nothing else is copied.
+ */
+export function appEnv(branch: BranchConfig, id: AppIdentity, port?: number): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const k of BASE_KEYS) env[k] = process.env[k] || FALLBACK[k];
+  Object.assign(env, branch.env);
+  env.GIT_COMMIT = id.commit;
+  env.SLIPWAY_REPO = id.repo;
+  env.SLIPWAY_BRANCH = id.branch;
+  env.SLIPWAY_RELEASE = id.release;
+  if (port !== undefined) env.PORT = String(port);
+  return env;
+}

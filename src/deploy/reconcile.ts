@@ -1,0 +1,85 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../config/types.ts';
+import { ObjectStore } from '../git/object-store.ts';
+import { readRef, RefTransaction, RefUpdateError, ZERO_OID } from '../git/refs.ts';
+import { gitDirFor } from '../git/repo.ts';
+import type { Logger } from '../log.ts';
+import { allocatePorts } from '../runners/ports.ts';
+import type { Supervisor } from '../runners/supervisor.ts';
+import { currentRelease, type ReleaseStore } from './releases.ts';
+import { needsPort, releaseSpecs } from './specs.ts';
+
+/**
+ * Makes what runs match the state and the config: at start (after a crash or kill -9 at any
+ * moment) and after a config reload. Undoes half-done deploys, moves a ref to the release that
+ * switched just before a kill, stops processes nothing configures any more (removed branches and
+ * runners, lowered process_count), and starts what the current releases are missing.
+ */
+export async function reconcile(opts: { config: Config; dataDir: string; supervisor: Supervisor; releases: ReleaseStore; log: Logger }): Promise<void> {
+  const { config, dataDir, supervisor, releases, log } = opts;
+  const wanted = new Set<string>();
+  for (const { repo, branch } of releases.all()) {
+    const state = releases.load(repo, branch);
+    if (state.pending) {
+      log.warn('undoing an interrupted deploy', { repo, branch, release: state.pending.id });
+      await stopWhere(supervisor, (p) => p.repo === repo && p.branch === branch && p.release === state.pending!.id);
+      fs.rmSync(state.pending.checkout, { recursive: true, force: true });
+      fs.rmSync(`${state.pending.checkout}.partial`, { recursive: true, force: true });
+      state.pending = null;
+      releases.save(repo, branch, state);
+    }
+    const branchCfg = config.repos[repo]?.branches[branch];
+    const current = currentRelease(state);
+    if (!branchCfg || !current) continue;
+    followRef(dataDir, repo, branch, current.commit, log);
+
+    const rel = { repo, branch, id: current.id, commit: current.commit, checkout: current.checkout };
+    const running = new Map(supervisor.list((p) => p.repo === repo && p.branch === branch && p.release === current.id).map((p) => [`${p.runner}/${p.index}`, p]));
+    const used = new Set(supervisor.list().flatMap((p) => (p.port === undefined ? [] : [p.port])));
+    const missing = Object.values(branchCfg.runners).filter(needsPort).flatMap((r) => Array.from({ length: r.processCount }, (_, i) => `${r.name}/${i}`)).filter((k) => !running.has(k)).length;
+    const fresh = await allocatePorts(missing, config.global.ports, used);
+    const specs = releaseSpecs(dataDir, branchCfg, rel, (runner, i) => running.get(`${runner}/${i}`)?.port ?? fresh.shift()!);
+    for (const s of specs) {
+      wanted.add(s.id);
+      if (!supervisor.get(s.id)) {
+        log.info('starting a missing process', { id: s.id });
+        await supervisor.start(s);
+      }
+    }
+  }
+  await stopWhere(supervisor, (p) => !wanted.has(p.id), log);
+}
+
+async function stopWhere(supervisor: Supervisor, which: (p: { id: string; repo: string; branch: string; release: string }) => boolean, log?: Logger): Promise<void> {
+  const victims = supervisor.list(which);
+  for (const v of victims) log?.info('stopping a process that is no longer configured', { id: v.id });
+  await Promise.all(victims.map((v) => supervisor.stop(v.id)));
+}
+
+/** The branch ref names what runs: after a kill between switch and ref update, move the ref forward. */
+function followRef(dataDir: string, repo: string, branch: string, commit: string, log: Logger): void {
+  const gitDir = gitDirFor(dataDir, repo);
+  const ref = `refs/heads/${branch}`;
+  const current = readRef(gitDir, ref) ?? ZERO_OID;
+  if (current === commit) return;
+  const store = new ObjectStore([path.join(gitDir, 'objects')]);
+  try {
+    if (!store.has(commit)) {
+      log.error('the running release is not in the repo; the ref stays', { repo, branch, commit });
+      return;
+    }
+  } finally {
+    store.close();
+  }
+  const tx = new RefTransaction(gitDir);
+  try {
+    tx.lock({ ref, old: current, new: commit });
+    tx.commit();
+    log.warn('moved the branch to the release that runs', { repo, branch, from: current, to: commit });
+  } catch (err) {
+    tx.abort();
+    if (!(err instanceof RefUpdateError)) throw err;
+    log.error('could not move the branch to the release that runs', { repo, branch, error: err.message });
+  }
+}

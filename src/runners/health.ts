@@ -1,0 +1,85 @@
+import http from 'node:http';
+import net from 'node:net';
+
+export interface HealthTarget {
+  port: number;
+  /** With a path, healthy means an HTTP 2xx answer to GET path; without, accepting TCP. */
+  path?: string;
+}
+
+export type HealthResult = { ok: true } | { ok: false; reason: string };
+
+/** Push-to-live time counts: probe almost at once, then back off to the interval. */
+const FIRST_INTERVAL_MS = 25;
+const DEFAULT_INTERVAL_MS = 250;
+const ATTEMPT_TIMEOUT_MS = 2000;
+
+/**
+ * Waits until every target on 127.0.0.1 is healthy. Fails as soon as `alive()` turns false
+ * (`exitDetail`, if given, says how the process ended, e.g. `code 3`), or at the timeout with
+ * the last problem of a target still unhealthy.
+ */
+export async function waitHealthy(
+  targets: HealthTarget[],
+  opts: { timeoutMs: number; alive: () => boolean; intervalMs?: number; exitDetail?: () => string | undefined },
+): Promise<HealthResult> {
+  const deadline = Date.now() + opts.timeoutMs;
+  const maxInterval = opts.intervalMs ?? DEFAULT_INTERVAL_MS;
+  let interval = Math.min(FIRST_INTERVAL_MS, maxInterval);
+  let pending = targets;
+  let lastProblem = '';
+  for (;;) {
+    if (!opts.alive()) return { ok: false, reason: exitedReason(opts.exitDetail?.()) };
+    const attemptMs = Math.max(1, Math.min(ATTEMPT_TIMEOUT_MS, deadline - Date.now()));
+    const problems = await Promise.all(pending.map((t) => probe(t, attemptMs)));
+    pending = pending.filter((_, i) => problems[i] !== undefined);
+    if (pending.length === 0) return { ok: true };
+    lastProblem = problems.find((p) => p !== undefined)!;
+    if (!opts.alive()) return { ok: false, reason: exitedReason(opts.exitDetail?.()) };
+    const left = deadline - Date.now();
+    if (left <= 0) return { ok: false, reason: `${lastProblem} after ${opts.timeoutMs / 1000} s` };
+    await new Promise((r) => setTimeout(r, Math.min(interval, left)));
+    interval = Math.min(interval * 2, maxInterval);
+  }
+}
+
+function exitedReason(detail: string | undefined): string {
+  return `process exited during health check${detail ? ` (${detail})` : ''}`;
+}
+
+/** undefined when healthy, else what is wrong. */
+function probe(t: HealthTarget, timeoutMs: number): Promise<string | undefined> {
+  return t.path === undefined ? probeTcp(t.port, timeoutMs) : probeHttp(t.port, t.path, timeoutMs);
+}
+
+function probeTcp(port: number, timeoutMs: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port, timeout: timeoutMs });
+    const done = (problem: string | undefined) => {
+      socket.destroy();
+      resolve(problem);
+    };
+    socket.once('connect', () => done(undefined));
+    socket.once('timeout', () => done(`port ${port} not accepting connections`));
+    socket.on('error', () => done(`port ${port} not accepting connections`));
+  });
+}
+
+function probeHttp(port: number, path: string, timeoutMs: number): Promise<string | undefined> {
+  const what = `GET ${path} on port ${port}`;
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path, agent: false, timeout: timeoutMs }, (res) => {
+      const status = res.statusCode ?? 0;
+      res.resume();
+      req.destroy();
+      resolve(status >= 200 && status < 300 ? undefined : `${what} answered ${status}`);
+    });
+    req.once('timeout', () => {
+      req.destroy();
+      resolve(`${what} got no answer within ${timeoutMs / 1000} s`);
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      resolve(err.code === 'ECONNREFUSED' ? `port ${port} not accepting connections` : `${what} failed (${err.code ?? err.message})`);
+    });
+  });
+}

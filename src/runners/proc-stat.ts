@@ -1,0 +1,49 @@
+import fs from 'node:fs';
+
+/**
+ * What /proc says about a pid (proc(5)). The start time (field 22, clock ticks since boot) tells a
+ * process apart from a later one that reuses its pid; the boot id tells the boots apart.
+ */
+export interface ProcStat {
+  state: string;
+  pgrp: number;
+  startTicks: number;
+}
+
+export function readProcStat(pid: number): ProcStat | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return undefined;
+  }
+  // Field 2, the command name in parentheses, may itself contain spaces and ')'.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return { state: fields[0]!, pgrp: Number(fields[2]), startTicks: Number(fields[19]) };
+}
+
+/** The process we recorded is still running: same start time, and not a zombie waiting to be reaped. */
+export function isSameProcess(pid: number, startTicks: number): boolean {
+  const s = readProcStat(pid);
+  return s !== undefined && s.startTicks === startTicks && s.state !== 'Z' && s.state !== 'X';
+}
+
+export function bootId(): string {
+  return fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+}
+
+/** Live (non-zombie) members of a process group. */
+export function liveGroupMembers(pgid: number): number[] {
+  try {
+    process.kill(-pgid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return [];
+  }
+  const members: number[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const s = readProcStat(Number(name));
+    if (s && s.pgrp === pgid && s.state !== 'Z' && s.state !== 'X') members.push(Number(name));
+  }
+  return members;
+}

@@ -6,11 +6,13 @@ import { loadConfig } from './config/load.ts';
 import { writeStarterConfig } from './config/init.ts';
 import { isUserError, UserError } from './errors.ts';
 import { serve } from './serve.ts';
+import { stopEverything } from './stop.ts';
 
 const USAGE = `usage: slipway <command> [options]
 
   serve [--config DIR] [--data DIR] [--listen HOST:PORT]
         run the gateway; with no flags, the starter instance in ./.slipway/
+  stop [--data DIR]      stop the gateway of a data dir and every app it runs
   check [--config DIR]   validate a config directory, print every problem
   init DIR               write a starter config directory
   help                   this text
@@ -20,11 +22,17 @@ const DEFAULT_BASE = '.slipway';
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   switch (command) {
     case 'serve':
       return serveCommand(rest);
     case 'check':
       return checkCommand(rest);
+    case 'stop':
+      return stopCommand(rest);
     case 'init':
       return initCommand(rest);
     case 'help':
@@ -59,6 +67,15 @@ async function serveCommand(args: string[]): Promise<number> {
     starter,
   });
   return new Promise<number>(() => {}); // runs until a signal ends the process
+}
+
+async function stopCommand(args: string[]): Promise<number> {
+  const { values, positionals } = flags(args, { data: { type: 'string' } }, 'stop [--data DIR]');
+  if (positionals.length) throw new UserError(`unexpected argument '${positionals[0]}'\nusage: slipway stop [--data DIR]`, 2);
+  const dir = path.resolve(values.data ?? path.join(DEFAULT_BASE, 'data'));
+  if (!fs.existsSync(dir)) throw new UserError(`${dir} does not exist (give the data dir with --data)`);
+  await stopEverything(dir, (line) => process.stdout.write(line + '\n'));
+  return 0;
 }
 
 function checkCommand(args: string[]): number {

@@ -27,6 +27,12 @@ export function acquireDataDirLock(dataDir: string): void {
   throw new UserError(`cannot lock ${dataDir} (remove ${file} if no slipway runs)`);
 }
 
+/** The pid of the gateway that holds this data dir, or null when none runs. */
+export function runningGateway(dataDir: string): number | null {
+  const pid = readPid(path.join(dataDir, 'slipway.pid'));
+  return pid !== null && alive(pid) ? pid : null;
+}
+
 function readPid(file: string): number | null {
   try {
     const n = Number(fs.readFileSync(file, 'utf8').trim());

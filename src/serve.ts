@@ -87,7 +87,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
       for (const p of result.problems) log.error(`config reload refused: ${formatProblem(p)}`);
       return;
     }
-    await prepareRepos(result.config, opts.dataDir);
+    await prepareRepos(result.config, opts.dataDir, { cleanLeftovers: false });
     gateway.setConfig(result.config);
     await service.setConfig(result.config);
     log.info('config reloaded', { repos: Object.keys(result.config.repos).length, keys: result.config.keys.length });
@@ -105,12 +105,16 @@ function loadOrFail(dir: string): Config {
   return result.config;
 }
 
-/** Every configured repo exists as a bare repo, and nothing a killed process left behind remains. */
-async function prepareRepos(config: Config, dataDir: string): Promise<void> {
+/**
+ * Every configured repo exists as a bare repo. At start (only then: a reload may run while pushes
+ * are under way) leftovers of a killed gateway are removed.
+ */
+async function prepareRepos(config: Config, dataDir: string, { cleanLeftovers } = { cleanLeftovers: true }): Promise<void> {
   for (const repo of Object.values(config.repos)) {
     const branches = Object.keys(repo.branches);
     const gitDir = gitDirFor(dataDir, repo.name);
     await ensureBareRepo(gitDir, defaultBranchOf(branches), branches);
+    if (!cleanLeftovers) continue;
     const removed = cleanStaleState(gitDir);
     if (removed.length) log.warn('removed leftovers of an interrupted push', { repo: repo.name, paths: removed.join(',') });
   }

@@ -48,7 +48,14 @@ export class Service {
 
   /** Adopts or starts what the current releases need, undoes interrupted deploys. */
   async reconcile(): Promise<void> {
-    await reconcile({ config: this.config, dataDir: this.dataDir, supervisor: this.supervisor, releases: this.releases, log: this.log.child('reconcile') });
+    await reconcile({
+      config: this.config,
+      dataDir: this.dataDir,
+      supervisor: this.supervisor,
+      releases: this.releases,
+      log: this.log.child('reconcile'),
+      busy: (repo, branch) => this.deployer.busy(repo, branch) !== null,
+    });
   }
 
   async setConfig(config: Config): Promise<void> {

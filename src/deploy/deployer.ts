@@ -6,11 +6,12 @@ import type { ObjectStore } from '../git/object-store.ts';
 import type { Logger } from '../log.ts';
 import { waitHealthy } from '../runners/health.ts';
 import { allocatePorts } from '../runners/ports.ts';
+import { readProcStat } from '../runners/proc-stat.ts';
 import type { ProcessSpec, Supervisor } from '../runners/supervisor.ts';
 import { exportCommit } from './checkout.ts';
 import { appEnv } from './env.ts';
 import { describeExit, runShell } from './hooks.ts';
-import { currentRelease, type BranchState, type Release, type ReleaseStore } from './releases.ts';
+import { currentRelease, type BranchState, type PendingDeploy, type Release, type ReleaseStore } from './releases.ts';
 import { DeployReport, seconds } from './report.ts';
 import { describeRunning, portCount, processRunners, releaseSpecs, type ReleaseRef } from './specs.ts';
 
@@ -19,6 +20,11 @@ const STOP_GRACE_MS = 10_000;
 /** A SimpleProcess has no port to probe: it counts as healthy when it is still up after this. */
 const SIMPLE_PROCESS_SETTLE_MS = 1_000;
 const DEFAULT_HEALTH_TIMEOUT_S = 30;
+
+interface HookPlace {
+  repo: string;
+  branch: string;
+}
 
 /** A step failed; the message completes `deploy failed: …`. */
 export class DeployFailure extends Error {}
@@ -103,18 +109,19 @@ export class Deployer {
       for (const s of exported.submodules) report.warn(`submodule '${s}' is not fetched: slipway deploys the repo's own files only`);
       report.done(`${exported.files} files`);
 
-      await this.build(branch, checkout, env, report);
+      const hookCtx = { repo, branch: req.branch };
+    await this.build(branch, checkout, env, report, hookCtx);
 
       if (branch.hooks.maintenance.length && old) {
         report.step('Maintenance', `stopping release ${old.id}`);
         await this.stopRelease(repo, req.branch, (p) => p.release === old.id);
         oldStopped = true;
         await this.opts.switchTraffic(repo, req.branch);
-        for (const cmd of branch.hooks.maintenance) await this.hook('maintenance', cmd, checkout, env, report);
+        for (const cmd of branch.hooks.maintenance) await this.hook('maintenance', cmd, checkout, env, report, hookCtx);
         report.done();
       } else if (branch.hooks.maintenance.length) {
         report.step('Maintenance', '(first deploy: nothing to stop)');
-        for (const cmd of branch.hooks.maintenance) await this.hook('maintenance', cmd, checkout, env, report);
+        for (const cmd of branch.hooks.maintenance) await this.hook('maintenance', cmd, checkout, env, report, hookCtx);
         report.done();
       }
 
@@ -143,12 +150,14 @@ export class Deployer {
 
       const summary = `${repo}/${req.branch} ${req.commit.slice(0, 8)}: ${describeRunning(branch, started_)} (${seconds(Date.now() - started)})`;
       report.line(summary);
-      log.info('deployed', { repo, branch: req.branch, release: id, commit: req.commit, user: req.user, ms: Date.now() - started });
+      const steps = Object.fromEntries(Object.entries(report.durations).map(([k, v]) => [`${k}_ms`, v]));
+      log.info('deployed', { repo, branch: req.branch, release: id, commit: req.commit, user: req.user, ms: Date.now() - started, ...steps });
       return { ok: true, release, summary };
     } catch (err) {
       const reason = err instanceof DeployFailure ? err.message : `internal error: ${(err as Error).message}`;
       if (!(err instanceof DeployFailure)) log.error('deploy crashed', { repo, branch: req.branch, error: (err as Error).stack });
       report.fail(reason);
+      const failedStep = report.currentStep.toLowerCase();
       await this.stopRelease(repo, req.branch, (p) => p.release === id);
       if (oldStopped && old) {
         report.step('Restore', `release ${old.id}`);
@@ -165,8 +174,7 @@ export class Deployer {
       const after = releases.load(repo, req.branch);
       after.pending = null;
       releases.save(repo, req.branch, after);
-      const stepName = report.currentStep.toLowerCase();
-      const error = `deploy failed: ${reason.startsWith(stepName) ? reason : `${stepName} ${reason}`}`;
+      const error = `deploy failed: ${reason.startsWith(failedStep) ? reason : `${failedStep} ${reason}`}`;
       report.line(`! ${error}; ${old ? `release ${old.id} keeps running` : 'nothing was running'}`);
       log.info('deploy failed', { repo, branch: req.branch, release: id, user: req.user, reason });
       return { ok: false, error };
@@ -175,17 +183,34 @@ export class Deployer {
     }
   }
 
-  private async build(branch: BranchConfig, checkout: string, env: Record<string, string>, report: DeployReport): Promise<void> {
+  private async build(branch: BranchConfig, checkout: string, env: Record<string, string>, report: DeployReport, where: HookPlace): Promise<void> {
     let cmds = branch.hooks.build;
     if (cmds === null) cmds = fs.existsSync(path.join(checkout, '.build.sh')) ? ['./.build.sh'] : [];
     if (cmds.length === 0) return;
     report.step('Build', cmds.length === 1 ? cmds[0] : `${cmds.length} commands`);
-    for (const cmd of cmds) await this.hook('build', cmd, checkout, env, report);
+    for (const cmd of cmds) await this.hook('build', cmd, checkout, env, report, where);
     report.done();
   }
 
-  private async hook(kind: string, cmd: string, cwd: string, env: Record<string, string>, report: DeployReport): Promise<void> {
-    const r = await runShell(cmd, { cwd, env, onOutput: (c) => report.output(c), timeoutMs: HOOK_TIMEOUT_MS });
+  /** Runs one hook command; its process group is recorded so a start after a kill can end it. */
+  private async hook(kind: string, cmd: string, cwd: string, env: Record<string, string>, report: DeployReport, where: HookPlace): Promise<void> {
+    const recordHook = (hook: PendingDeploy['hook']) => {
+      const state = this.opts.releases.load(where.repo, where.branch);
+      if (!state.pending) return;
+      state.pending.hook = hook;
+      this.opts.releases.save(where.repo, where.branch, state);
+    };
+    const r = await runShell(cmd, {
+      cwd,
+      env,
+      onOutput: (c) => report.output(c),
+      timeoutMs: HOOK_TIMEOUT_MS,
+      onSpawn: (pgid) => {
+        const stat = readProcStat(pgid);
+        if (stat) recordHook({ pgid, startTicks: stat.startTicks });
+      },
+    });
+    recordHook(null);
     if (r.code !== 0) throw new DeployFailure(`${kind} ${describeExit(r, HOOK_TIMEOUT_MS)}`);
   }
 
@@ -201,7 +226,10 @@ export class Deployer {
     }
     const specs = releaseSpecs(this.opts.dataDir, branch, rel, () => ports.shift()!);
     try {
+      const spawnStart = Date.now();
       for (const s of specs) await supervisor.start(s);
+      report?.record('spawn', Date.now() - spawnStart);
+      const healthStart = Date.now();
       for (const r of processRunners(branch)) {
         const mine = specs.filter((s) => s.runner === r.name);
         const alive = () => mine.every((s) => supervisor.isAlive(s.id));
@@ -219,6 +247,7 @@ export class Deployer {
         if (!h.ok) throw new DeployFailure(`health: ${r.name}: ${h.reason}`);
         report?.info(`${r.name}: ${mine.length} healthy on ${mine.map((s) => s.port).join(',')}`);
       }
+      report?.record('health', Date.now() - healthStart);
     } catch (err) {
       await Promise.all(specs.map((s) => supervisor.stop(s.id, STOP_GRACE_MS)));
       throw err;

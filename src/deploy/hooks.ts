@@ -8,11 +8,12 @@ export interface ShellResult {
 
 /**
  * Runs an admin-configured command through `/bin/sh -c` with exactly `env` (nothing inherited),
- * streaming stdout and stderr together as they come.
+ * streaming stdout and stderr together as they come. The command gets its own process group, so
+ * a timeout (or a later start after a gateway kill) can end everything it started.
  */
 export async function runShell(
   cmd: string,
-  opts: { cwd: string; env: Record<string, string>; onOutput: (chunk: string) => void; timeoutMs: number },
+  opts: { cwd: string; env: Record<string, string>; onOutput: (chunk: string) => void; timeoutMs: number; onSpawn?: (pgid: number) => void },
 ): Promise<ShellResult> {
   const child = execa('/bin/sh', ['-c', cmd], {
     cwd: opts.cwd,
@@ -22,13 +23,30 @@ export async function runShell(
     all: true,
     buffer: false,
     reject: false,
-    timeout: opts.timeoutMs,
-    killSignal: 'SIGKILL',
+    detached: true,
   });
+  if (child.pid !== undefined) opts.onSpawn?.(child.pid);
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    if (child.pid !== undefined) killGroup(child.pid, 'SIGKILL');
+  }, opts.timeoutMs);
   child.all?.setEncoding('utf8');
   child.all?.on('data', (d: string) => opts.onOutput(d));
-  const r = await child;
-  return { code: r.exitCode ?? null, signal: r.signal ?? null, timedOut: r.timedOut };
+  try {
+    const r = await child;
+    return { code: r.exitCode ?? null, signal: r.signal ?? null, timedOut };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function killGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    /* already gone */
+  }
 }
 
 export function describeExit(r: ShellResult, timeoutMs: number): string {

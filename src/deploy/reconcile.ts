@@ -6,6 +6,8 @@ import { readRef, RefTransaction, RefUpdateError, ZERO_OID } from '../git/refs.t
 import { gitDirFor } from '../git/repo.ts';
 import type { Logger } from '../log.ts';
 import { allocatePorts } from '../runners/ports.ts';
+import { isSameProcess } from '../runners/proc-stat.ts';
+import { killGroup } from './hooks.ts';
 import type { Supervisor } from '../runners/supervisor.ts';
 import { currentRelease, type ReleaseStore } from './releases.ts';
 import { needsPort, releaseSpecs } from './specs.ts';
@@ -16,13 +18,28 @@ import { needsPort, releaseSpecs } from './specs.ts';
  * switched just before a kill, stops processes nothing configures any more (removed branches and
  * runners, lowered process_count), and starts what the current releases are missing.
  */
-export async function reconcile(opts: { config: Config; dataDir: string; supervisor: Supervisor; releases: ReleaseStore; log: Logger }): Promise<void> {
+export async function reconcile(opts: {
+  config: Config;
+  dataDir: string;
+  supervisor: Supervisor;
+  releases: ReleaseStore;
+  log: Logger;
+  /** branches with a deploy (or rollback, restart) under way: left exactly as they are */
+  busy: (repo: string, branch: string) => boolean;
+}): Promise<void> {
   const { config, dataDir, supervisor, releases, log } = opts;
   const wanted = new Set<string>();
+  for (const p of supervisor.list((p) => opts.busy(p.repo, p.branch))) wanted.add(p.id);
   for (const { repo, branch } of releases.all()) {
+    if (opts.busy(repo, branch)) continue;
     const state = releases.load(repo, branch);
     if (state.pending) {
       log.warn('undoing an interrupted deploy', { repo, branch, release: state.pending.id });
+      const hook = state.pending.hook;
+      if (hook && isSameProcess(hook.pgid, hook.startTicks)) {
+        log.warn('ending the build or maintenance command of the interrupted deploy', { pgid: hook.pgid });
+        killGroup(hook.pgid, 'SIGKILL');
+      }
       await stopWhere(supervisor, (p) => p.repo === repo && p.branch === branch && p.release === state.pending!.id);
       fs.rmSync(state.pending.checkout, { recursive: true, force: true });
       fs.rmSync(`${state.pending.checkout}.partial`, { recursive: true, force: true });

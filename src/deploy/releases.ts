@@ -19,6 +19,8 @@ export interface PendingDeploy {
   user: string;
   time: number;
   checkout: string;
+  /** the build or maintenance command running now: its process group, and the leader's start time */
+  hook?: { pgid: number; startTicks: number } | null;
 }
 
 export interface BranchState {

@@ -18,6 +18,8 @@ export class DeployReport {
   private stepStart = 0;
   private tail: string[] = [];
   private partial = '';
+  /** milliseconds per step (and sub-step), for the gateway log and the benchmark */
+  readonly durations: Record<string, number> = {};
 
   constructor(
     private readonly out: (text: string) => void,
@@ -58,7 +60,12 @@ export class DeployReport {
   /** Ends the current step with its duration. */
   done(note = ''): void {
     this.flushPartial();
+    this.record(this.stepName.toLowerCase(), Date.now() - this.stepStart);
     this.emit(`${INDENT}${note ? `${note} ` : ''}(${seconds(Date.now() - this.stepStart)})`);
+  }
+
+  record(name: string, ms: number): void {
+    this.durations[name] = ms;
   }
 
   info(line: string): void {

@@ -13,6 +13,8 @@ export type HealthResult = { ok: true } | { ok: false; reason: string };
 const FIRST_INTERVAL_MS = 25;
 const DEFAULT_INTERVAL_MS = 250;
 const ATTEMPT_TIMEOUT_MS = 2000;
+/** Near the deadline an attempt still gets this long, so the last answer is a real one, not a cut-off. */
+const MIN_ATTEMPT_MS = 250;
 
 /**
  * Waits until every target on 127.0.0.1 is healthy. Fails as soon as `alive()` turns false
@@ -30,7 +32,7 @@ export async function waitHealthy(
   let lastProblem = '';
   for (;;) {
     if (!opts.alive()) return { ok: false, reason: exitedReason(opts.exitDetail?.()) };
-    const attemptMs = Math.max(1, Math.min(ATTEMPT_TIMEOUT_MS, deadline - Date.now()));
+    const attemptMs = Math.max(MIN_ATTEMPT_MS, Math.min(ATTEMPT_TIMEOUT_MS, deadline - Date.now()));
     const problems = await Promise.all(pending.map((t) => probe(t, attemptMs)));
     pending = pending.filter((_, i) => problems[i] !== undefined);
     if (pending.length === 0) return { ok: true };

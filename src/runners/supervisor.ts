@@ -266,7 +266,7 @@ export class Supervisor extends EventEmitter {
       const gone = () => !isSameProcess(pid, startTicks) && liveGroupMembers(pid).length === 0;
       signalGroup(pid, 'SIGTERM');
       if (!(await waitUntil(gone, graceMs))) {
-        this.log.warn('process ignored SIGTERM; killing its group', { id: e.rec.id, pid, graceMs });
+        this.log.warn('still running after the grace period; killing its process group', { id: e.rec.id, pid, graceMs });
         signalGroup(pid, 'SIGKILL');
         await waitUntil(gone, KILL_WAIT_MS);
       }

@@ -219,6 +219,7 @@ test('a dir without a main file gets every default', () => {
       maxPackBytes: 1024 ** 3,
       maxSessionsPerConnection: 10,
     },
+    logs: { maxBytes: 10 * 1024 ** 2, keep: 5 },
     keepReleases: 3,
     deployLoggerCmd: undefined,
     sslConfig: undefined,
@@ -323,7 +324,7 @@ limits:
     'slipway.yml: limits.handshake_timeout: got -1 (expected a number of seconds above 0)',
     "slipway.yml: limits.max_pack_size: got 'lots' (expected a size in bytes or like '100MB', '1GiB', '512k')",
     'slipway.yml: limits.max_conections: unknown key (expected max_connections, max_auth_attempts, handshake_timeout, idle_timeout, max_pack_size, max_sessions_per_connection)',
-    'slipway.yml: lisen: unknown key (expected listen, ports, keep_releases, deploy_logger_cmd, ssl_config, limits, users, runner_runscript_template, runner_logscript_template)',
+    'slipway.yml: lisen: unknown key (expected listen, ports, keep_releases, deploy_logger_cmd, ssl_config, limits, logs, users, runner_runscript_template, runner_logscript_template)',
   ]);
 });
 

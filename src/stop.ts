@@ -1,0 +1,46 @@
+import path from 'node:path';
+import { runningGateway } from './data-lock.ts';
+import { logger } from './log.ts';
+import { isSameProcess, liveGroupMembers } from './runners/proc-stat.ts';
+import { loadState, saveState } from './runners/process-state.ts';
+
+const GRACE_MS = 10_000;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitUntil(done: () => boolean, ms: number): Promise<boolean> {
+  for (const end = Date.now() + ms; Date.now() < end; await sleep(50)) if (done()) return true;
+  return done();
+}
+
+/**
+ * `slipway stop`: ends the gateway of a data dir and every app it supervises (apps outlive the
+ * gateway on purpose, so stopping the gateway alone leaves them running). The next `serve`
+ * starts the current releases again.
+ */
+export async function stopEverything(dataDir: string, out: (line: string) => void): Promise<void> {
+  const gateway = runningGateway(dataDir);
+  if (gateway !== null) {
+    process.kill(gateway, 'SIGTERM');
+    const gone = await waitUntil(() => runningGateway(dataDir) === null, GRACE_MS);
+    out(gone ? `stopped the gateway (pid ${gateway})` : `the gateway (pid ${gateway}) did not stop; kill it and run this again`);
+    if (!gone) return;
+  }
+  const file = path.join(dataDir, 'state', 'processes.json');
+  const state = loadState(file, logger('stop'));
+  const live = (state?.processes ?? []).filter((p) => p.pid !== null && p.startTicks !== null && isSameProcess(p.pid, p.startTicks));
+  for (const p of live) signalGroup(p.pid!, 'SIGTERM');
+  const allGone = () => live.every((p) => liveGroupMembers(p.pid!).length === 0);
+  if (!(await waitUntil(allGone, GRACE_MS))) for (const p of live) signalGroup(p.pid!, 'SIGKILL');
+  await waitUntil(allGone, 2_000);
+  if (state) saveState(file, { bootId: state.bootId, processes: [] });
+  out(`stopped ${live.length} app process${live.length === 1 ? '' : 'es'}`);
+}
+
+function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    /* already gone */
+  }
+}

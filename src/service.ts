@@ -8,6 +8,7 @@ import { reconcile } from './deploy/reconcile.ts';
 import { currentRelease, ReleaseStore, type BranchState } from './deploy/releases.ts';
 import { releaseSpecs } from './deploy/specs.ts';
 import { UserError } from './errors.ts';
+import { listDir } from './fs-util.ts';
 import { ObjectStore } from './git/object-store.ts';
 import { readRef, RefTransaction, RefUpdateError, ZERO_OID } from './git/refs.ts';
 import { gitDirFor } from './git/repo.ts';
@@ -200,9 +201,9 @@ export class Service {
       for (const r of state.releases) kept.add(r.checkout);
       if (state.pending) kept.add(state.pending.checkout).add(`${state.pending.checkout}.partial`);
     }
-    for (const repo of list(root)) {
-      for (const b of list(path.join(root, repo))) {
-        for (const c of list(path.join(root, repo, b))) {
+    for (const repo of listDir(root)) {
+      for (const b of listDir(path.join(root, repo))) {
+        for (const c of listDir(path.join(root, repo, b))) {
           const dir = path.join(root, repo, b, c);
           if (!kept.has(dir)) {
             fs.rmSync(dir, { recursive: true, force: true });
@@ -212,13 +213,5 @@ export class Service {
       }
     }
     return removed;
-  }
-}
-
-function list(dir: string): string[] {
-  try {
-    return fs.readdirSync(dir);
-  } catch {
-    return [];
   }
 }

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { listDir } from './fs-util.ts';
 import { ObjectStore } from './git/object-store.ts';
 import { serializeCommit, serializeTree } from './git/objects.ts';
 import { listRefs, RefTransaction, ZERO_OID } from './git/refs.ts';
@@ -16,11 +17,11 @@ export const SOURCE_ROOT = path.resolve(fileURLToPath(new URL('..', import.meta.
 export function starterKeys(home = os.homedir()): { user: string; text: string }[] {
   const out: { user: string; text: string }[] = [];
   const keysDir = path.join(SOURCE_ROOT, 'keys');
-  for (const f of safeList(keysDir).filter((f) => f.endsWith('.pub')).sort()) {
+  for (const f of listDir(keysDir).filter((f) => f.endsWith('.pub')).sort()) {
     out.push({ user: f.slice(0, -4), text: fs.readFileSync(path.join(keysDir, f), 'utf8') });
   }
   const sshDir = path.join(home, '.ssh');
-  const own = safeList(sshDir)
+  const own = listDir(sshDir)
     .filter((f) => /^id_[a-z0-9_]+\.pub$/.test(f) && !/^id_[a-z0-9_]*_sk\.pub$/.test(f))
     .sort()
     .map((f) => fs.readFileSync(path.join(sshDir, f), 'utf8').trim());
@@ -32,14 +33,6 @@ export function starterKeys(home = os.homedir()): { user: string; text: string }
 function safeUserName(): string {
   const name = os.userInfo().username.replace(/[^A-Za-z0-9._-]/g, '');
   return name || 'owner';
-}
-
-function safeList(dir: string): string[] {
-  try {
-    return fs.readdirSync(dir);
-  } catch {
-    return [];
-  }
 }
 
 /** Gives an empty repo a first commit on `branch` holding the files of `templateDir`. */

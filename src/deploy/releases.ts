@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from '../git/refs.ts';
+import { listDir, writeFileAtomic } from '../fs-util.ts';
 
 export interface Release {
   id: string;
@@ -67,8 +67,8 @@ export class ReleaseStore {
   all(): { repo: string; branch: string }[] {
     const root = path.join(this.dataDir, 'state', 'branches');
     const out: { repo: string; branch: string }[] = [];
-    for (const repo of safeList(root)) {
-      for (const f of safeList(path.join(root, repo))) {
+    for (const repo of listDir(root)) {
+      for (const f of listDir(path.join(root, repo))) {
         if (f.endsWith('.json')) out.push({ repo, branch: decodeURIComponent(f.slice(0, -5)) });
       }
     }
@@ -86,12 +86,4 @@ export class ReleaseStore {
 
 export function currentRelease(state: BranchState): Release | null {
   return state.releases.find((r) => r.id === state.current) ?? null;
-}
-
-function safeList(dir: string): string[] {
-  try {
-    return fs.readdirSync(dir);
-  } catch {
-    return [];
-  }
 }

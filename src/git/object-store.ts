@@ -3,9 +3,10 @@
  * and writes loose objects into the first. Synchronous, positional reads, bounded memory.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { deflateSync, inflateSync } from 'node:zlib';
+import { writeNewFileDurably } from '../fs-util.ts';
 import { ByteLru } from './byte-lru.ts';
 import { GitFormatError, hashObject, isObjectType, isOid, objectHeader, type ObjectType } from './objects.ts';
 import { PackFile } from './pack-file.ts';
@@ -133,13 +134,7 @@ export class ObjectStore {
     const tmp = join(dir, `tmp_obj_${randomBytes(6).toString('hex')}`);
     const body = deflateSync(Buffer.concat([objectHeader(type, data.length), data]), { level: 1 });
     try {
-      const fd = openSync(tmp, 'wx', 0o444);
-      try {
-        writeSync(fd, body);
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
+      writeNewFileDurably(tmp, body, 0o444);
       renameSync(tmp, join(dir, oid.slice(2)));
     } catch (err) {
       rmSync(tmp, { force: true });

@@ -21,6 +21,7 @@ import {
 import { join } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { crc32, createInflate, deflateSync } from 'node:zlib';
+import { writeNewFileDurably } from '../fs-util.ts';
 import { GitFormatError, objectHeader } from './objects.ts';
 import type { ObjectStore } from './object-store.ts';
 import {
@@ -460,7 +461,7 @@ async function writeOutput(packPath: string, fd: number, pack: ReceivedPack, tra
       rmSync(tmpPack); // this very pack is stored already
       return result;
     }
-    writeFileDurably(tmpIdx, idx);
+    writeNewFileDurably(tmpIdx, idx, 0o444);
     chmodSync(tmpPack, 0o444);
     renameSync(tmpPack, result.packFile);
     placed = result.packFile;
@@ -541,14 +542,4 @@ function buildIdx(pack: ReceivedPack, checksum: Buffer): { idx: Buffer; oids: st
 
 function writeFully(fd: number, buf: Buffer): void {
   for (let done = 0; done < buf.length; ) done += writeSync(fd, buf, done, buf.length - done);
-}
-
-function writeFileDurably(path: string, data: Buffer): void {
-  const fd = openSync(path, 'wx', 0o444);
-  try {
-    writeFully(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomic } from '../fs-util.ts';
 
 export const ZERO_OID = '0'.repeat(40);
 const OID_RE = /^[0-9a-f]{40}$/;
@@ -58,18 +59,6 @@ export function readHeadTarget(gitDir: string): string | null {
 
 export function writeHead(gitDir: string, target: string): void {
   writeFileAtomic(path.join(gitDir, 'HEAD'), `ref: ${target}\n`);
-}
-
-export function writeFileAtomic(file: string, content: string | Buffer): void {
-  const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    fs.writeSync(fd, typeof content === 'string' ? Buffer.from(content) : content);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
 }
 
 export interface RefChange {

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import git from 'isomorphic-git';
 import { UserError } from '../errors.ts';
-import { readHeadTarget, writeFileAtomic, writeHead } from './refs.ts';
+import { listDir, writeFileAtomic } from '../fs-util.ts';
+import { readHeadTarget, writeHead } from './refs.ts';
 
 const REPO_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
@@ -62,13 +63,13 @@ export function defaultBranchOf(branches: string[]): string {
 export function cleanStaleState(gitDir: string): string[] {
   const removed: string[] = [];
   const objects = path.join(gitDir, 'objects');
-  for (const e of safeReaddir(objects)) {
+  for (const e of listDir(objects)) {
     if (e.startsWith('incoming-')) {
       fs.rmSync(path.join(objects, e), { recursive: true, force: true });
       removed.push(`objects/${e}`);
     }
   }
-  for (const e of safeReaddir(path.join(objects, 'pack'))) {
+  for (const e of listDir(path.join(objects, 'pack'))) {
     if (e.startsWith('tmp_')) {
       fs.rmSync(path.join(objects, 'pack', e), { force: true });
       removed.push(`objects/pack/${e}`);
@@ -92,14 +93,6 @@ export function cleanStaleState(gitDir: string): string[] {
     }
   }
   return removed;
-}
-
-function safeReaddir(dir: string): string[] {
-  try {
-    return fs.readdirSync(dir);
-  } catch {
-    return [];
-  }
 }
 
 /** A private objects dir for one push; its objects become visible only through `migrate`. */

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { writeFileAtomic } from '../git/refs.ts';
+import { writeFileAtomic } from '../fs-util.ts';
 import type { Logger } from '../log.ts';
 import type { ProcessStatus } from './supervisor.ts';
 

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import ssh2 from 'ssh2';
-import { writeFileAtomic } from '../git/refs.ts';
+import { writeFileAtomic } from '../fs-util.ts';
 
 const { utils } = ssh2;
 

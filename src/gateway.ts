@@ -118,6 +118,7 @@ export class Gateway implements SessionHandlers {
           maxPackBytes: this.config.global.limits.maxPackBytes,
           authorize: (change) => refusePush(change, repo, role) ?? this.busy(repo, change),
           onRefUpdate: (u) => this.onRefUpdate(u, repo, ctx.user),
+          onRefUpdateUndone: (u) => this.undoRefUpdate(u, repo, ctx.user),
           log,
         });
       }
@@ -152,6 +153,12 @@ export class Gateway implements SessionHandlers {
     }
     const outcome = await this.service.deploy(repo, branch, u.change.new, user, u.store, u.progress);
     return outcome.ok ? null : outcome.error;
+  }
+
+  /** Another ref of an atomic push failed after this branch deployed: its previous release comes back. */
+  private async undoRefUpdate(u: RefUpdateContext, repo: RepoConfig, user: string): Promise<void> {
+    if (!u.change.ref.startsWith('refs/heads/') || u.change.new === ZERO_OID) return;
+    await this.service.undoDeploy(repo.name, u.change.ref.slice('refs/heads/'.length), u.change.new, user, u.progress);
   }
 
   private fail(ch: ServerChannel, message: string, code: number): number {

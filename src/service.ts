@@ -90,6 +90,25 @@ export class Service {
     return this.deployer.deploy({ repo, branch, commit, user, store, out });
   }
 
+  /**
+   * Takes back a deploy whose ref will not move after all (another ref of an atomic push failed):
+   * the previous release runs again, or nothing when there was none; the undone release is forgotten.
+   */
+  async undoDeploy(repo: string, branch: string, commit: string, user: string, out: (text: string) => void): Promise<void> {
+    const state = this.releases.load(repo, branch);
+    const undone = currentRelease(state);
+    if (!undone || undone.commit !== commit) return;
+    const idx = state.releases.findIndex((r) => r.id === undone.id);
+    const previous = idx > 0 ? state.releases[idx - 1]! : null;
+    out(`atomic push failed: taking back release ${undone.id} of ${repo}/${branch}\n`);
+    if (previous) await this.deployer.activate(repo, branch, previous, out, user);
+    else await this.stopBranch(repo, branch);
+    const after = this.releases.load(repo, branch);
+    after.releases = after.releases.filter((r) => r.id !== undone.id);
+    this.releases.save(repo, branch, after);
+    fs.rmSync(undone.checkout, { recursive: true, force: true });
+  }
+
   /** The branch ref was deleted: stop its runners, keep its releases for a later push or rollback. */
   async stopBranch(repo: string, branch: string): Promise<void> {
     const state = this.releases.load(repo, branch);

@@ -26,6 +26,8 @@ export interface ReceivePackOptions {
   authorize: (change: RefChange) => string | null;
   /** Called once per accepted ref update, awaited before the ref moves: a refusal message, or null. */
   onRefUpdate: (ctx: RefUpdateContext) => Promise<string | null>;
+  /** An atomic push failed after this update's callback accepted it: undo what the callback did. */
+  onRefUpdateUndone: (ctx: RefUpdateContext) => Promise<void>;
   log: Logger;
 }
 
@@ -194,14 +196,18 @@ async function processCommands(
     // A refused update leaves only unreferenced objects behind.
     quarantine.migrate(objectsDir);
     known.refresh();
+    const accepted: Command[] = [];
     for (const c of commands) {
       if (c.error) continue;
       const refusal = await opts.onRefUpdate({ change: c, store: known, progress });
       if (refusal) {
         c.error = refusal;
         tx.release(c.ref);
+      } else accepted.push(c);
+      if (atomic && failAtomic(commands)) {
+        for (const a of accepted) await opts.onRefUpdateUndone({ change: a, store: known, progress });
+        return;
       }
-      if (atomic && failAtomic(commands)) return;
     }
     if (commands.every((c) => c.error)) return;
     tx.commit();

@@ -3,14 +3,15 @@ import path from 'node:path';
 import type { BranchConfig, Config, RepoConfig } from '../config/types.ts';
 import { isUserError } from '../errors.ts';
 import type { ObjectStore } from '../git/object-store.ts';
+import { parseCommit, parseTree } from '../git/objects.ts';
 import type { Logger } from '../log.ts';
 import { waitHealthy } from '../runners/health.ts';
 import { allocatePorts } from '../runners/ports.ts';
 import { readProcStat } from '../runners/proc-stat.ts';
-import type { ProcessSpec, Supervisor } from '../runners/supervisor.ts';
+import { describeExit, type ProcessSpec, type Supervisor } from '../runners/supervisor.ts';
 import { exportCommit } from './checkout.ts';
 import { appEnv } from './env.ts';
-import { describeExit, runShell } from './hooks.ts';
+import { describeExit as describeHookExit, runShell } from './hooks.ts';
 import { currentRelease, type BranchState, type PendingDeploy, type Release, type ReleaseStore } from './releases.ts';
 import { DeployReport, seconds } from './report.ts';
 import { describeRunning, portCount, processRunners, releaseSpecs, type ReleaseRef } from './specs.ts';
@@ -20,6 +21,7 @@ const STOP_GRACE_MS = 10_000;
 /** A SimpleProcess has no port to probe: it counts as healthy when it is still up after this. */
 const SIMPLE_PROCESS_SETTLE_MS = 1_000;
 const DEFAULT_HEALTH_TIMEOUT_S = 30;
+const HEALTH_PROBE_MS = 10;
 
 interface HookPlace {
   repo: string;
@@ -38,7 +40,8 @@ export interface DeployRequest {
   out: (text: string) => void;
 }
 
-export type DeployOutcome = { ok: true; release: Release; summary: string } | { ok: false; error: string };
+/** `release` is null for a branch with nothing to run or build: the push only moves the ref. */
+export type DeployOutcome = { ok: true; release: Release | null; summary: string } | { ok: false; error: string };
 
 export interface DeployerOptions {
   dataDir: string;
@@ -80,6 +83,9 @@ export class Deployer {
   }
 
   async deploy(req: DeployRequest): Promise<DeployOutcome> {
+    if (nothingToDeploy(req.repo.branches[req.branch]!, req.store, req.commit)) {
+      return { ok: true, release: null, summary: `${req.repo.name}/${req.branch}: no runners and nothing to build` };
+    }
     const r = await this.exclusive(req.repo.name, req.branch, req.user, 'deploy', () => this.run(req));
     return 'busy' in r ? { ok: false, error: r.busy } : r;
   }
@@ -211,7 +217,7 @@ export class Deployer {
       },
     });
     recordHook(null);
-    if (r.code !== 0) throw new DeployFailure(`${kind} ${describeExit(r, HOOK_TIMEOUT_MS)}`);
+    if (r.code !== 0) throw new DeployFailure(`${kind} ${describeHookExit(r, HOOK_TIMEOUT_MS)}`);
   }
 
   /** Starts every process of a release on fresh ports and waits until all are healthy; on failure, stops them. */
@@ -242,7 +248,16 @@ export class Deployer {
         const timeoutS = r.healthcheck?.timeout ?? DEFAULT_HEALTH_TIMEOUT_S;
         const h = await waitHealthy(
           mine.map((s) => ({ port: s.port!, path: path_ })),
-          { timeoutMs: timeoutS * 1000, alive },
+          {
+            timeoutMs: timeoutS * 1000,
+            alive,
+            // Probing a loopback port is cheap; a short interval is most of push-to-live.
+            intervalMs: HEALTH_PROBE_MS,
+            exitDetail: () => {
+              const dead = mine.map((s) => supervisor.get(s.id)).find((p) => p?.lastExit);
+              return dead?.lastExit ? describeExit(dead.lastExit) : undefined;
+            },
+          },
         );
         if (!h.ok) throw new DeployFailure(`health: ${r.name}: ${h.reason}`);
         report?.info(`${r.name}: ${mine.length} healthy on ${mine.map((s) => s.port).join(',')}`);
@@ -308,6 +323,18 @@ export class Deployer {
       report.close();
     }
   }
+}
+
+/**
+ * A branch without runners, maintenance or build is a plain git branch: exporting its files would
+ * only cost time. pyPaaS's default build (`./.build.sh`) counts when the commit has one.
+ */
+function nothingToDeploy(branch: BranchConfig, store: ObjectStore, commit: string): boolean {
+  if (Object.keys(branch.runners).length > 0 || branch.hooks.maintenance.length > 0) return false;
+  if (branch.hooks.build !== null) return branch.hooks.build.length === 0;
+  const c = store.read(commit);
+  const tree = c?.type === 'commit' ? store.read(parseCommit(c.data).tree) : null;
+  return tree?.type === 'tree' && !parseTree(tree.data).some((e) => e.name === '.build.sh');
 }
 
 function describeStart(branch: BranchConfig): string {

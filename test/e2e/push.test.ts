@@ -28,6 +28,13 @@ describe('git push to the built-in receive-pack', () => {
     assert.equal(count.stdout.trim(), '3');
   });
 
+  test('a branch with no runners and nothing to build is plain git: no checkout, no release', async () => {
+    assert.equal(fs.existsSync(path.join(inst.dataDir, 'checkouts')), false);
+    const st = await inst.ssh('alice', ['status', 'myapp', 'main']);
+    assert.equal(st.code, 0, st.stderr);
+    assert.equal(st.stdout.trim(), 'myapp/main: not deployed');
+  });
+
   test('an incremental push arrives as a thin pack and is completed before it becomes visible', async () => {
     await commitChange(work, inst, 'incremental', { 'src/app.js': 'console.log("v2");\n' + 'x'.repeat(2000) + 'y\n' });
     const r = await inst.git(['push', 'origin', 'main'], { cwd: work });

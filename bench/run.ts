@@ -1,18 +1,21 @@
 /**
- * `npm run bench [-- --quick] [-- --native-only] [-- --repeat N] [-- --keep]`
+ * `npm run bench [-- --quick] [-- --native-only] [-- --repeat N] [-- --live-repeat N] [-- --keep]`
  *
  * Compares slipway's built-in git-over-SSH with native git behind OpenSSH's sshd, on loopback, in
  * the same run: fresh push, incremental push, clone (median of N runs each), plus slipway's memory.
+ * Then slipway alone: push-to-live of a one-line change to a deployed app (no native equivalent).
  * A benchmark, not a test: exits 0 whatever the numbers; exits 1 only when setup fails.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
+import { randomInt } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MiB, RssSampler, fmtMiB, fmtMs, idleRss, median, readVmRss } from './measure.ts';
 import { SSHD, startNativeSshd, type NativeSshd } from './native-sshd.ts';
 import { cleanupAll, installSignalHandlers, onCleanup, run, runOk } from './procs.ts';
+import { LIVE_REPO, killApps, liveRepoYaml, measurePushToLive, parseLogLine, processGone, waitGoneSync, type LiveResult, type LiveRun } from './push-to-live.ts';
 import { SPECS, ensureRepo, type GeneratedRepo } from './repo-gen.ts';
 import { startSlipway, type SlipwayInstance } from './slipway-instance.ts';
 
@@ -26,10 +29,11 @@ const opt = {
   quick: argv.includes('--quick'),
   nativeOnly: argv.includes('--native-only'),
   keep: argv.includes('--keep'),
-  repeat: Number(argv[argv.indexOf('--repeat') + 1]) || 3,
+  repeat: (argv.includes('--repeat') && Number(argv[argv.indexOf('--repeat') + 1])) || 3,
+  liveRepeat: (argv.includes('--live-repeat') && Number(argv[argv.indexOf('--live-repeat') + 1])) || (argv.includes('--quick') ? 3 : 5),
 };
 if (argv.includes('--help') || argv.includes('-h')) {
-  console.log('usage: npm run bench [-- --quick] [--native-only] [--repeat N] [--keep]');
+  console.log('usage: npm run bench [-- --quick] [--native-only] [--repeat N] [--live-repeat N] [--keep]');
   process.exit(0);
 }
 
@@ -84,13 +88,23 @@ function cleanStaleRuns(): void {
     })();
     if (alive) continue;
     const dir = join(WORK, d);
+    const signalled: number[] = [];
     for (const p of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
       try {
-        if (readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(dir + '/')) process.kill(Number(p), 'SIGTERM');
+        if (readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(dir + '/')) {
+          process.kill(Number(p), 'SIGTERM');
+          signalled.push(Number(p));
+        }
       } catch {
         /* gone */
       }
     }
+    // Once its slipway is gone (nothing restarts them), the deployed apps, which are detached from
+    // it: by its state file and the run's marker.
+    const until = Date.now() + 3000;
+    for (const p of signalled) waitGoneSync(p, Math.max(0, until - Date.now()));
+    const stopped = killApps(join(dir, 'slipway', 'data'), dir);
+    if (stopped.length) log(`stale ${d}: stopped ${stopped.length} leftover app process group(s)`);
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -183,13 +197,48 @@ async function main(): Promise<number> {
   log(`native: sshd pid ${sshd.pid} on 127.0.0.1:${sshd.port} (user ${sshd.user})`);
 
   let slip: SlipwayInstance | undefined;
+  const slipDeploys = new Map<string, { ms: number; checkoutMs: number }>();
   if (!opt.nativeOnly) {
+    // Backend ports for the push-to-live app: 50 ports below the ephemeral range, at random.
+    const min = 20000 + 50 * randomInt(0, 250);
+    const ports = { min, max: min + 50 };
+    const slipDir = join(runDir, 'slipway');
+    let slipPid: number | undefined;
+    // The deployed app outlives slipway (detached by design): on every exit path, once slipway
+    // is gone (so nothing restarts them), stop its process groups. Runs before runDir is removed.
+    onCleanup(() => {
+      const pid = slipPid;
+      if (pid !== undefined && !processGone(pid)) {
+        let ours = false;
+        try {
+          ours = readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(slipDir);
+        } catch {
+          /* gone */
+        }
+        if (ours) waitGoneSync(pid, 3000);
+      }
+      killApps(join(slipDir, 'data'), runDir);
+    });
     try {
-      slip = await startSlipway({ root: ROOT, dir: join(runDir, 'slipway'), publicKey: readFileSync(`${key}.pub`, 'utf8'), repos: ids });
+      slip = await startSlipway({
+        root: ROOT,
+        dir: slipDir,
+        publicKey: readFileSync(`${key}.pub`, 'utf8'),
+        repos: [...ids, LIVE_REPO],
+        repoYaml: { [LIVE_REPO]: liveRepoYaml(runDir) },
+        ports,
+      });
     } catch (e) {
       throw new SetupError(`slipway: ${(e as Error).message}`);
     }
-    log(`slipway: pid ${slip.pid} on 127.0.0.1:${slip.port}`);
+    slipPid = slip.pid;
+    log(`slipway: pid ${slip.pid} on 127.0.0.1:${slip.port}, app ports ${ports.min}-${ports.max - 1}`);
+    // A push to a configured branch deploys before the ref moves, even without runners (then the
+    // deploy is a checkout of the pushed tree): note each deploy's time, it is inside the timed push.
+    slip.onLine((l) => {
+      const p = parseLogLine(l);
+      if (p?.fields.event === 'deployed') slipDeploys.set(`${p.fields.repo}#${p.fields.release}`, { ms: Number(p.fields.ms), checkoutMs: Number(p.fields.checkout_ms) });
+    });
   }
 
   const nativeSide: Side = {
@@ -353,6 +402,14 @@ async function main(): Promise<number> {
   const slipEnd = slip ? (readVmRss(slip.pid) ?? NaN) : NaN;
   sampler?.stop();
 
+  // ------------------------------------------------------------ push-to-live (slipway only)
+
+  let live: LiveResult | undefined;
+  if (slip) {
+    log(`push-to-live: one-line change to a node HTTP app (NginxBackend, no build), ${opt.liveRepeat} timed pushes after an untimed first deploy`);
+    live = await measurePushToLive({ slip, dir: runDir, gitEnv, repeat: opt.liveRepeat, log });
+  }
+
   // ------------------------------------------------------------ report
 
   type Row = [op: string, native: string, slipway: string, ratio: string, target: string, result: string];
@@ -394,6 +451,46 @@ async function main(): Promise<number> {
   const bigCloneFailed = (results.get(OP_BIG_CLONE)?.slipway.errors.length ?? 0) > 0;
   memRow(`memory: peak above idle during ${bigMiB} MiB push`, mem.nativePush, mem.slipPush, bigPushFailed);
   memRow(`memory: peak above idle during ${bigMiB} MiB clone`, mem.nativeClone, mem.slipClone, bigCloneFailed);
+  const LIVE_TARGET_MS = 1000;
+  const liveMedian = live && live.runs.length ? median(live.runs.map((r) => r.liveMs)) : NaN;
+  if (slip) {
+    const failed = !live || live.errors.length > 0;
+    rows.push([
+      `push-to-live: one-line change, no build (median of ${opt.liveRepeat})`,
+      'no equivalent',
+      failed ? 'error' : fmtMs(liveMedian),
+      '-',
+      '< 1 s',
+      failed ? 'FAIL' : liveMedian < LIVE_TARGET_MS ? 'PASS' : `MISS (+${fmtMs(liveMedian - LIVE_TARGET_MS)})`,
+    ]);
+  }
+
+  // Push-to-live breakdown: median (min-max) of each component over the timed pushes.
+  type BRow = [component: string, median: string, range: string, what: string];
+  const brows: BRow[] = [];
+  if (live && live.runs.length) {
+    const comp = (name: string, pick: (r: LiveRun) => number | null, what: string) => {
+      const xs = live!.runs.map(pick).filter((x): x is number => x !== null && Number.isFinite(x));
+      if (xs.length === 0) return brows.push([name, '-', '-', what]);
+      const ms = (x: number) => `${x.toFixed(0)} ms`;
+      brows.push([name, ms(median(xs)), `${ms(Math.min(...xs))} - ${ms(Math.max(...xs))}`, what]);
+    };
+    comp('push-to-live', (r) => r.liveMs, 't0 (just before spawning git push) -> first HTTP answer with the new version');
+    comp('  receive', (r) => r.receiveMs, 't0 -> deploy start: ssh connect+auth, ref advertisement, pack upload, indexing, connectivity check');
+    comp('  checkout', (r) => r.checkoutMs, 'export the commit tree into a new release dir (log checkout_ms)');
+    comp('  build', (r) => r.buildMs, 'no build step (absent from the log)');
+    comp('  start', (r) => r.startMs, 'port allocation + spawn + health (log start_ms)');
+    comp('    spawn', (r) => r.spawnMs, 'supervisor starts the process (log spawn_ms)');
+    comp('    health', (r) => r.healthMs, 'until the new port accepts TCP (log health_ms)');
+    comp('    (app listening at)', (r) => r.readyMs, "t0 -> the new app's listen callback (its Date.now(), sent in its answer; not a step)");
+    comp('    (health lag)', (r) => r.healthLagMs, 'receive + checkout + start - app listening: how late the TCP health probe saw the app listening');
+    comp('  switch', (r) => r.switchMs, 'release state saved, traffic switch point (no nginx yet) (log switch_ms)');
+    comp('  rest', (r) => r.restMs, 'push-to-live minus the above: step bookkeeping, port line reaching the client, first GET');
+    comp('after live: stop', (r) => r.stopMs, 'old release stopped (SIGTERM) (log stop_ms)');
+    comp('after live: tail', (r) => r.tailMs, 'push exit - receive - deploy: ref update, report-status, ssh teardown');
+    comp('git push exits', (r) => r.pushMs, 't0 -> git push exited');
+    comp('deploy total', (r) => r.deployMs, 'checkout .. stop, as the gateway logs it (log ms)');
+  }
 
   const header: Row = ['operation', 'native (sshd+git)', 'slipway', 'ratio', 'target', 'result'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
@@ -407,6 +504,42 @@ async function main(): Promise<number> {
     'Times: median wall time of the git client process (performance.now), loopback. Native memory = summed VmRSS of the ' +
       "sshd listener's descendants (session sshd + git processes), sampled every 20 ms; slipway memory = VmRSS of the slipway process minus its idle RSS.",
   );
+  const bheader: BRow = ['push-to-live component', 'median', 'min - max', 'what'];
+  if (brows.length) {
+    const bw = bheader.map((h, i) => Math.max(h.length, ...brows.map((r) => r[i]!.length)));
+    const bline = (r: BRow) => r.map((c, i) => (i === 1 || i === 2 ? c.padStart(bw[i]!) : c.padEnd(bw[i]!))).join('  ').trimEnd();
+    console.log('');
+    console.log(bline(bheader));
+    console.log(bw.map((w) => '-'.repeat(w)).join('  '));
+    for (const r of brows) console.log(bline(r));
+    console.log(`(each component's own median over ${live!.runs.length} pushes: medians need not add up; first deploy, untimed: ${fmtMs(live!.firstDeployMs)} deploy)`);
+  }
+
+  // The deploys inside slipway's timed pushes (repo#release of each timed push).
+  const deployNotes: string[] = [];
+  if (slip) {
+    const reps = Array.from({ length: opt.repeat }, (_, i) => i + 1);
+    const inPush: Array<[string, string[]]> = [
+      [OP_FRESH, reps.map((i) => `bench-fresh-${i}#r1`)],
+      [OP_INC, reps.map((i) => `bench-inc-${i}#r2`)],
+      [OP_BIG_PUSH, ['bench-big#r1']],
+    ];
+    for (const [op, keys] of inPush) {
+      const ds = keys.map((k) => slipDeploys.get(k)).filter((d) => d !== undefined);
+      const pushMs = median(results.get(op)?.slipway.times ?? []);
+      if (ds.length === 0) continue;
+      const dms = median(ds.map((d) => d.ms));
+      deployNotes.push(
+        `${op}: the deploy (checkout ${fmtMs(median(ds.map((d) => d.checkoutMs)))}) took ${fmtMs(dms)} of slipway's ${fmtMs(pushMs)}` +
+          ` (push without it: ~${fmtMs(pushMs - dms)}, ${(((pushMs - dms) / median(results.get(op)?.native.times ?? [])) || NaN).toFixed(2)}x native)`,
+      );
+    }
+    if (deployNotes.length) {
+      console.log('');
+      console.log("slipway deploys on every push to a configured branch, before the ref moves; the bench repos have no runners, so that deploy is a checkout of the pushed tree, inside slipway's timed push (medians, from the gateway's `deployed` log lines):");
+      for (const n of deployNotes) console.log(`  ${n}`);
+    }
+  }
 
   // Extra observations.
   if (slip) {
@@ -416,8 +549,11 @@ async function main(): Promise<number> {
       log(`slipway child processes seen: ${[...sampler.childCommands].map((c) => (c === 'esbuild' ? 'esbuild (tsx transpiler service, expected)' : c)).join(', ')}`);
     const errs = [...results.entries()].flatMap(([op, r]) => r.slipway.errors.map((e) => `${op}: ${e}`));
     for (const e of [...new Set(errs)]) log(`slipway error: ${e}`);
+    for (const e of live?.errors ?? []) log(`slipway error: push-to-live: ${e}`);
     for (const p of slip.problems()) log(`slipway log: ${p}`);
     log(`slipway ${await slip.stop()}`);
+    const groups = killApps(slip.dataDir, runDir);
+    log(`deployed app: stopped ${groups.length} process group(s) left running after slipway (apps outlive the gateway by design)`);
   }
   await sshd.stop();
 
@@ -432,6 +568,20 @@ async function main(): Promise<number> {
     `|${header.map((_, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}|`,
     ...rows.map((r) => `| ${r.join(' | ')} |`),
     '',
+    ...(deployNotes.length
+      ? ["Deploys inside slipway's timed pushes (a checkout of the pushed tree: the repos' branch is configured, without runners):", '', ...deployNotes.map((n) => `- ${n}`), '']
+      : []),
+    ...(brows.length
+      ? [
+          `Push-to-live breakdown (${live!.runs.length} pushes; each component's median, min - max):`,
+          '',
+          `| ${bheader.join(' | ')} |`,
+          '| --- | ---: | ---: | --- |',
+          // indentation does not survive Markdown: sub-steps of start are named `start: …`
+          ...brows.map((r) => `| ${r[0].startsWith('    ') ? `start: ${r[0].trim().replace(/^\((.*)\)$/, '$1')}` : r[0].trim()} | ${r[1]} | ${r[2]} | ${r[3]} |`),
+          '',
+        ]
+      : []),
   ];
   console.log(md.join('\n'));
   return 0;

@@ -1,14 +1,19 @@
 /**
  * The measured side: one `slipway serve` process with a throwaway config dir and data dir.
- * Every repo the benchmark needs is declared up front (`repos/<name>.yml`, branch main, no runners).
+ * Every repo the benchmark needs is declared up front (`repos/<name>.yml`, by default branch main
+ * with no runners; `repoYaml` gives a repo its own file, e.g. one with runners for push-to-live).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnTracked } from './procs.ts';
 
 export interface SlipwayInstance {
   port: number;
   pid: number;
+  /** the instance's data dir (state/processes.json lists the app processes it started) */
+  dataDir: string;
+  /** calls `fn` with every line the server writes from now on (stdout and stderr); returns an unsubscribe */
+  onLine(fn: (line: string) => void): () => void;
   remote(repo: string): string;
   /** last lines the server wrote (stdout+stderr), for error reports */
   outputTail(lines?: number): string;
@@ -26,6 +31,10 @@ export interface SlipwayOptions {
   /** contents of the benchmark client's .pub file */
   publicKey: string;
   repos: string[];
+  /** contents of `repos/<name>.yml` for repos that need more than `branches: {main: {}}` */
+  repoYaml?: Record<string, string>;
+  /** `ports: {min, max}` in slipway.yml (backend ports for deployed apps; max exclusive) */
+  ports?: { min: number; max: number };
 }
 
 export async function startSlipway(o: SlipwayOptions): Promise<SlipwayInstance> {
@@ -34,8 +43,11 @@ export async function startSlipway(o: SlipwayOptions): Promise<SlipwayInstance> 
   mkdirSync(join(cfg, 'repos'), { recursive: true });
   mkdirSync(join(cfg, 'keys'), { recursive: true });
   mkdirSync(data, { recursive: true });
-  writeFileSync(join(cfg, 'slipway.yml'), ['listen: 127.0.0.1:0', 'limits:', '  max_pack_size: 2GiB', ''].join('\n'));
+  const main = ['listen: 127.0.0.1:0', 'limits:', '  max_pack_size: 2GiB'];
+  if (o.ports) main.push(`ports: {min: ${o.ports.min}, max: ${o.ports.max}}`);
+  writeFileSync(join(cfg, 'slipway.yml'), [...main, ''].join('\n'));
   for (const r of o.repos) writeFileSync(join(cfg, 'repos', `${r}.yml`), ['branches:', '  main: {}', ''].join('\n'));
+  for (const [r, yaml] of Object.entries(o.repoYaml ?? {})) writeFileSync(join(cfg, 'repos', `${r}.yml`), yaml);
   writeFileSync(join(cfg, 'keys', 'bench.pub'), o.publicKey.trim() + '\n');
 
   const args = [join(o.root, 'bin', 'slipway.js'), 'serve', '--config', cfg, '--data', data, '--listen', '127.0.0.1:0'];
@@ -43,13 +55,22 @@ export async function startSlipway(o: SlipwayOptions): Promise<SlipwayInstance> 
 
   const lines: string[] = [];
   const problems: string[] = [];
+  const listeners = new Set<(line: string) => void>();
   const push = (chunk: string, buf: { rest: string }, onLine: (l: string) => void) => {
     buf.rest += chunk;
     const parts = buf.rest.split('\n');
     buf.rest = parts.pop() ?? '';
     for (const l of parts) onLine(l);
   };
+  // The whole server log also goes to <dir>/serve.log (kept with --keep).
+  const logFile = join(o.dir, 'serve.log');
   const record = (l: string) => {
+    try {
+      appendFileSync(logFile, l + '\n');
+    } catch {
+      /* the run dir is being removed */
+    }
+    for (const fn of listeners) fn(l);
     lines.push(l);
     if (lines.length > 400) lines.shift();
     if (/\b(error|warn|fail|exception|uncaught|unhandled)/i.test(l) && problems.length < 50) problems.push(l);
@@ -96,6 +117,11 @@ export async function startSlipway(o: SlipwayOptions): Promise<SlipwayInstance> 
   return {
     port,
     pid: cp.pid!,
+    dataDir: data,
+    onLine: (fn) => {
+      listeners.add(fn);
+      return () => listeners.delete(fn);
+    },
     remote: (repo) => `ssh://paas@127.0.0.1:${port}/${repo}`,
     outputTail: (n = 10) => lines.slice(-n).join('\n'),
     problems: () => problems,

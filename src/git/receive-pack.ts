@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../log.ts';
-import { findMissingObject } from './connectivity.ts';
+import { checkPushedObjects } from './connectivity.ts';
 import type { ChannelWriter, StreamReader } from './io.ts';
 import { ObjectStore } from './object-store.ts';
 import { indexPack, PackError } from './pack-indexer.ts';
@@ -229,8 +229,7 @@ async function validateTarget(c: Command, store: ObjectStore, known: ObjectStore
   const obj = store.read(c.new);
   if (!obj) return 'missing necessary objects';
   if (c.ref.startsWith('refs/heads/') && obj.type !== 'commit') return `not a commit (${obj.type}); branches must point at commits`;
-  const missing = await findMissingObject(c.new, store, known);
-  return missing ? `missing necessary objects (${missing.slice(0, 12)})` : null;
+  return checkPushedObjects(c.new, store, known);
 }
 
 function formatBytes(n: number): string {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { runningGateway } from './data-lock.ts';
 import { logger } from './log.ts';
-import { isSameProcess, liveGroupMembers } from './runners/proc-stat.ts';
+import { isSameProcess, liveGroupMembers, signalGroup } from './runners/proc-stat.ts';
 import { loadState, saveState } from './runners/process-state.ts';
 
 const GRACE_MS = 10_000;
@@ -35,12 +35,4 @@ export async function stopEverything(dataDir: string, out: (line: string) => voi
   await waitUntil(allGone, 2_000);
   if (state) saveState(file, { bootId: state.bootId, processes: [] });
   out(`stopped ${live.length} app process${live.length === 1 ? '' : 'es'}`);
-}
-
-function signalGroup(pgid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pgid, signal);
-  } catch {
-    /* already gone */
-  }
 }

@@ -1,4 +1,5 @@
 import { execa } from 'execa';
+import { signalGroup } from '../runners/proc-stat.ts';
 
 export interface ShellResult {
   code: number | null;
@@ -29,7 +30,7 @@ export async function runShell(
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
-    if (child.pid !== undefined) killGroup(child.pid, 'SIGKILL');
+    if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
   }, opts.timeoutMs);
   child.all?.setEncoding('utf8');
   child.all?.on('data', (d: string) => opts.onOutput(d));
@@ -38,14 +39,6 @@ export async function runShell(
     return { code: r.exitCode ?? null, signal: r.signal ?? null, timedOut };
   } finally {
     clearTimeout(timer);
-  }
-}
-
-export function killGroup(pgid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pgid, signal);
-  } catch {
-    /* already gone */
   }
 }
 

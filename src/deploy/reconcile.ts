@@ -6,8 +6,7 @@ import { readRef, RefTransaction, RefUpdateError, ZERO_OID } from '../git/refs.t
 import { gitDirFor } from '../git/repo.ts';
 import type { Logger } from '../log.ts';
 import { allocatePorts } from '../runners/ports.ts';
-import { isSameProcess } from '../runners/proc-stat.ts';
-import { killGroup } from './hooks.ts';
+import { isSameProcess, signalGroup } from '../runners/proc-stat.ts';
 import type { Supervisor } from '../runners/supervisor.ts';
 import { currentRelease, type ReleaseStore } from './releases.ts';
 import { needsPort, releaseSpecs } from './specs.ts';
@@ -38,7 +37,7 @@ export async function reconcile(opts: {
       const hook = state.pending.hook;
       if (hook && isSameProcess(hook.pgid, hook.startTicks)) {
         log.warn('ending the build or maintenance command of the interrupted deploy', { pgid: hook.pgid });
-        killGroup(hook.pgid, 'SIGKILL');
+        signalGroup(hook.pgid, 'SIGKILL');
       }
       await stopWhere(supervisor, (p) => p.repo === repo && p.branch === branch && p.release === state.pending!.id);
       fs.rmSync(state.pending.checkout, { recursive: true, force: true });

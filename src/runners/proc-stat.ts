@@ -47,3 +47,12 @@ export function liveGroupMembers(pgid: number): number[] {
   }
   return members;
 }
+
+/** Signals a whole process group (the app, what its shell started, its log writer); a group already gone is fine. */
+export function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
+}

@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.ts';
-import { bootId, isSameProcess, liveGroupMembers } from './proc-stat.ts';
+import { bootId, isSameProcess, liveGroupMembers, signalGroup } from './proc-stat.ts';
 import { loadState, saveState, type ProcessRecord } from './process-state.ts';
 import { spawnApp, type LogLimits } from './spawn.ts';
 
@@ -290,15 +290,6 @@ export class Supervisor extends EventEmitter {
 function specOf(s: ProcessSpec): ProcessSpec {
   const { id, repo, branch, release, runner, index, cmd, cwd, env, port, logFile } = s;
   return { id, repo, branch, release, runner, index, cmd, cwd, env, ...(port === undefined ? {} : { port }), logFile };
-}
-
-/** To the whole process group: the app, the `sh -c` children it started, and its log writer. */
-function signalGroup(pgid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pgid, signal);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
-  }
 }
 
 async function waitUntil(done: () => boolean, timeoutMs: number): Promise<boolean> {

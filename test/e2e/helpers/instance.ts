@@ -6,6 +6,25 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 
+/** The real clients the end-to-end tests drive, and the Debian package of each. */
+const TOOLS: Record<string, string> = { git: 'git', ssh: 'openssh-client', 'ssh-keygen': 'openssh-client', bash: 'bash' };
+
+/** Installs missing clients when running as root (apt-get), else fails naming the package: never skips. */
+function requireTools(): void {
+  const missing = () => Object.keys(TOOLS).filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
+  let absent = missing();
+  if (absent.length && process.getuid?.() === 0 && spawnSync('sh', ['-c', 'command -v apt-get']).status === 0) {
+    const pkgs = [...new Set(absent.map((t) => TOOLS[t]!))];
+    spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...pkgs], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    absent = missing();
+  }
+  if (absent.length) {
+    const pkgs = [...new Set(absent.map((t) => TOOLS[t]!))].join(' ');
+    throw new Error(`the end-to-end tests need ${absent.join(', ')}: install the Debian package(s) ${pkgs} (apt-get install -y ${pkgs})`);
+  }
+}
+requireTools();
+
 export interface RunResult {
   code: number;
   stdout: string;

@@ -42,11 +42,16 @@ function readPid(file: string): number | null {
   }
 }
 
+/** A running slipway: a live pid whose command line is ours (a pid reused by anything else is stale). */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('slipway');
+  } catch {
+    return true; // no /proc to ask: trust the pid
   }
 }

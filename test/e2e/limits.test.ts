@@ -228,16 +228,7 @@ describe('limits.max_sessions_per_connection', () => {
       await assert.rejects(openExec(conn, 'whoami'), /open failure|rejected|prohibited/i);
       s1.end('0000');
       await c1;
-      let who = '';
-      await eventually('a new session after one ended', async () => {
-        try {
-          who = await closed(await openExec(conn, 'whoami'));
-          return true;
-        } catch {
-          return false;
-        }
-      });
-      assert.match(who, /^user: alice/);
+      assert.match(await whoamiOnceASlotFrees(conn, 'a new session after one ended'), /^user: alice/);
       s2.end('0000');
       await c2;
     } finally {
@@ -257,18 +248,23 @@ describe('limits.max_sessions_per_connection', () => {
           /Unable to request X11/,
         );
       }
-      let who = '';
-      await eventually('a session after refused ones', async () => {
-        try {
-          who = await closed(await openExec(conn, 'whoami'));
-          return true;
-        } catch {
-          return false;
-        }
-      });
-      assert.match(who, /^user: alice/);
+      assert.match(await whoamiOnceASlotFrees(conn, 'a session after refused ones'), /^user: alice/);
     } finally {
       conn.end();
     }
   });
 });
+
+/** Runs `whoami` on the connection as soon as it gets a session again; its output. */
+async function whoamiOnceASlotFrees(conn: SshClient, what: string): Promise<string> {
+  let who = '';
+  await eventually(what, async () => {
+    try {
+      who = await closed(await openExec(conn, 'whoami'));
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  return who;
+}

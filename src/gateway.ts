@@ -69,8 +69,8 @@ export class Gateway implements SessionHandlers {
         fingerprint: ctx.fingerprint,
         config: this.config,
         service: this.service,
-        out: (s) => ch.write(s),
-        err: (s) => ch.stderr.write(s),
+        out: (s) => ch.write(forTerminal(ctx, s)),
+        err: (s) => ch.stderr.write(forTerminal(ctx, s)),
       });
     } catch (err) {
       if (isUserError(err)) return this.fail(ch, err.message, err.exitCode);
@@ -79,7 +79,7 @@ export class Gateway implements SessionHandlers {
   }
 
   async shell(ctx: SessionContext, ch: ServerChannel): Promise<number> {
-    ch.write(helpText().replace(/\n/g, '\r\n'));
+    ch.write(forTerminal(ctx, helpText()));
     if (ctx.pty) ch.write('The interactive dashboard is not available in this version; use the commands above.\r\n');
     return 0;
   }
@@ -171,4 +171,12 @@ export class Gateway implements SessionHandlers {
     this.log.error('internal error', { id, user: ctx.user, error: err instanceof Error ? err.stack : String(err) });
     return this.fail(ch, `internal error (id ${id})`, 1);
   }
+}
+
+/**
+ * With a pty (`ssh -t`) the client's terminal is raw and nothing on our side turns `\n` into
+ * `\r\n` the way a kernel pty would, so output would staircase. Without one it stays as is.
+ */
+function forTerminal(ctx: SessionContext, text: string): string {
+  return ctx.pty ? text.replace(/\r?\n/g, '\r\n') : text;
 }

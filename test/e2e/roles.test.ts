@@ -173,6 +173,14 @@ describe('roles: admin, deploy and read users', () => {
     assert.match((await inst.ssh('intern', ['whoami'])).stdout, /^repos: myapp$/m);
   });
 
+  test('with a pty (ssh -t) command output ends lines with CR LF, so a raw terminal does not staircase', async () => {
+    const withPty = await inst.ssh('alice', ['whoami'], ['-tt']);
+    assert.equal(withPty.code, 0, withPty.stderr);
+    assert.match(withPty.stdout, /^user: alice\r\nrole: admin\r\n/);
+    const plain = await inst.ssh('alice', ['whoami']);
+    assert.doesNotMatch(plain.stdout, /\r/);
+  });
+
   test('a key on disk but in no config, and a key of a user not in users, cannot log in', async () => {
     for (const user of ['mallory', 'bob']) {
       const r = await inst.ssh(user, ['whoami']);

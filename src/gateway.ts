@@ -7,6 +7,7 @@ import { ChannelWriter, StreamReader } from './git/io.ts';
 import { encodePkt, PktLineError } from './git/pktline.ts';
 import { serveReceivePack, type RefUpdateContext } from './git/receive-pack.ts';
 import { ZERO_OID, type RefChange } from './git/refs.ts';
+import { repack } from './git/repack.ts';
 import { gitDirFor, repoNameFromPath } from './git/repo.ts';
 import { serveUploadPack } from './git/upload-pack.ts';
 import type { Logger } from './log.ts';
@@ -121,6 +122,11 @@ export class Gateway implements SessionHandlers {
           onRefUpdateUndone: (u) => this.undoRefUpdate(u, repo, ctx.user),
           log,
         });
+        // Every push adds a pack; merging them keeps lookups fast. It runs after the push answered.
+        repack(gitDir).then(
+          (merged) => merged && log.info('repacked', { repo: name, packs: merged }),
+          (err: Error) => log.error('repack failed', { repo: name, error: err.message }),
+        );
       }
       log.info('done', { user: ctx.user, repo: name, ms: Date.now() - started });
       return 0;

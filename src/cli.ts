@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatProblem } from './config/types.ts';
 import { loadConfig } from './config/load.ts';
+import { parseListen } from './config/schema.ts';
 import { writeStarterConfig } from './config/init.ts';
 import { isUserError, UserError } from './errors.ts';
 import { serve } from './serve.ts';
@@ -58,7 +59,8 @@ async function serveCommand(args: string[]): Promise<number> {
   const usage = 'serve [--config DIR] [--data DIR] [--listen HOST:PORT]';
   const { values, positionals } = flags(args, { config: { type: 'string' }, data: { type: 'string' }, listen: { type: 'string' } }, usage);
   if (positionals.length) throw new UserError(`unexpected argument '${positionals[0]}'\nusage: slipway ${usage}`, 2);
-  const listen = values.listen === undefined ? undefined : parseListenFlag(values.listen);
+  const listen = values.listen === undefined ? undefined : parseListen(values.listen);
+  if (listen === null) throw new UserError(`--listen: '${values.listen}' is not HOST:PORT (e.g. 127.0.0.1:2222; port 0 picks a free one)`, 2);
   const starter = values.config === undefined;
   await serve({
     configDir: path.resolve(values.config ?? path.join(DEFAULT_BASE, 'config')),
@@ -104,13 +106,6 @@ function initCommand(args: string[]): number {
   writeStarterConfig(dir, []);
   process.stdout.write(`wrote a starter config to ${dir}; add public keys as ${path.join(dir, 'keys', '<user>.pub')}\n`);
   return 0;
-}
-
-export function parseListenFlag(value: string): { host: string; port: number } {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(value);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new UserError(`--listen: '${value}' is not HOST:PORT (e.g. 127.0.0.1:2222; port 0 picks a free one)`, 2);
-  return { host: m[1] ?? m[2]!, port };
 }
 
 main(process.argv.slice(2)).then(

@@ -1,6 +1,7 @@
 import type { ServerChannel } from 'ssh2';
 import { allowed, roleOf } from './access.ts';
 import { helpText, runCommand } from './commands/index.ts';
+import { sshFingerprint } from './config/keys.ts';
 import type { Config, RepoConfig, Role } from './config/types.ts';
 import { errorId, isUserError } from './errors.ts';
 import { ChannelWriter, StreamReader } from './git/io.ts';
@@ -14,7 +15,7 @@ import type { Logger } from './log.ts';
 import { refusePush } from './push-policy.ts';
 import type { Service } from './service.ts';
 import { parseExec, type GitService } from './ssh/exec-parse.ts';
-import { fingerprintOf, type Identity, type SessionContext, type SessionHandlers } from './ssh/server.ts';
+import { type Identity, type SessionContext, type SessionHandlers } from './ssh/server.ts';
 
 /**
  * The front door: maps verified keys to users, and routes each SSH session to built-in git,
@@ -44,7 +45,7 @@ export class Gateway implements SessionHandlers {
   identify(blob: Buffer): Identity | null {
     const user = this.keyOwners.get(blob.toString('base64'));
     if (!user || !roleOf(this.config, user)) return null;
-    return { user, fingerprint: fingerprintOf(blob) };
+    return { user, fingerprint: sshFingerprint(blob) };
   }
 
   knows(blob: Buffer): boolean {

@@ -1,17 +1,10 @@
 import path from 'node:path';
 import { runningGateway } from './data-lock.ts';
 import { logger } from './log.ts';
-import { isSameProcess, liveGroupMembers, signalGroup } from './runners/proc-stat.ts';
+import { isSameProcess, liveGroupMembers, signalGroup, waitUntil } from './runners/proc-stat.ts';
 import { loadState, saveState } from './runners/process-state.ts';
 
 const GRACE_MS = 10_000;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitUntil(done: () => boolean, ms: number): Promise<boolean> {
-  for (const end = Date.now() + ms; Date.now() < end; await sleep(50)) if (done()) return true;
-  return done();
-}
 
 /**
  * `slipway stop`: ends the gateway of a data dir and every app it supervises (apps outlive the
@@ -22,7 +15,7 @@ export async function stopEverything(dataDir: string, out: (line: string) => voi
   const gateway = runningGateway(dataDir);
   if (gateway !== null) {
     process.kill(gateway, 'SIGTERM');
-    const gone = await waitUntil(() => runningGateway(dataDir) === null, GRACE_MS);
+    const gone = await waitUntil(() => runningGateway(dataDir) === null, GRACE_MS, 50);
     out(gone ? `stopped the gateway (pid ${gateway})` : `the gateway (pid ${gateway}) did not stop; kill it and run this again`);
     if (!gone) return;
   }
@@ -31,8 +24,8 @@ export async function stopEverything(dataDir: string, out: (line: string) => voi
   const live = (state?.processes ?? []).filter((p) => p.pid !== null && p.startTicks !== null && isSameProcess(p.pid, p.startTicks));
   for (const p of live) signalGroup(p.pid!, 'SIGTERM');
   const allGone = () => live.every((p) => liveGroupMembers(p.pid!).length === 0);
-  if (!(await waitUntil(allGone, GRACE_MS))) for (const p of live) signalGroup(p.pid!, 'SIGKILL');
-  await waitUntil(allGone, 2_000);
+  if (!(await waitUntil(allGone, GRACE_MS, 50))) for (const p of live) signalGroup(p.pid!, 'SIGKILL');
+  await waitUntil(allGone, 2_000, 50);
   if (state) saveState(file, { bootId: state.bootId, processes: [] });
   out(`stopped ${live.length} app process${live.length === 1 ? '' : 'es'}`);
 }

@@ -56,3 +56,13 @@ export function signalGroup(pgid: number, signal: NodeJS.Signals): void {
     if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
   }
 }
+
+/** Polls `done` every `pollMs` until it holds (true) or `timeoutMs` passed (false). */
+export async function waitUntil(done: () => boolean, timeoutMs: number, pollMs = 20): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+  return true;
+}

@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.ts';
-import { bootId, isSameProcess, liveGroupMembers, signalGroup } from './proc-stat.ts';
+import { bootId, isSameProcess, liveGroupMembers, signalGroup, waitUntil } from './proc-stat.ts';
 import { loadState, saveState, type ProcessRecord } from './process-state.ts';
 import { spawnApp, type LogLimits } from './spawn.ts';
 
@@ -265,10 +265,10 @@ export class Supervisor extends EventEmitter {
     if (pid !== null && startTicks !== null && isSameProcess(pid, startTicks)) {
       const gone = () => !isSameProcess(pid, startTicks) && liveGroupMembers(pid).length === 0;
       signalGroup(pid, 'SIGTERM');
-      if (!(await waitUntil(gone, graceMs))) {
+      if (!(await waitUntil(gone, graceMs, STOP_POLL_MS))) {
         this.log.warn('still running after the grace period; killing its process group', { id: e.rec.id, pid, graceMs });
         signalGroup(pid, 'SIGKILL');
-        await waitUntil(gone, KILL_WAIT_MS);
+        await waitUntil(gone, KILL_WAIT_MS, STOP_POLL_MS);
       }
     }
     this.entries.delete(e.rec.id);
@@ -290,13 +290,4 @@ export class Supervisor extends EventEmitter {
 function specOf(s: ProcessSpec): ProcessSpec {
   const { id, repo, branch, release, runner, index, cmd, cwd, env, port, logFile } = s;
   return { id, repo, branch, release, runner, index, cmd, cwd, env, ...(port === undefined ? {} : { port }), logFile };
-}
-
-async function waitUntil(done: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!done()) {
-    if (Date.now() >= deadline) return false;
-    await new Promise((r) => setTimeout(r, STOP_POLL_MS));
-  }
-  return true;
 }

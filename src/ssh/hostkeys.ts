@@ -1,7 +1,7 @@
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import ssh2 from 'ssh2';
+import { sshFingerprint } from '../config/keys.ts';
 import { writeFileAtomic } from '../fs-util.ts';
 
 const { utils } = ssh2;
@@ -30,8 +30,7 @@ export function loadHostKeys(dataDir: string): HostKey[] {
     const parsed = utils.parseKey(privateKey);
     if (parsed instanceof Error) throw new Error(`${file}: unreadable host key: ${parsed.message}`);
     const blob = parsed.getPublicSSH();
-    const fingerprint = 'SHA256:' + crypto.createHash('sha256').update(blob).digest('base64').replace(/=+$/, '');
-    return { type, privateKey, fingerprint, publicLine: `${parsed.type} ${blob.toString('base64')}` };
+    return { type, privateKey, fingerprint: sshFingerprint(blob), publicLine: `${parsed.type} ${blob.toString('base64')}` };
   });
 }
 

@@ -1,7 +1,7 @@
-import crypto from 'node:crypto';
 import type { AddressInfo, Socket } from 'node:net';
 import ssh2 from 'ssh2';
 import type { Connection, ServerChannel, AuthContext, PublicKeyAuthContext } from 'ssh2';
+import { sshFingerprint } from '../config/keys.ts';
 import type { Limits } from '../config/types.ts';
 import type { Logger } from '../log.ts';
 import type { HostKey } from './hostkeys.ts';
@@ -127,14 +127,14 @@ function handleConnection(client: Connection, remote: string, opts: SshServerOpt
     // A key offered without a signature is only a question ("would you take this key?").
     if (!pk.signature || !pk.blob) {
       if (opts.knows(pk.key.data)) return pk.accept();
-      return refuse(ctx, 'unknown key refused', { fingerprint: fingerprintOf(pk.key.data) });
+      return refuse(ctx, 'unknown key refused', { fingerprint: sshFingerprint(pk.key.data) });
     }
     const parsed = utils.parseKey(publicKeyLine(pk.key.data));
     if (parsed instanceof Error || parsed.verify(pk.blob, pk.signature, pk.hashAlgo) !== true) {
-      return refuse(ctx, 'signature did not verify', { fingerprint: fingerprintOf(pk.key.data) });
+      return refuse(ctx, 'signature did not verify', { fingerprint: sshFingerprint(pk.key.data) });
     }
     const who = opts.identify(pk.key.data);
-    if (!who) return refuse(ctx, 'unknown key refused', { fingerprint: fingerprintOf(pk.key.data) });
+    if (!who) return refuse(ctx, 'unknown key refused', { fingerprint: sshFingerprint(pk.key.data) });
     identity = who;
     pk.accept();
   });
@@ -208,8 +208,4 @@ function publicKeyLine(blob: Buffer): string {
   const len = blob.length >= 4 ? blob.readUInt32BE(0) : 0;
   const type = blob.subarray(4, 4 + Math.min(len, 64)).toString('latin1');
   return `${type} ${blob.toString('base64')}`;
-}
-
-export function fingerprintOf(blob: Buffer): string {
-  return 'SHA256:' + crypto.createHash('sha256').update(blob).digest('base64').replace(/=+$/, '');
 }

@@ -2,64 +2,104 @@ import type { ObjectStore } from './object-store.ts';
 import { fsckObject } from './fsck.ts';
 import { GitFormatError, parseCommit, parseTag, parseTree, type ObjectType } from './objects.ts';
 
+const YIELD_EVERY = 500;
+
 /**
- * Walks the objects a new ref tip brings and says what is wrong with them (a missing object, or
- * one `git fsck --strict` would refuse), or null when the tip is complete and sound. Objects
- * already in the repo (`known`) passed this check when they came, so only pushed objects are walked.
+ * Checks the new tips of one push: each is walked down to objects the repo already had (those
+ * passed this check when they came), and every pushed commit, tree and tag on the way is checked
+ * as native `git fsck` does. One visited set serves all refs of the push, so a hundred tags on one
+ * history cost one walk. Objects reached from tips that passed are `kept`: only they may enter
+ * the repo.
  */
-export async function checkPushedObjects(tip: string, store: ObjectStore, known: ObjectStore): Promise<string | null> {
-  const seen = new Set<string>();
-  // What the object must be, where its referrer says so (a tree entry of mode 40000 names a tree).
-  const expected = new Map<string, ObjectType>();
-  const stack = [tip];
-  let steps = 0;
-  const missing = (oid: string) => `missing necessary objects (${oid.slice(0, 12)})`;
-  while (stack.length) {
-    const oid = stack.pop()!;
-    if (seen.has(oid)) continue;
-    seen.add(oid);
-    if (known.has(oid)) continue;
-    if (++steps % 500 === 0) await new Promise((r) => setImmediate(r));
-    const obj = store.read(oid);
-    if (!obj) return missing(oid);
-    const want = expected.get(oid);
-    if (want && obj.type !== want) return `${oid.slice(0, 12)} is a ${obj.type} where a ${want} is referred to`;
-    const problem = fsckObject(obj.type, obj.data);
-    if (problem) return `${obj.type} ${oid.slice(0, 12)} is malformed: ${problem}`;
-    try {
-      switch (obj.type) {
-        case 'commit': {
-          const c = parseCommit(obj.data);
-          expected.set(c.tree, 'tree');
-          for (const p of c.parents) expected.set(p, 'commit');
-          stack.push(c.tree, ...c.parents);
-          break;
-        }
-        case 'tree':
-          for (const e of parseTree(obj.data)) {
-            if (e.mode === '160000') continue; // submodule commit: lives in another repo
-            if (e.mode === '40000') {
-              expected.set(e.oid, 'tree');
-              stack.push(e.oid);
-            } else if (!seen.has(e.oid)) {
-              seen.add(e.oid);
-              if (!known.has(e.oid) && !store.has(e.oid)) return missing(e.oid);
-            }
-          }
-          break;
-        case 'tag': {
-          const t = parseTag(obj.data);
-          expected.set(t.object, t.type);
-          stack.push(t.object);
-          break;
-        }
-        case 'blob':
-          break;
-      }
-    } catch (err) {
-      if (err instanceof GitFormatError) return `${obj.type} ${oid.slice(0, 12)} is malformed: ${err.message}`;
-      throw err;
-    }
+export class PushCheck {
+  /** pushed objects reachable from tips that passed */
+  readonly kept = new Set<string>();
+  /** git fsck warnings (message id → objects) among the kept objects */
+  readonly warnings = new Map<string, number>();
+  objectsRead = 0;
+
+  /**
+   * @param store reads the pushed objects and the repo's
+   * @param had whether the repo had an object before this push
+   */
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly had: (oid: string) => boolean,
+  ) {}
+
+  /** What is wrong with the objects `tip` brings (a missing or malformed one), or null when it is complete and sound. */
+  async check(tip: string): Promise<string | null> {
+    const seen = new Set<string>();
+    const warnings = new Map<string, number>();
+    const problem = await this.walk(tip, seen, warnings);
+    if (problem) return problem;
+    for (const oid of seen) this.kept.add(oid);
+    for (const [id, n] of warnings) this.warnings.set(id, (this.warnings.get(id) ?? 0) + n);
+    return null;
   }
-  return null;
+
+  private skip(oid: string, seen: Set<string>): boolean {
+    return seen.has(oid) || this.kept.has(oid) || this.had(oid);
+  }
+
+  private async walk(tip: string, seen: Set<string>, warnings: Map<string, number>): Promise<string | null> {
+    // What the object must be, where its referrer says so (a tree entry of a tree mode names a tree).
+    const expected = new Map<string, ObjectType>();
+    const stack = [tip];
+    const missing = (oid: string) => `missing necessary objects (${oid.slice(0, 12)})`;
+    let steps = 0;
+    while (stack.length) {
+      const oid = stack.pop()!;
+      if (this.skip(oid, seen)) continue;
+      seen.add(oid);
+      if (++steps % YIELD_EVERY === 0) await new Promise((r) => setImmediate(r));
+      const obj = this.store.read(oid);
+      this.objectsRead++;
+      if (!obj) return missing(oid);
+      const want = expected.get(oid);
+      expected.delete(oid);
+      if (want && obj.type !== want) return `${oid.slice(0, 12)} is a ${obj.type} where a ${want} is referred to`;
+      const report = fsckObject(obj.type, obj.data);
+      if (report.error) return `${obj.type} ${oid.slice(0, 12)} is malformed: ${report.error}`;
+      for (const id of report.warnings) warnings.set(id, (warnings.get(id) ?? 0) + 1);
+      try {
+        switch (obj.type) {
+          case 'commit': {
+            const c = parseCommit(obj.data);
+            for (const [o, t] of [[c.tree, 'tree'], ...c.parents.map((p) => [p, 'commit'])] as Array<[string, ObjectType]>) {
+              if (this.skip(o, seen)) continue;
+              expected.set(o, t);
+              stack.push(o);
+            }
+            break;
+          }
+          case 'tree':
+            for (const e of parseTree(obj.data)) {
+              if (e.mode === '160000' || this.skip(e.oid, seen)) continue; // a submodule commit lives in another repo
+              if (e.mode === '40000') {
+                expected.set(e.oid, 'tree');
+                stack.push(e.oid);
+              } else {
+                // Blobs are opaque: present is enough.
+                seen.add(e.oid);
+                if (!this.store.has(e.oid)) return missing(e.oid);
+              }
+            }
+            break;
+          case 'tag': {
+            const t = parseTag(obj.data);
+            expected.set(t.object, t.type);
+            stack.push(t.object);
+            break;
+          }
+          case 'blob':
+            break;
+        }
+      } catch (err) {
+        if (err instanceof GitFormatError) return `${obj.type} ${oid.slice(0, 12)} is malformed: ${err.message}`;
+        throw err;
+      }
+    }
+    return null;
+  }
 }

@@ -39,6 +39,11 @@ export class StreamReader {
     w?.();
   }
 
+  /** Whether a chunk can be read without waiting. */
+  get hasBuffered(): boolean {
+    return this.chunks.length > 0;
+  }
+
   /** The next chunk, or null at end of input. */
   async read(): Promise<Buffer | null> {
     for (;;) {
@@ -74,11 +79,19 @@ export class StreamReader {
 /** Writes to the client with backpressure, in plain pkt-lines or side-band packets. */
 export class ChannelWriter {
   sideband = false;
+  private closed = false;
 
   constructor(
     private readonly out: Writable,
     private readonly errOut: Writable | null,
-  ) {}
+  ) {
+    out.once('close', () => (this.closed = true));
+  }
+
+  /** The client closed the channel: nothing written now reaches it. */
+  get gone(): boolean {
+    return this.closed || this.out.destroyed || this.out.writableEnded;
+  }
 
   async raw(buf: Buffer): Promise<void> {
     if (this.out.destroyed || this.out.writableEnded) throw new Error('client went away');

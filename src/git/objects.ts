@@ -48,14 +48,32 @@ export function parseTree(data: Buffer): TreeEntry[] {
     if (space <= pos || nul < 0 || nul + 21 > data.length) {
       throw new GitFormatError(`tree is malformed at byte ${pos}`);
     }
-    const mode = data.toString('latin1', pos, space);
-    if (!/^[0-7]+$/.test(mode)) throw new GitFormatError(`tree has a bad mode '${mode}' at byte ${pos}`);
+    const raw = data.toString('latin1', pos, space);
+    if (!/^[0-7]{1,12}$/.test(raw)) throw new GitFormatError(`tree has a bad mode '${raw}' at byte ${pos}`);
+    const mode = canonicalMode(parseInt(raw, 8));
     const name = data.toString('utf8', space + 1, nul);
     if (name.length === 0) throw new GitFormatError(`tree has an empty name at byte ${pos}`);
     entries.push({ mode, name, oid: data.toString('hex', nul + 1, nul + 21) });
     pos = nul + 21;
   }
   return entries;
+}
+
+/**
+ * The mode as git's tree walker reads it (canon_mode): `040000` is a tree, `100664` a plain file,
+ * so relics of old tools mean what they meant to git.
+ */
+function canonicalMode(bits: number): string {
+  switch (bits & 0o170000) {
+    case 0o100000:
+      return bits & 0o100 ? '100755' : '100644';
+    case 0o120000:
+      return '120000';
+    case 0o040000:
+      return '40000';
+    default:
+      return '160000';
+  }
 }
 
 /** Git sorts tree entries bytewise, with a tree named `x` sorting as `x/`. */

@@ -53,6 +53,31 @@ export interface IndexPackOptions {
   /** an objects/pack dir; pack-<sha>.pack and .idx are written there */
   destDir: string;
   onProgress?: (phase: 'indexing' | 'resolving', done: number, total: number) => void;
+  /**
+   * The pack is still arriving into the file: the indexer asks for bytes as it parses, so it
+   * knows where the pack ends (header count, entries, trailer) without waiting for end of input.
+   */
+  source?: PackSource;
+}
+
+/** A pack file that is still being written. */
+export interface PackSource {
+  /**
+   * Waits until the file holds `end` bytes, or returns earlier with fewer once nothing more is
+   * buffered (the caller retries), or once input ended. Returns how many bytes the file holds.
+   */
+  need(end: number): Promise<number>;
+  /** true once no more bytes will come */
+  readonly ended: boolean;
+}
+
+/** A complete pack file. */
+class CompleteFile implements PackSource {
+  readonly ended = true;
+  constructor(private readonly size: number) {}
+  async need(): Promise<number> {
+    return this.size;
+  }
 }
 
 export interface IndexPackResult {
@@ -65,8 +90,8 @@ export interface IndexPackResult {
 }
 
 const READ_CHUNK = 4 << 20;
-/** Full objects larger than this are inflated piecewise in phase 1. */
-const STREAM_ABOVE = 8 << 20;
+/** Full objects larger than this are inflated piecewise in phase 1 (linear in their size while they arrive). */
+const STREAM_ABOVE = 1 << 20;
 const STREAM_CHUNK = 1 << 20;
 const YIELD_EVERY = 256;
 
@@ -78,7 +103,8 @@ const YIELD_EVERY = 256;
 export async function indexPack(packPath: string, opts: IndexPackOptions): Promise<IndexPackResult> {
   const fd = openSync(packPath, 'r');
   try {
-    const pack = new ReceivedPack(fd, readCount(fd), opts);
+    const source = opts.source ?? new CompleteFile(fstatSync(fd).size);
+    const pack = new ReceivedPack(fd, await readCount(fd, source), source, opts);
     const trailer = await pack.parse();
     if (pack.count === 0) return { packFile: '', idxFile: '', objectCount: 0, appendedBases: 0, oids: [] };
     await pack.resolve();
@@ -160,7 +186,8 @@ class PackReader {
 
   constructor(
     private readonly fd: number,
-    readonly limit: number,
+    /** bytes of the file that may be read (grows while the pack arrives) */
+    public limit: number,
   ) {}
 
   view(pos: number, len: number): Buffer {
@@ -177,9 +204,11 @@ class PackReader {
 }
 
 /** Checks the 12-byte pack header and returns its object count. */
-function readCount(fd: number): number {
+async function readCount(fd: number, source: PackSource): Promise<number> {
   const head = Buffer.alloc(12);
-  if (fstatSync(fd).size < 32 || readFully(fd, head, 0) < 12) throw new PackError('pack is truncated: it has no complete header');
+  let avail = await source.need(12);
+  while (avail < 12 && !source.ended) avail = await source.need(12);
+  if (avail < 12 || readFully(fd, head, 0) < 12) throw new PackError('pack is truncated: it has no complete header');
   if (head.readUInt32BE(0) !== PACK_SIGNATURE) throw new PackError('pack header is not a git pack (bad signature)');
   const version = head.readUInt32BE(4);
   if (version !== 2 && version !== 3) throw new PackError(`pack version ${version} is not supported`);
@@ -188,7 +217,8 @@ function readCount(fd: number): number {
 
 class ReceivedPack {
   readonly t: EntryTable;
-  readonly size: number;
+  /** the pack's length, trailer included: known once parsed */
+  size = 0;
   /** entry index by oid, for REF_DELTA bases and duplicate detection */
   private readonly byOid = new Map<string, number>();
   private deltasTotal = 0;
@@ -206,17 +236,25 @@ class ReceivedPack {
     private readonly fd: number,
     /** objects in the received pack, as its header says */
     readonly count: number,
+    private readonly source: PackSource,
     private readonly opts: IndexPackOptions,
   ) {
-    this.size = fstatSync(fd).size;
-    // Each entry takes at least 8 bytes: a lying header count must not size the allocation.
-    this.t = new EntryTable(Math.min(count, Math.ceil(this.size / 8)));
+    // A lying header count must not size the allocation: the table grows as entries come.
+    this.t = new EntryTable(Math.min(count, 1 << 16));
+  }
+
+  /** Waits for `end` bytes of the pack (fewer at the end of input); returns how many the file holds. */
+  private async need(reader: PackReader, end: number): Promise<number> {
+    const avail = await this.source.need(end);
+    // Once input has ended, its last 20 bytes are the trailer: no entry reaches into them.
+    reader.limit = this.source.ended ? Math.max(12, avail - 20) : avail;
+    return avail;
   }
 
   /** Phase 1: walk every entry in order; check sizes, CRCs and the pack checksum; hash full objects. */
   async parse(): Promise<Buffer> {
     const { t, count } = this;
-    const reader = new PackReader(this.fd, this.size - 20);
+    const reader = new PackReader(this.fd, 12);
     const packHash = createHash('sha1').update(reader.view(0, 12));
     let pos = 12;
     for (let n = 0; n < count; n++) {
@@ -224,9 +262,14 @@ class ReceivedPack {
         this.opts.onProgress?.('indexing', n, count);
         await yieldToLoop();
       }
-      const h = decodeEntryHeader(reader.view(pos, MAX_ENTRY_HEADER), pos);
       const truncated = () => new PackError(`pack is truncated: expected ${count} objects, got ${n}`);
-      if (!h) throw truncated();
+      let h = decodeEntryHeader(reader.view(pos, MAX_ENTRY_HEADER), pos);
+      while (!h) {
+        const before = reader.limit;
+        await this.need(reader, pos + MAX_ENTRY_HEADER);
+        if (reader.limit === before && this.source.ended) throw truncated();
+        h = decodeEntryHeader(reader.view(pos, MAX_ENTRY_HEADER), pos);
+      }
       const isDelta = h.baseDistance !== undefined || h.baseOid !== undefined;
       const i = t.add();
       t.offset[i] = pos;
@@ -236,12 +279,13 @@ class ReceivedPack {
       if (!isDelta && h.size > STREAM_ABOVE) {
         // Large objects are hashed as they inflate, never held whole.
         const objHash = createHash('sha1').update(objectHeader(typeName(h.code)!, h.size));
-        const consumed = await inflateStreaming(this.fd, pos + h.length, reader.limit, h.size, pos, (c) => objHash.update(c));
+        const consumed = await inflateStreaming(this.fd, pos + h.length, (end) => this.need(reader, end), h.size, pos, (c) => objHash.update(c));
         if (consumed === null) throw truncated();
         length = h.length + consumed;
         t.crc[i] = this.hashRaw(pos, length, packHash);
         this.record(i, h.code, objHash.digest('hex'));
       } else {
+        // Try with what has arrived, then with more (a deflate stream is rarely longer than `window`).
         let window = h.length + maxDeflatedSize(h.size);
         let view: Buffer;
         let inflated: Inflated | null;
@@ -249,8 +293,10 @@ class ReceivedPack {
           view = reader.view(pos, window);
           inflated = inflateEntry(view.subarray(h.length), h.size, pos);
           if (inflated) break;
-          if (pos + view.length >= reader.limit) throw truncated();
-          window *= 2;
+          if (view.length >= window) window *= 2;
+          const before = reader.limit;
+          await this.need(reader, pos + window);
+          if (reader.limit === before && this.source.ended) throw truncated();
         }
         const raw = view.subarray(0, h.length + inflated.consumed);
         packHash.update(raw);
@@ -269,11 +315,15 @@ class ReceivedPack {
       }
       pos += length;
     }
-    if (pos !== reader.limit) {
-      throw new PackError(`pack has ${reader.limit - pos} bytes of unexpected data after its ${count} objects`);
+    let avail = await this.need(reader, pos + 20);
+    while (avail < pos + 20 && !this.source.ended) avail = await this.need(reader, pos + 20);
+    if (avail < pos + 20) throw new PackError('pack is truncated: it ends before its checksum');
+    if (avail > pos + 20) {
+      throw new PackError(`pack has ${avail - pos - 20} bytes of unexpected data after its ${count} objects`);
     }
+    this.size = pos + 20;
     const trailer = Buffer.alloc(20);
-    readFully(this.fd, trailer, reader.limit);
+    readFully(this.fd, trailer, pos);
     if (!packHash.digest().equals(trailer)) throw new PackError('pack checksum mismatch');
     this.opts.onProgress?.('indexing', count, count);
     return trailer;
@@ -392,7 +442,7 @@ class ReceivedPack {
 async function inflateStreaming(
   fd: number,
   start: number,
-  limit: number,
+  need: (end: number) => Promise<number>,
   size: number,
   entryOffset: number,
   onData: (chunk: Buffer) => void,
@@ -414,7 +464,9 @@ async function inflateStreaming(
     });
   }).then(() => void (finished = true));
   // zlib ends the stream by itself when input goes past the end of the zlib data.
-  for (let p = start; p < limit && !finished; ) {
+  for (let p = start; !finished; ) {
+    const limit = await need(p + STREAM_CHUNK);
+    if (limit <= p) break; // input ended
     const chunk = Buffer.allocUnsafe(Math.min(STREAM_CHUNK, limit - p));
     readFully(fd, chunk, p);
     p += chunk.length;

@@ -1,10 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../log.ts';
-import { checkPushedObjects } from './connectivity.ts';
+import { PushCheck } from './connectivity.ts';
+import { IncomingPack } from './incoming-pack.ts';
 import type { ChannelWriter, StreamReader } from './io.ts';
 import { ObjectStore } from './object-store.ts';
-import { indexPack, PackError } from './pack-indexer.ts';
+import { indexPack, PackError, type IndexPackResult } from './pack-indexer.ts';
+import { keepOnly } from './quarantine-filter.ts';
 import { encodePkt, FLUSH, PktLineError, pktText } from './pktline.ts';
 import { listRefs, RefTransaction, RefUpdateError, ZERO_OID, type RefChange } from './refs.ts';
 import { Quarantine } from './repo.ts';
@@ -72,15 +74,14 @@ export async function serveReceivePack(reader: StreamReader, w: ChannelWriter, o
   let unpackStatus = 'ok';
   try {
     const needsPack = commands.some((c) => c.new !== ZERO_OID);
-    let packError: string | null = null;
-    if (needsPack) packError = await receivePack(reader, quarantine, opts, quiet ? () => {} : progress);
-    if (packError) {
-      unpackStatus = packError;
-      opts.log.info('pack refused', { reason: packError });
+    const received = needsPack ? await receivePack(reader, quarantine, opts, quiet ? () => {} : progress) : null;
+    if (typeof received === 'string') {
+      unpackStatus = received;
+      opts.log.info('pack refused', { reason: received });
       for (const c of commands) c.error = 'unpacker error';
-      w.error(`error: ${packError}`);
+      w.error(`error: ${received}`);
     } else {
-      await processCommands(commands, quarantine, tx, opts, progress, atomic);
+      await processCommands(commands, received, quarantine, tx, opts, progress, atomic, () => w.gone);
     }
   } catch (err) {
     tx.abort();
@@ -112,44 +113,35 @@ async function advertise(w: ChannelWriter, gitDir: string): Promise<void> {
   await w.flush();
 }
 
-/** Streams the pack into the quarantine and indexes it. Returns a pusher-facing error, or null. */
+/**
+ * Indexes the pack into the quarantine while it arrives, and stops reading where it ends.
+ * Returns what was indexed, or a pusher-facing error.
+ */
 async function receivePack(
   reader: StreamReader,
   quarantine: Quarantine,
   opts: ReceivePackOptions,
   progress: (line: string) => void,
-): Promise<string | null> {
+): Promise<IndexPackResult | string> {
   const tmp = path.join(quarantine.packDir, 'tmp_incoming.pack');
-  const fh = await fs.promises.open(tmp, 'w');
-  let size = 0;
-  try {
-    let chunk: Buffer | null = reader.takeRest();
-    if (chunk.length === 0) chunk = await reader.read();
-    while (chunk) {
-      size += chunk.length;
-      if (size > opts.maxPackBytes) {
-        return `pack exceeds the limit of ${formatBytes(opts.maxPackBytes)} (limits.max_pack_size)`;
-      }
-      await fh.write(chunk);
-      chunk = await reader.read();
-    }
-  } finally {
-    await fh.close();
-  }
-  if (size === 0) return 'no pack received (the push was cut off)';
+  const fd = fs.openSync(tmp, 'w');
   const store = new ObjectStore([quarantine.dir, path.join(opts.gitDir, 'objects')]);
+  const limit = `pack exceeds the limit of ${formatBytes(opts.maxPackBytes)} (limits.max_pack_size)`;
   try {
+    const source = new IncomingPack(fd, reader, opts.maxPackBytes, limit);
     const result = await indexPack(tmp, {
       store,
       destDir: quarantine.packDir,
       onProgress: progressReporter(progress),
+      source,
     });
-    opts.log.info('pack received', { bytes: size, objects: result.objectCount, thin_bases: result.appendedBases });
-    return null;
+    opts.log.info('pack received', { bytes: source.bytes, objects: result.objectCount, thin_bases: result.appendedBases });
+    return result;
   } catch (err) {
     if (err instanceof PackError) return err.message;
     throw err;
   } finally {
+    fs.closeSync(fd);
     store.close();
     fs.rmSync(tmp, { force: true });
   }
@@ -168,32 +160,49 @@ function progressReporter(progress: (line: string) => void): (phase: string, don
 
 async function processCommands(
   commands: Command[],
+  received: IndexPackResult | null,
   quarantine: Quarantine,
   tx: RefTransaction,
   opts: ReceivePackOptions,
   progress: (line: string) => void,
   atomic: boolean,
+  clientGone: () => boolean,
 ): Promise<void> {
   const objectsDir = path.join(opts.gitDir, 'objects');
   const store = new ObjectStore([quarantine.dir, objectsDir]);
   const known = new ObjectStore([objectsDir]);
+  const had = (oid: string) => known.has(oid);
+  const check = new PushCheck(store, had);
   try {
+    // Policy and locks first, so the objects walked are exactly those of refs that may move.
     for (const c of commands) {
-      c.error = opts.authorize(c) ?? (await validateTarget(c, store, known)) ?? undefined;
+      c.error = opts.authorize(c) ?? undefined;
       if (c.error) continue;
       try {
         tx.lock(c);
       } catch (err) {
         if (!(err instanceof RefUpdateError)) throw err;
         c.error = err.message;
+        continue;
       }
+      c.error = (await validateTarget(c, store, check)) ?? undefined;
+      if (c.error) tx.release(c.ref);
     }
+    opts.log.debug('pushed objects checked', { read: check.objectsRead, kept: check.kept.size });
     if (atomic && failAtomic(commands)) return;
     if (commands.every((c) => c.error)) return;
+    if (check.warnings.size > 0) {
+      opts.log.info('pushed objects carry git fsck warnings (accepted, as git does)', Object.fromEntries(check.warnings));
+    }
+    if (received?.objectCount) {
+      store.close();
+      const dropped = await keepOnly(quarantine, received, check.kept, had, objectsDir);
+      if (dropped > 0) opts.log.info('objects only refused refs reach were dropped', { objects: dropped });
+    }
 
     // The checked objects join the repo before the callbacks (deploys) run: if the gateway dies
     // after a deploy switched, the commit that runs is in the repo and the ref can follow it.
-    // A refused update leaves only unreferenced objects behind.
+    // An update a callback refuses leaves only unreferenced objects behind.
     quarantine.migrate(objectsDir);
     known.refresh();
     const accepted: Command[] = [];
@@ -210,6 +219,13 @@ async function processCommands(
       }
     }
     if (commands.every((c) => c.error)) return;
+    if (clientGone()) {
+      // It cannot learn the outcome: moving refs now would report failure for a push that landed.
+      opts.log.info('client went away before report-status; no ref moved');
+      for (const a of accepted) await opts.onRefUpdateUndone({ change: a, store: known, progress });
+      for (const c of commands) c.error ??= 'client went away';
+      return;
+    }
     tx.commit();
   } finally {
     store.close();
@@ -224,12 +240,12 @@ function failAtomic(commands: Command[]): boolean {
   return true;
 }
 
-async function validateTarget(c: Command, store: ObjectStore, known: ObjectStore): Promise<string | null> {
+async function validateTarget(c: Command, store: ObjectStore, check: PushCheck): Promise<string | null> {
   if (c.new === ZERO_OID) return null;
   const obj = store.read(c.new);
   if (!obj) return 'missing necessary objects';
   if (c.ref.startsWith('refs/heads/') && obj.type !== 'commit') return `not a commit (${obj.type}); branches must point at commits`;
-  return checkPushedObjects(c.new, store, known);
+  return check.check(c.new);
 }
 
 function formatBytes(n: number): string {

@@ -1,0 +1,46 @@
+import { writeSync } from 'node:fs';
+import type { StreamReader } from './io.ts';
+import { PackError, type PackSource } from './pack-indexer.ts';
+
+/**
+ * A pack arriving on a push channel, written to a file as the indexer asks for its bytes. Reading
+ * stops where the indexer finds the pack's end, so a client that keeps its side open while it
+ * waits for report-status (dulwich, libgit2, JGit) is answered at once.
+ */
+export class IncomingPack implements PackSource {
+  ended = false;
+  private written = 0;
+  private returned = 0;
+
+  constructor(
+    private readonly fd: number,
+    private readonly reader: StreamReader,
+    private readonly maxBytes: number,
+    private readonly limitMessage: string,
+  ) {
+    this.append(reader.takeRest());
+  }
+
+  get bytes(): number {
+    return this.written;
+  }
+
+  async need(end: number): Promise<number> {
+    while (this.written < end && !this.ended) {
+      // Give the indexer what has come once nothing more is buffered: it may be all there is.
+      if (this.written > this.returned && !this.reader.hasBuffered) break;
+      const chunk = await this.reader.read();
+      if (!chunk) this.ended = true;
+      else this.append(chunk);
+    }
+    if (this.ended && this.written === 0) throw new PackError('no pack received (the push was cut off)');
+    this.returned = this.written;
+    return this.written;
+  }
+
+  private append(chunk: Buffer): void {
+    if (this.written + chunk.length > this.maxBytes) throw new PackError(this.limitMessage);
+    for (let done = 0; done < chunk.length; ) done += writeSync(this.fd, chunk, done, chunk.length - done, this.written + done);
+    this.written += chunk.length;
+  }
+}

@@ -35,6 +35,8 @@ export interface SlipwayOptions {
   repoYaml?: Record<string, string>;
   /** `ports: {min, max}` in slipway.yml (backend ports for deployed apps; max exclusive) */
   ports?: { min: number; max: number };
+  /** extra node options, e.g. `--cpu-prof` */
+  nodeArgs?: string[];
 }
 
 export async function startSlipway(o: SlipwayOptions): Promise<SlipwayInstance> {
@@ -50,7 +52,7 @@ export async function startSlipway(o: SlipwayOptions): Promise<SlipwayInstance> 
   for (const [r, yaml] of Object.entries(o.repoYaml ?? {})) writeFileSync(join(cfg, 'repos', `${r}.yml`), yaml);
   writeFileSync(join(cfg, 'keys', 'bench.pub'), o.publicKey.trim() + '\n');
 
-  const args = [join(o.root, 'bin', 'slipway.js'), 'serve', '--config', cfg, '--data', data, '--listen', '127.0.0.1:0'];
+  const args = [...(o.nodeArgs ?? []), join(o.root, 'bin', 'slipway.js'), 'serve', '--config', cfg, '--data', data, '--listen', '127.0.0.1:0'];
   const cp = spawnTracked(process.execPath, args, { cwd: o.root, stdio: ['ignore', 'pipe', 'pipe'] });
 
   const lines: string[] = [];

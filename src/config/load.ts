@@ -171,15 +171,47 @@ function loadRepos(root: string, files: Map<string, string>, keepReleases: numbe
     }
     const data = readYaml(root, file, found);
     if (data === undefined) continue;
+    const text = readYaml(root, file, scratch(), TEXT_YAML);
+    const retyped = branchKeysRetyped(data, text);
+    for (const key of retyped) {
+      found.problems.push({
+        file,
+        path: `branches.${key}`,
+        message: `YAML reads the branch name ${key} as ${describeScalar(key)}, not as written (quote it: '${key}':)`,
+      });
+    }
     const result = validate(repoFileSchema(keepReleases), data, file);
     if ('problems' in result) {
       found.problems.push(...result.problems);
-    } else if (nameOk) {
-      const branches = withEnvAsWritten(result.value.branches, readYaml(root, file, scratch(), TEXT_YAML));
+    } else if (nameOk && retyped.length === 0) {
+      const branches = withEnvAsWritten(result.value.branches, text);
       repos[name] = { name, file, branches };
     }
   }
   return repos;
+}
+
+/**
+ * Branch keys YAML turned into something else than what the file spells (`5.0:` is the number 5,
+ * `~:` is null): the keys as written that the typed read does not have.
+ */
+function branchKeysRetyped(typed: unknown, text: unknown): string[] {
+  const keys = (doc: unknown) => {
+    const b = (doc as { branches?: unknown } | null)?.branches;
+    return b && typeof b === 'object' && !Array.isArray(b) ? Object.keys(b) : [];
+  };
+  const typedKeys = new Set(keys(typed));
+  return keys(text).filter((k) => !typedKeys.has(k));
+}
+
+function describeScalar(key: string): string {
+  let value: unknown;
+  try {
+    value = loadAll(key, { schema: TYPED_YAML })[0];
+  } catch {
+    return 'something else';
+  }
+  return value === null || value === undefined ? 'null' : `the ${typeof value} ${String(value)}`;
 }
 
 /** Findings that are thrown away (a second read of a file already checked). */

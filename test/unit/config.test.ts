@@ -491,6 +491,17 @@ test('branch names follow git rules; slashes inside are fine', () => {
   assert.equal(problems[1], "repos/hello.yml: branches.-x: invalid branch name '-x': starts with '-' (expected a valid git branch name)");
 });
 
+test('a branch key YAML would read as a number or null is an error saying to quote it; quoted, it is the name as written', () => {
+  const problems = problemsOf({ 'repos/express.yml': 'branches:\n  master: {}\n  5.0: {}\n  0x10: {}\n  ~: {}\n' });
+  assert.deepEqual(problems, [
+    "repos/express.yml: branches.5.0: YAML reads the branch name 5.0 as the number 5, not as written (quote it: '5.0':)",
+    "repos/express.yml: branches.0x10: YAML reads the branch name 0x10 as the number 16, not as written (quote it: '0x10':)",
+    "repos/express.yml: branches.~: YAML reads the branch name ~ as null, not as written (quote it: '~':)",
+  ]);
+  const config = configOf({ 'repos/express.yml': "branches:\n  master: {}\n  '5.0': {}\n  \"4.x\": {}\n  true: {}\n" });
+  assert.deepEqual(Object.keys(config.repos['express']!.branches).sort(), ['4.x', '5.0', 'master', 'true']);
+});
+
 test('a branch gets env, hooks, custom commands and keep_releases with defaults', () => {
   const config = configOf({
     'slipway.yml': 'keep_releases: 4\n',

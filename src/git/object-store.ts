@@ -46,6 +46,8 @@ interface Location {
 export class ObjectStore {
   private packs: Array<{ pack: PackFile; id: number }> = [];
   private nextPackId = 0;
+  /** Per objects dir, the fan-out dirs (`ab/`) that exist: most lookups of a packed repo then need no syscall. */
+  private looseDirs: Array<Set<string>> = [];
   /** Resolved delta bases, keyed by pack id and offset. */
   private readonly cache: ByteLru<number, GitObject>;
 
@@ -60,6 +62,13 @@ export class ObjectStore {
 
   /** Rescans `pack/*.idx` in every dir: opens new packs, closes vanished ones. */
   refresh(): void {
+    this.looseDirs = this.objectDirs.map((dir) => {
+      try {
+        return new Set(readdirSync(dir).filter((n) => /^[0-9a-f]{2}$/.test(n)));
+      } catch {
+        return new Set<string>();
+      }
+    });
     const known = new Map(this.packs.map((p) => [p.pack.idxPath, p]));
     const next: typeof this.packs = [];
     for (const dir of this.objectDirs) {
@@ -131,6 +140,7 @@ export class ObjectStore {
     if (this.has(oid)) return oid;
     const dir = join(this.objectDirs[0]!, oid.slice(0, 2));
     mkdirSync(dir, { recursive: true });
+    this.looseDirs[0]?.add(oid.slice(0, 2));
     const tmp = join(dir, `tmp_obj_${randomBytes(6).toString('hex')}`);
     const body = deflateSync(Buffer.concat([objectHeader(type, data.length), data]), { level: 1 });
     try {
@@ -155,8 +165,10 @@ export class ObjectStore {
 
   private loosePath(oid: string): string | undefined {
     if (!isOid(oid)) return undefined;
-    for (const dir of this.objectDirs) {
-      const path = join(dir, oid.slice(0, 2), oid.slice(2));
+    const fan = oid.slice(0, 2);
+    for (let i = 0; i < this.objectDirs.length; i++) {
+      if (!this.looseDirs[i]!.has(fan)) continue;
+      const path = join(this.objectDirs[i]!, fan, oid.slice(2));
       if (existsSync(path)) return path;
     }
     return undefined;
@@ -182,7 +194,7 @@ export class ObjectStore {
 
   /** Walks the delta chain down to a full or cached object, then applies the deltas back up. */
   private readPacked(start: Location): GitObject {
-    const chain: Array<{ loc: Location; h: EntryHeader }> = [];
+    const chain: Array<{ loc: Location; h: EntryHeader; raw: Buffer }> = [];
     let loc = start;
     let base: GitObject | undefined;
     let baseLoc: Location | undefined;
@@ -193,13 +205,13 @@ export class ObjectStore {
         base = cached;
         break;
       }
-      const h = loc.pack.header(loc.offset);
+      const { h, raw } = loc.pack.entry(loc.offset);
       if (h.code !== OBJ_OFS_DELTA && h.code !== OBJ_REF_DELTA) {
-        base = { type: typeName(h.code)!, data: loc.pack.inflate(loc.offset, h) };
+        base = { type: typeName(h.code)!, data: loc.pack.inflateRaw(loc.offset, h, raw) };
         baseLoc = loc;
         break;
       }
-      chain.push({ loc, h });
+      chain.push({ loc, h, raw });
       if (h.code === OBJ_OFS_DELTA) {
         loc = { ...loc, offset: loc.offset - h.baseDistance! };
         continue;
@@ -215,8 +227,8 @@ export class ObjectStore {
     }
     if (chain.length > 0 && baseLoc) this.cache.set(cacheKey(baseLoc), base);
     for (let i = chain.length - 1; i >= 0; i--) {
-      const { loc: at, h } = chain[i]!;
-      base = { type: base.type, data: applyDelta(base.data, at.pack.inflate(at.offset, h)) };
+      const { loc: at, h, raw } = chain[i]!;
+      base = { type: base.type, data: applyDelta(base.data, at.pack.inflateRaw(at.offset, h, raw)) };
       if (i > 0) this.cache.set(cacheKey(at), base); // it is the base of the next link
     }
     return base;

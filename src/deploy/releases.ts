@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { listDir, writeFileAtomic } from '../fs-util.ts';
+import { listDir, writeFileAtomic } from '../lib/fs-util.ts';
 
 export interface Release {
   id: string;

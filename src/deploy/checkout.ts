@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { ObjectStore } from '../git/object-store.ts';
 import { parseCommit, parseTree } from '../git/objects.ts';
-import { UserError } from '../errors.ts';
+import { UserError } from '../lib/errors.ts';
 import { printable } from '../lib/text.ts';
 
 const tick = () => new Promise((r) => setImmediate(r));

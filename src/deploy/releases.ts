@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { listDir, writeFileAtomic } from '../fs-util.ts';
+import { listDir, writeFileAtomic } from '../lib/fs-util.ts';
 import { resolveInside } from '../lib/paths.ts';
 
 export interface Release {

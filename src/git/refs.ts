@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from '../fs-util.ts';
+import { writeFileAtomic } from '../lib/fs-util.ts';
 import { PathEscapeError, resolveInside } from '../lib/paths.ts';
 
 export const ZERO_OID = '0'.repeat(40);

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import git from 'isomorphic-git';
-import { UserError } from '../errors.ts';
-import { listDir, writeFileAtomic } from '../fs-util.ts';
+import { UserError } from '../lib/errors.ts';
+import { listDir, writeFileAtomic } from '../lib/fs-util.ts';
 import { readHeadTarget, writeHead } from './refs.ts';
 import { printable } from '../lib/text.ts';
 import { resolveInside } from '../lib/paths.ts';

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../lib/log.ts';
 import { enumerateObjects, EnumerateError, planShallow, type Deepen } from './enumerate.ts';
 import type { ChannelWriter, StreamReader } from './io.ts';
 import { ObjectStore } from './object-store.ts';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ReleaseStore } from '../../src/deploy/releases.ts';
 import { logFileFor } from '../../src/deploy/specs.ts';
-import { UserError } from '../../src/errors.ts';
+import { UserError } from '../../src/lib/errors.ts';
 import { gitDirFor, repoNameFromPath } from '../../src/git/repo.ts';
 import { refPath } from '../../src/git/refs.ts';
 import { PathEscapeError } from '../../src/lib/paths.ts';

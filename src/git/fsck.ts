@@ -1,3 +1,4 @@
+import { printable } from '../lib/text.ts';
 import type { ObjectType } from './objects.ts';
 
 /**
@@ -133,7 +134,7 @@ function checkTag(data: Buffer, r: Reporter): void {
   if (!lines.startsWith('type')) return void r.fail('missingTypeEntry', "tag has no 'type' line");
   const type = lines.take('type');
   if (type === null) return void r.fail('missingType', 'tag type line does not end');
-  if (!TAG_TYPES.has(type)) return void r.fail('badType', `tag names an unknown type '${printable(type)}'`);
+  if (!TAG_TYPES.has(type)) return void r.fail('badType', `tag names an unknown type '${printable(type, 80)}'`);
   if (!lines.startsWith('tag')) return void r.fail('missingTagEntry', "tag has no 'tag' line");
   const name = lines.take('tag');
   if (name === null) return void r.fail('missingTag', 'tag name line does not end');
@@ -152,12 +153,12 @@ function checkTree(data: Buffer, r: Reporter): void {
     const nul = sp < 0 ? -1 : data.indexOf(0, sp + 1);
     if (sp < 0 || nul < 0 || nul + 21 > data.length) return void r.fail('badTree', 'tree entry is truncated');
     const mode = data.toString('latin1', pos, sp);
-    if (!/^[0-7]{1,12}$/.test(mode)) return void r.fail('badTree', `tree entry has a malformed mode '${printable(mode)}'`);
+    if (!/^[0-7]{1,12}$/.test(mode)) return void r.fail('badTree', `tree entry has a malformed mode '${printable(mode, 80)}'`);
     const name = data.subarray(sp + 1, nul);
     const text = name.toString('latin1');
     if (text === '') return void r.fail('badTree', 'tree entry has an empty name');
     if (text === '.' || text === '..' || text.includes('/') || text.toLowerCase() === '.git') {
-      return void r.fail('badTreeEntryName', `tree entry '${printable(text)}' can not be checked out (git refuses it too)`);
+      return void r.fail('badTreeEntryName', `tree entry '${printable(text, 80)}' can not be checked out (git refuses it too)`);
     }
     const bits = parseInt(mode, 8);
     if (mode.startsWith('0')) r.warn('zeroPaddedFilemode');
@@ -166,8 +167,8 @@ function checkTree(data: Buffer, r: Reporter): void {
     const cur = { name, isTree: (bits & 0o170000) === 0o040000 };
     if (prev) {
       const cmp = compareEntries(prev, cur);
-      if (cmp === 0) return void r.fail('duplicateEntries', `tree has a duplicate entry '${printable(text)}'`);
-      if (cmp > 0) return void r.fail('treeNotSorted', `tree entries are not sorted at '${printable(text)}'`);
+      if (cmp === 0) return void r.fail('duplicateEntries', `tree has a duplicate entry '${printable(text, 80)}'`);
+      if (cmp > 0) return void r.fail('treeNotSorted', `tree entries are not sorted at '${printable(text, 80)}'`);
     }
     prev = cur;
     pos = nul + 21;
@@ -185,8 +186,4 @@ function compareEntries(a: { name: Buffer; isTree: boolean }, b: { name: Buffer;
   if (c !== 0) return c;
   const next = (e: { name: Buffer; isTree: boolean }) => (e.name.length > len ? e.name[len]! : e.isTree ? 0x2f : 0);
   return next(a) - next(b);
-}
-
-function printable(s: string): string {
-  return s.replace(/[^\x20-\x7e]/g, '?').slice(0, 80);
 }

@@ -26,8 +26,14 @@ export interface HistoryResult {
   objects: number;
   refs: number;
   packBytes: number;
-  /** per side: milliseconds of each step, max whoami latency, peak RSS above idle */
-  sides: Record<'native' | 'slipway', { push: number; clone: number; incPush: number; incFetch: number; whoamiMaxMs: number; rssAboveIdle: number }>;
+  /**
+   * Per side: milliseconds of each step; a session's round trip (`whoami`, native `ssh … true`) idle
+   * and at worst during the whole push; peak RSS above idle. `local` is native git over file://
+   * (no ssh), the floor.
+   */
+  sides: Record<Side, { push: number; clone: number; incPush: number; incFetch: number; pingIdleMs: number; pingMaxMs: number; rssAboveIdle: number }>;
+  /** slipway's worst event-loop delay during a push, from its debug log */
+  loopDelayMaxMs: number;
   problems: string[];
 }
 
@@ -59,6 +65,8 @@ function sshCommand(key: string): string {
 }
 
 const yamlString = (s: string) => JSON.stringify(s);
+type Side = 'local' | 'native' | 'slipway';
+const SIDES: Side[] = ['local', 'native', 'slipway'];
 
 /** Measures one bare repo on both sides. */
 export async function measureHistory(env: Env, source: string, opts: { cpuProfDir?: string; log: (m: string) => void }): Promise<HistoryResult> {
@@ -93,24 +101,35 @@ export async function measureHistory(env: Env, source: string, opts: { cpuProfDi
     nodeArgs: opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : [],
   });
   onCleanup(() => void slip.stop());
+  let loopDelayMaxMs = 0;
+  slip.onLine((l) => {
+    const m = /push processed .*loop_delay_max_ms=(\d+)/.exec(l);
+    if (m) loopDelayMaxMs = Math.max(loopDelayMaxMs, Number(m[1]));
+  });
   const nativeRepo = join(work, 'native.git');
+  const localRepo = join(work, 'local.git');
   await env.sshd.initBare(nativeRepo);
+  await env.sshd.initBare(localRepo);
   const problems: string[] = [];
   const sides = {} as HistoryResult['sides'];
-  for (const side of ['native', 'slipway'] as const) {
-    const url = side === 'native' ? env.sshd.remote(nativeRepo) : slip.remote(name);
-    const pid = side === 'native' ? env.sshd.pid : slip.pid;
-    const ping = side === 'native' ? ['-p', String(env.sshd.port), `${env.sshd.user}@127.0.0.1`, 'true'] : ['-p', String(slip.port), 'paas@127.0.0.1', 'whoami'];
-    const sampler = new RssSampler(pid, side === 'native' ? 'tree' : 'self').start();
-    const idle = side === 'native' ? 0 : await idleRss(pid, 500);
+  const sshArgs = sshCommand(env.key).split(' ').slice(1).map((a) => a.replace(/^'|'$/g, ''));
+  for (const side of SIDES) {
+    const url = side === 'local' ? `file://${localRepo}` : side === 'native' ? env.sshd.remote(nativeRepo) : slip.remote(name);
+    const pid = side === 'slipway' ? slip.pid : env.sshd.pid;
+    const ping = side === 'slipway' ? ['-p', String(slip.port), 'paas@127.0.0.1', 'whoami'] : ['-p', String(env.sshd.port), `${env.sshd.user}@127.0.0.1`, 'true'];
+    const pings: number[] = [];
+    for (let i = 0; i < 3; i++) pings.push((await run('ssh', [...sshArgs, ...ping], { env: env.gitEnv })).ms);
+    const pingIdleMs = pings.sort((a, b) => a - b)[1]!;
+    const sampler = new RssSampler(side === 'local' ? process.pid : pid, side === 'slipway' ? 'self' : 'tree').start();
+    const idle = side === 'slipway' ? await idleRss(pid, 500) : 0;
     sampler.mark();
     const pushing = run('sh', ['-c', `xargs git --git-dir '${source}' push -q '${url}' < '${specFile}'`], { env: env.gitEnv });
     let done = false;
     void pushing.then(() => (done = true));
-    let whoamiMaxMs = 0;
-    while (!done) {
-      const r = await run('ssh', [...sshCommand(env.key).split(' ').slice(1).map((a) => a.replace(/^'|'$/g, '')), ...ping], { env: env.gitEnv });
-      if (!done) whoamiMaxMs = Math.max(whoamiMaxMs, r.ms);
+    let pingMaxMs = 0;
+    while (!done && side !== 'local') {
+      const r = await run('ssh', [...sshArgs, ...ping], { env: env.gitEnv });
+      if (!done) pingMaxMs = Math.max(pingMaxMs, r.ms);
       await new Promise((res) => setTimeout(res, 100));
     }
     const push = await pushing;
@@ -123,10 +142,11 @@ export async function measureHistory(env: Env, source: string, opts: { cpuProfDi
     if (inc.code !== 0) problems.push(`${side} incremental push failed: ${inc.stderr.trim()}`);
     const fetch = await run('git', ['--git-dir', join(work, `${side}-clone.git`), 'fetch', '-q', url, `+refs/heads/*:refs/heads/*`], { env: env.gitEnv });
     if (fetch.code !== 0) problems.push(`${side} incremental fetch failed: ${fetch.stderr.trim()}`);
-    sides[side] = { push: push.ms, clone: clone.ms, incPush: inc.ms, incFetch: fetch.ms, whoamiMaxMs, rssAboveIdle };
+    sides[side] = { push: push.ms, clone: clone.ms, incPush: inc.ms, incFetch: fetch.ms, pingIdleMs, pingMaxMs, rssAboveIdle };
     opts.log(
-      `${name} ${side}: push ${ms(push.ms)}, clone ${ms(clone.ms)}, incremental push ${ms(inc.ms)}, incremental fetch ${ms(fetch.ms)}, ` +
-        `${side === 'native' ? 'ssh true' : 'whoami'} max ${ms(whoamiMaxMs)} during push${side === 'slipway' ? `, peak RSS ${fmtMiB(rssAboveIdle)} above idle` : ''}`,
+      `${name} ${side}: push ${ms(push.ms)}, clone ${ms(clone.ms)}, incremental push ${ms(inc.ms)}, incremental fetch ${ms(fetch.ms)}` +
+        (side === 'local' ? '' : `; ${side === 'native' ? 'ssh true' : 'whoami'} ${ms(pingIdleMs)} idle, ${ms(pingMaxMs)} at worst during the push`) +
+        (side === 'slipway' ? `; peak RSS ${fmtMiB(rssAboveIdle)} above idle; event loop delay at worst ${loopDelayMaxMs} ms` : ''),
     );
   }
 
@@ -142,7 +162,30 @@ export async function measureHistory(env: Env, source: string, opts: { cpuProfDi
   for (const p of problems) opts.log(`${name}: PROBLEM ${p}`);
   await slip.stop();
   rmSync(work, { recursive: true, force: true });
-  return { repo: name, objects, refs: refs.length, packBytes, sides, problems };
+  return { repo: name, objects, refs: refs.length, packBytes, sides, loopDelayMaxMs, problems };
+}
+
+/** The history workload as a Markdown table for docs/benchmarks.md, with ratios and targets. */
+export function historyMarkdown(r: HistoryResult): string[] {
+  const { local, native, slipway } = r.sides;
+  const row = (op: string, key: 'push' | 'clone' | 'incPush' | 'incFetch', target: number) => {
+    const ratio = slipway[key] / native[key];
+    return `| ${op} | ${ms(local[key])} | ${ms(native[key])} | ${ms(slipway[key])} | ${ratio.toFixed(2)}x | ${(slipway[key] / local[key]).toFixed(2)}x | ${target}x | ${ratio <= target ? 'PASS' : 'MISS'} |`;
+  };
+  return [
+    `Real history \`${r.repo}\`: ${r.objects} objects, ${r.refs} refs, ${fmtMiB(r.packBytes)} packed.`,
+    '',
+    '| operation | native file:// | native OpenSSH | slipway | slipway / OpenSSH | slipway / file:// | target (vs OpenSSH) | result |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    row('whole-history push (all branches and tags)', 'push', 1.5),
+    row('full clone', 'clone', 1.5),
+    row('incremental push (10 commits)', 'incPush', 1.2),
+    row('incremental fetch', 'incFetch', 1.2),
+    '',
+    `Session round trip during the whole push: slipway \`whoami\` ${ms(slipway.pingIdleMs)} idle, ${ms(slipway.pingMaxMs)} at worst ` +
+      `(native \`ssh … true\` ${ms(native.pingIdleMs)} idle, ${ms(native.pingMaxMs)} at worst); slipway's event loop delay at worst ${r.loopDelayMaxMs} ms. ` +
+      `slipway peak RSS during the push: ${fmtMiB(slipway.rssAboveIdle)} above idle (pack ${fmtMiB(r.packBytes)}).`,
+  ];
 }
 
 function ms(x: number): string {
@@ -150,10 +193,11 @@ function ms(x: number): string {
 }
 
 export function ratioLine(r: HistoryResult): string {
-  const n = r.sides.native;
   const s = r.sides.slipway;
   const x = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
-  return `${r.repo}: push ${x(s.push, n.push)}, clone ${x(s.clone, n.clone)}, incremental push ${x(s.incPush, n.incPush)}, incremental fetch ${x(s.incFetch, n.incFetch)} (slipway / native)`;
+  const vs = (n: HistoryResult['sides']['native']) =>
+    `push ${x(s.push, n.push)}, clone ${x(s.clone, n.clone)}, incremental push ${x(s.incPush, n.incPush)}, incremental fetch ${x(s.incFetch, n.incFetch)}`;
+  return `${r.repo}: slipway / native over OpenSSH: ${vs(r.sides.native)}; slipway / native file:// (no ssh): ${vs(r.sides.local)}`;
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
@@ -164,6 +208,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   const dir = mkdtempSync(join(tmpdir(), 'slipway-history-'));
   onCleanup(() => rmSync(dir, { recursive: true, force: true }));
   const log = (m: string) => console.log(`history: ${m}`);
+  process.env.SLIPWAY_LOG_LEVEL ??= 'debug'; // the server logs its event-loop delay per push
   const env = await setupHistoryEnv(dir);
   let failed = 0;
   for (const repo of args) {

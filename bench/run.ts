@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --native-only] [-- --repeat N] [-- --live-repeat N] [-- --keep]`
+ * `npm run bench [-- --quick] [-- --native-only] [-- --repeat N] [-- --live-repeat N] [-- --keep] [-- --no-history]`
  *
  * Compares slipway's built-in git-over-SSH with native git behind OpenSSH's sshd, on loopback, in
  * the same run: fresh push, incremental push, clone (median of N runs each), plus slipway's memory.
@@ -18,6 +18,8 @@ import { cleanupAll, installSignalHandlers, onCleanup, run, runOk } from './proc
 import { LIVE_REPO, killApps, liveRepoYaml, measurePushToLive, parseLogLine, processGone, waitGoneSync, type LiveResult, type LiveRun } from './push-to-live.ts';
 import { SPECS, ensureRepo, type GeneratedRepo } from './repo-gen.ts';
 import { startSlipway, type SlipwayInstance } from './slipway-instance.ts';
+import { historyMarkdown, measureHistory, ratioLine, type HistoryResult } from './history.ts';
+import { LONG_HISTORY, ensureLongHistory } from './history-gen.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const WORK = join(ROOT, 'bench', '.work');
@@ -29,11 +31,12 @@ const opt = {
   quick: argv.includes('--quick'),
   nativeOnly: argv.includes('--native-only'),
   keep: argv.includes('--keep'),
+  history: !argv.includes('--no-history'),
   repeat: (argv.includes('--repeat') && Number(argv[argv.indexOf('--repeat') + 1])) || 3,
   liveRepeat: (argv.includes('--live-repeat') && Number(argv[argv.indexOf('--live-repeat') + 1])) || (argv.includes('--quick') ? 3 : 5),
 };
 if (argv.includes('--help') || argv.includes('-h')) {
-  console.log('usage: npm run bench [-- --quick] [--native-only] [--repeat N] [--live-repeat N] [--keep]');
+  console.log('usage: npm run bench [-- --quick] [--native-only] [--repeat N] [--live-repeat N] [--keep] [--no-history]');
   process.exit(0);
 }
 
@@ -555,6 +558,17 @@ async function main(): Promise<number> {
     const groups = killApps(slip.dataDir, runDir);
     log(`deployed app: stopped ${groups.length} process group(s) left running after slipway (apps outlive the gateway by design)`);
   }
+  // Real-history workload: a long generated history pushed whole, cloned, then pushed and fetched
+  // incrementally (bench/history.ts), against native git over OpenSSH and over file://.
+  let history: HistoryResult | undefined;
+  if (opt.history && !opt.nativeOnly) {
+    const spec = opt.quick ? LONG_HISTORY.quick : LONG_HISTORY.full;
+    log(`real-history workload: ${spec.commits} commits over ${spec.files} files, ${spec.branches} branches, ${spec.tags} tags (git fast-import, cached)`);
+    const source = ensureLongHistory(WORK, spec, log);
+    process.env.SLIPWAY_LOG_LEVEL ??= 'debug'; // the server logs its event-loop delay per push
+    history = await measureHistory({ dir: join(runDir, 'history'), key, gitEnv, sshd }, source, { log });
+    log(ratioLine(history));
+  }
   await sshd.stop();
 
   // Markdown copy for docs/benchmarks.md.
@@ -583,6 +597,7 @@ async function main(): Promise<number> {
         ]
       : []),
   ];
+  if (history) md.push(...historyMarkdown(history), '');
   console.log(md.join('\n'));
   return 0;
 }

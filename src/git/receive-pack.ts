@@ -1,10 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Logger } from '../lib/log.ts';
 import { PushCheck } from './connectivity.ts';
 import { IncomingPack } from './incoming-pack.ts';
 import type { ChannelWriter, StreamReader } from './io.ts';
 import { ObjectStore } from './object-store.ts';
+import { packReads } from './pack-file.ts';
 import { indexPack, PackError, type IndexPackResult } from './pack-indexer.ts';
 import { keepOnly } from './quarantine-filter.ts';
 import { encodePkt, FLUSH, PktLineError, pktText } from './pktline.ts';
@@ -72,6 +74,9 @@ export async function serveReceivePack(reader: StreamReader, w: ChannelWriter, o
   const quiet = caps.includes('quiet');
   const progress = (line: string) => w.progress(line.endsWith('\n') ? line : line + '\n');
 
+  // How long other sessions waited at worst while this push ran (the whole process shares one loop).
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
   const quarantine = new Quarantine(opts.gitDir);
   const tx = new RefTransaction(opts.gitDir);
   let unpackStatus = 'ok';
@@ -89,10 +94,13 @@ export async function serveReceivePack(reader: StreamReader, w: ChannelWriter, o
   } catch (err) {
     tx.abort();
     quarantine.discard();
+    loopDelay.disable();
     throw err;
   }
   tx.abort();
   quarantine.discard();
+  loopDelay.disable();
+  opts.log.debug('push processed', { refs: commands.length, loop_delay_max_ms: Math.round(loopDelay.max / 1e6) });
 
   if (reportStatus) {
     const lines = [`unpack ${unpackStatus}\n`, ...commands.map((c) => (c.error ? `ng ${c.ref} ${c.error}\n` : `ok ${c.ref}\n`))];
@@ -176,6 +184,7 @@ async function processCommands(
   const known = new ObjectStore([objectsDir]);
   const had = (oid: string) => known.has(oid);
   const check = new PushCheck(store, had);
+  const reads0 = { ...packReads };
   try {
     // Policy and locks first, so the objects walked are exactly those of refs that may move.
     for (const c of commands) {
@@ -198,7 +207,7 @@ async function processCommands(
       c.error = (await validateTarget(c, store, check)) ?? undefined;
       if (c.error) tx.release(c.ref);
     }
-    opts.log.debug('pushed objects checked', { read: check.objectsRead, kept: check.kept.size });
+    opts.log.debug('pushed objects checked', { objects_read: check.objectsRead, kept: check.kept.size, pack_reads: packReads.calls - reads0.calls, pack_bytes_read: packReads.bytes - reads0.bytes });
     if (atomic && failAtomic(commands)) return;
     if (commands.every((c) => c.error)) return;
     if (check.warnings.size > 0) {

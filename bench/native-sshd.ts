@@ -82,6 +82,9 @@ export async function startNativeSshd(dir: string, clientPubKeyFile: string): Pr
       'PrintMotd no',
       'PrintLastLog no',
       'MaxStartups 100:30:200',
+      // Debian's bash sources ~/.bashrc for ssh commands of a top-level shell; with SHLVL set it
+      // is not top-level, so the native side pays for git, not for the user's shell start-up.
+      'SetEnv SHLVL=1',
       'LogLevel INFO',
       '',
     ].join('\n'),

@@ -1,5 +1,6 @@
 /** One stored pack: its idx in memory and its .pack read through one fd with positional reads. */
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { ByteLru } from './byte-lru.ts';
 import { GitFormatError } from './objects.ts';
 import {
   MAX_ENTRY_HEADER,
@@ -10,8 +11,10 @@ import {
   type EntryHeader,
 } from './pack-format.ts';
 
-const WINDOW = 128 << 10;
-const SMALL_READ = 16 << 10;
+/** Small reads are served from cached blocks of this size: one syscall serves many nearby objects. */
+const BLOCK = 64 << 10;
+/** Cached blocks per pack, in bytes. */
+const BLOCK_CACHE = 8 << 20;
 
 /** Entries sorted by offset, to find where an entry's data ends and which oid sits at an offset. */
 interface OffsetOrder {
@@ -27,8 +30,8 @@ export class PackFile {
   readonly size: number;
   private readonly fd: number;
   private order: OffsetOrder | undefined;
-  /** Entries are small and read in pack order more often than not: one syscall serves many. */
-  private window: { data: Buffer; start: number; length: number } | undefined;
+  /** Entries are small and often near each other: blocks read once serve many. */
+  private readonly blocks = new ByteLru<number, Buffer>(BLOCK_CACHE, (b) => b.length, BLOCK);
 
   constructor(readonly idxPath: string) {
     this.index = new PackIndex(readFileSync(idxPath), idxPath);
@@ -51,19 +54,22 @@ export class PackFile {
     }
   }
 
-  /** Fills `buf` from the pack at `position`; small reads go through a read-ahead window. */
+  /** Fills `buf` from the pack at `position`; small reads go through the block cache. */
   readAt(buf: Buffer, position: number): void {
-    if (buf.length > SMALL_READ) return this.readDirect(buf, position);
-    const w = (this.window ??= { data: Buffer.allocUnsafe(WINDOW), start: 0, length: 0 });
-    if (position < w.start || position + buf.length > w.start + w.length) {
-      const length = Math.max(0, Math.min(WINDOW, this.size - position));
-      if (buf.length > length) throw new GitFormatError(`${this.idxPath}: pack ends before offset ${position + buf.length}`);
-      w.length = 0; // stays empty if the read fails
-      this.readDirect(w.data.subarray(0, length), position);
-      w.start = position;
-      w.length = length;
+    if (position + buf.length > this.size) throw new GitFormatError(`${this.idxPath}: pack ends before offset ${position + buf.length}`);
+    const first = Math.floor(position / BLOCK);
+    const last = Math.floor((position + buf.length - 1) / BLOCK);
+    if (buf.length === 0 || last - first > 1) return this.readDirect(buf, position);
+    for (let b = first, done = 0; b <= last; b++) {
+      let block = this.blocks.get(b);
+      if (!block) {
+        block = Buffer.allocUnsafe(Math.min(BLOCK, this.size - b * BLOCK));
+        this.readDirect(block, b * BLOCK);
+        this.blocks.set(b, block);
+      }
+      const from = position + done - b * BLOCK;
+      done += block.copy(buf, done, from, Math.min(block.length, from + buf.length - done));
     }
-    w.data.copy(buf, 0, position - w.start, position - w.start + buf.length);
   }
 
   private readDirect(buf: Buffer, position: number): void {
@@ -77,19 +83,19 @@ export class PackFile {
     }
   }
 
-  /** The entry header at `offset`: one read of a few bytes (random access: no read-ahead). */
+  /** The entry header at `offset`. */
   header(offset: number): EntryHeader {
     if (offset < 12 || offset >= this.size - 20) throw new GitFormatError(`${this.idxPath}: no entry can start at offset ${offset}`);
     const buf = Buffer.allocUnsafe(Math.min(MAX_ENTRY_HEADER, this.size - 20 - offset));
-    this.readDirect(buf, offset);
+    this.readAt(buf, offset);
     return this.decodeHeader(buf, offset);
   }
 
-  /** The header and compressed data of the entry at `offset`, in one read sized to the entry. */
+  /** The header and compressed data of the entry at `offset`, read as one piece sized to the entry. */
   entry(offset: number): { h: EntryHeader; raw: Buffer } {
     if (offset < 12 || offset >= this.size - 20) throw new GitFormatError(`${this.idxPath}: no entry can start at offset ${offset}`);
     const buf = Buffer.allocUnsafe(this.entryEnd(offset) - offset);
-    this.readDirect(buf, offset);
+    this.readAt(buf, offset);
     const h = this.decodeHeader(buf, offset);
     return { h, raw: buf.subarray(h.length) };
   }

@@ -33,7 +33,11 @@ export class PushCheck {
     const warnings = new Map<string, number>();
     const problem = await this.walk(tip, seen, warnings);
     if (problem) return problem;
-    for (const oid of seen) this.kept.add(oid);
+    let n = 0;
+    for (const oid of seen) {
+      this.kept.add(oid);
+      if (++n % 20_000 === 0) await new Promise((r) => setImmediate(r));
+    }
     for (const [id, n] of warnings) this.warnings.set(id, (this.warnings.get(id) ?? 0) + n);
     return null;
   }

@@ -507,7 +507,7 @@ async function writeOutput(packPath: string, fd: number, pack: ReceivedPack, tra
   try {
     const checksum = pack.external.size > 0 ? await writeCompletedPack(fd, pack, tmpPack, opts.store) : linkPack(packPath, fd, tmpPack, trailer);
     const name = join(opts.destDir, `pack-${checksum.toString('hex')}`);
-    const { idx, oids } = buildIdx(pack, checksum);
+    const { idx, oids } = await buildIdx(pack, checksum);
     const result = { packFile: `${name}.pack`, idxFile: `${name}.idx`, objectCount: oids.length, appendedBases: pack.external.size, oids };
     if (existsSync(result.idxFile)) {
       rmSync(tmpPack); // this very pack is stored already
@@ -576,11 +576,19 @@ async function writeCompletedPack(fd: number, pack: ReceivedPack, tmpPack: strin
   }
 }
 
-function buildIdx(pack: ReceivedPack, checksum: Buffer): { idx: Buffer; oids: string[] } {
+async function buildIdx(pack: ReceivedPack, checksum: Buffer): Promise<{ idx: Buffer; oids: string[] }> {
   const { t } = pack;
-  const order: number[] = [...pack.external];
-  for (let i = 0; i < pack.count; i++) order.push(i);
-  order.sort((a, b) => (t.oid[a]! < t.oid[b]! ? -1 : 1));
+  // Sorted by oid a first byte at a time, yielding in between: one sort of a big pack would hold
+  // the event loop (and every other session) for a long moment.
+  const buckets: number[][] = Array.from({ length: 256 }, () => []);
+  for (const i of pack.external) buckets[parseInt(t.oid[i]!.slice(0, 2), 16)]!.push(i);
+  for (let i = 0; i < pack.count; i++) buckets[parseInt(t.oid[i]!.slice(0, 2), 16)]!.push(i);
+  const order: number[] = [];
+  for (const bucket of buckets) {
+    bucket.sort((a, b) => (t.oid[a]! < t.oid[b]! ? -1 : 1));
+    for (const i of bucket) order.push(i);
+    if (bucket.length > 1000) await yieldToLoop();
+  }
   const oids = Buffer.allocUnsafe(order.length * 20);
   const crcs = new Uint32Array(order.length);
   const offsets = new Float64Array(order.length);

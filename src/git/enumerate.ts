@@ -86,23 +86,15 @@ export async function planShallow(store: ObjectStore, wants: string[], clientSha
 
 /**
  * The objects a fetch must send: everything reachable from the wants that the client lacks.
- * Trees and blobs are excluded through the trees of boundary commits (the client has those
- * whole), as git's own `rev-list --objects` does. Commits and tags come first.
+ * Commits are walked newest first from the wants and the haves together (git's paint-down): an
+ * ancestor of a have is on the client, and the walk stops once only such commits are left, so a
+ * fetch costs what is new rather than the whole history. Trees and blobs are excluded through
+ * the trees of boundary commits (the client has those whole), as `rev-list --objects` does.
+ * Commits and tags come first.
  */
 export async function enumerateObjects(store: ObjectStore, input: EnumerateInput): Promise<string[]> {
   const stops = input.plan.stops;
   const unshallow = new Set(input.plan.unshallow);
-  // What the client has: ancestors of its haves, not crossing its own shallow cuts.
-  const has = new Set<string>();
-  const stack = input.haves.filter((h) => store.read(h)?.type === 'commit');
-  while (stack.length) {
-    const oid = stack.pop()!;
-    if (has.has(oid)) continue;
-    has.add(oid);
-    if (has.size % 500 === 0) await tick();
-    if (!input.clientShallows.has(oid)) stack.push(...commitOf(store, oid).parents);
-  }
-
   const { tags, commits, others } = peelWants(store, input.wants);
   const out: string[] = [...new Set(tags)];
   const sent = new Set<string>(out);
@@ -110,21 +102,51 @@ export async function enumerateObjects(store: ObjectStore, input: EnumerateInput
   // An unshallowed commit is on the client (so it bounds the trees) but its parents are not:
   // they are walked as if wanted.
   const boundary = new Set<string>(unshallow);
-  const queue = [...commits, ...[...unshallow].flatMap((u) => commitOf(store, u).parents)];
-  for (let i = 0; i < queue.length; i++) {
-    const oid = queue[i]!;
-    if (sent.has(oid) || boundary.has(oid)) continue;
-    if (has.has(oid)) {
-      boundary.add(oid);
+
+  /** 'have': on the client (an ancestor of a have); 'want': to send unless found to be a have. */
+  const state = new Map<string, 'want' | 'have'>();
+  const queued = new Set<string>();
+  const heap = new CommitHeap();
+  let wantsQueued = 0;
+  const enqueue = (oid: string, as: 'want' | 'have') => {
+    const was = state.get(oid);
+    if (was === 'have' || was === as) return;
+    if (was === 'want' && queued.has(oid)) wantsQueued--; // found on the client while waiting
+    state.set(oid, as);
+    if (as === 'want') wantsQueued++;
+    // A have goes (back) into the queue so that its ancestors are painted too.
+    if (!queued.has(oid)) {
+      queued.add(oid);
+      heap.push(oid, commitOf(store, oid).committerTime);
+    }
+  };
+  /** parents of the commits sent, to find the boundary once the walk is done */
+  const parentsOf = new Map<string, string[]>();
+  for (const h of input.haves) if (store.read(h)?.type === 'commit') enqueue(h, 'have');
+  for (const c of [...commits, ...[...unshallow].flatMap((u) => commitOf(store, u).parents)]) {
+    if (!boundary.has(c)) enqueue(c, 'want');
+  }
+  let steps = 0;
+  while (wantsQueued > 0) {
+    const oid = heap.pop()!;
+    queued.delete(oid);
+    if (++steps % 500 === 0) await tick();
+    const commit = commitOf(store, oid);
+    if (state.get(oid) === 'have') {
+      if (!input.clientShallows.has(oid)) for (const p of commit.parents) enqueue(p, 'have');
       continue;
     }
-    const commit = commitOf(store, oid);
+    wantsQueued--;
+    if (sent.has(oid)) continue;
     sent.add(oid);
     out.push(oid);
     trees.push(commit.tree);
-    if (i % 500 === 0) await tick();
-    if (!stops.has(oid)) queue.push(...commit.parents);
+    if (stops.has(oid)) continue;
+    parentsOf.set(oid, commit.parents);
+    for (const p of commit.parents) if (!boundary.has(p)) enqueue(p, 'want');
   }
+  // Parents of sent commits that are on the client bound the trees.
+  for (const parents of parentsOf.values()) for (const p of parents) if (state.get(p) === 'have' && !sent.has(p)) boundary.add(p);
 
   const seen = new Set<string>();
   for (const b of boundary) await walkTree(store, commitOf(store, b).tree, seen, () => {});
@@ -138,6 +160,50 @@ export async function enumerateObjects(store: ObjectStore, input: EnumerateInput
     else if (!seen.has(r)) visit(r);
   }
   return out;
+}
+
+/** Commits by committer time, newest first (a binary max-heap). */
+class CommitHeap {
+  private readonly oids: string[] = [];
+  private readonly times: number[] = [];
+
+  push(oid: string, time: number): void {
+    let i = this.oids.length;
+    this.oids.push(oid);
+    this.times.push(time);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (this.times[parent]! >= time) break;
+      this.swap(i, parent);
+      i = parent;
+    }
+  }
+
+  pop(): string | undefined {
+    const top = this.oids[0];
+    const lastOid = this.oids.pop();
+    const lastTime = this.times.pop();
+    if (this.oids.length > 0 && lastOid !== undefined) {
+      this.oids[0] = lastOid;
+      this.times[0] = lastTime!;
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < this.times.length && this.times[l]! > this.times[m]!) m = l;
+        if (r < this.times.length && this.times[r]! > this.times[m]!) m = r;
+        if (m === i) break;
+        this.swap(i, m);
+        i = m;
+      }
+    }
+    return top;
+  }
+
+  private swap(a: number, b: number): void {
+    [this.oids[a], this.oids[b]] = [this.oids[b]!, this.oids[a]!];
+    [this.times[a], this.times[b]] = [this.times[b]!, this.times[a]!];
+  }
 }
 
 /** Visits a tree and everything below it that is not in `seen`, marking as it goes. */

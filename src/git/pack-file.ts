@@ -134,13 +134,25 @@ export class PackFile {
   private offsetOrder(): OffsetOrder {
     if (!this.order) {
       const n = this.index.count;
-      const byPos = new Float64Array(n);
-      for (let i = 0; i < n; i++) byPos[i] = this.index.offsetAt(i);
-      const positions = new Uint32Array(n);
-      for (let i = 0; i < n; i++) positions[i] = i;
-      positions.sort((a, b) => byPos[a]! - byPos[b]!);
       const offsets = new Float64Array(n);
-      for (let i = 0; i < n; i++) offsets[i] = byPos[positions[i]!]!;
+      const positions = new Uint32Array(n);
+      if (n < 2 ** 21 && this.size < 2 ** 32) {
+        // offset and position in one exact double: a native numeric sort, no comparator calls.
+        const keyed = new Float64Array(n);
+        for (let i = 0; i < n; i++) keyed[i] = this.index.offsetAt(i) * 2 ** 21 + i;
+        keyed.sort();
+        for (let k = 0; k < n; k++) {
+          const pos = keyed[k]! % 2 ** 21;
+          positions[k] = pos;
+          offsets[k] = (keyed[k]! - pos) / 2 ** 21;
+        }
+      } else {
+        const byPos = new Float64Array(n);
+        for (let i = 0; i < n; i++) byPos[i] = this.index.offsetAt(i);
+        for (let i = 0; i < n; i++) positions[i] = i;
+        positions.sort((a, b) => byPos[a]! - byPos[b]!);
+        for (let i = 0; i < n; i++) offsets[i] = byPos[positions[i]!]!;
+      }
       this.order = { offsets, positions };
     }
     return this.order;

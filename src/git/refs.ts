@@ -53,8 +53,23 @@ export function refPath(gitDir: string, ref: string): string {
   return resolveInside(refsDir, ref.slice('refs/'.length));
 }
 
+/** One ref: its loose file, else its packed-refs line (not a walk of every ref: a push locks hundreds). */
 export function readRef(gitDir: string, ref: string): string | null {
-  return listRefs(gitDir).get(ref) ?? null;
+  try {
+    const v = fs.readFileSync(path.join(gitDir, ref), 'utf8').trim();
+    if (OID_RE.test(v)) return v;
+  } catch {
+    /* not loose */
+  }
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(gitDir, 'packed-refs'), 'utf8');
+  } catch {
+    return null;
+  }
+  const at = text.indexOf(` ${ref}\n`);
+  const line = at >= 40 ? text.slice(at - 40, at + ref.length + 1) : '';
+  return at >= 40 && (at === 40 || text[at - 41] === '\n') && OID_RE.test(line.slice(0, 40)) ? line.slice(0, 40) : null;
 }
 
 /** Target of HEAD when it is a symbolic ref (`ref: refs/heads/main`). */

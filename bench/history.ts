@@ -74,6 +74,7 @@ export async function measureHistory(env: Env, source: string, opts: { cpuProfDi
   // A fetched snapshot sits at <owner+name>/repo: name it after its folder.
   const base = basename(source) === 'repo' ? basename(dirname(source)) : basename(source);
   const name = base.replace(/\.git$/, '').replace(/[^A-Za-z0-9._-]/g, '-') || 'repo';
+  mkdirSync(env.dir, { recursive: true });
   const work = mkdtempSync(join(env.dir, `${name}-`));
   const refsText = (await git(['--git-dir', source, 'for-each-ref', '--format=%(objectname) %(refname)', 'refs/heads', 'refs/tags'])).stdout.trim();
   const refs = refsText.split('\n').filter(Boolean).map((l) => l.split(' ') as [string, string]);

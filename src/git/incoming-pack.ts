@@ -10,7 +10,8 @@ import { PackError, type PackSource } from './pack-indexer.ts';
 export class IncomingPack implements PackSource {
   ended = false;
   private written = 0;
-  private returned = 0;
+  /** the one read from the channel in flight: callers that race each other share it */
+  private pending: Promise<void> | null = null;
 
   constructor(
     private readonly fd: number,
@@ -26,16 +27,24 @@ export class IncomingPack implements PackSource {
   }
 
   async need(end: number): Promise<number> {
-    while (this.written < end && !this.ended) {
-      // Give the indexer what has come once nothing more is buffered: it may be all there is.
-      if (this.written > this.returned && !this.reader.hasBuffered) break;
-      const chunk = await this.reader.read();
-      if (!chunk) this.ended = true;
-      else this.append(chunk);
-    }
+    while (this.written < end && !this.ended) await this.pump();
     if (this.ended && this.written === 0) throw new PackError('no pack received (the push was cut off)');
-    this.returned = this.written;
     return this.written;
+  }
+
+  private pump(): Promise<void> {
+    this.pending ??= this.reader.read().then(
+      (chunk) => {
+        this.pending = null;
+        if (!chunk) this.ended = true;
+        else this.append(chunk);
+      },
+      (err: unknown) => {
+        this.pending = null;
+        throw err;
+      },
+    );
+    return this.pending;
   }
 
   private append(chunk: Buffer): void {

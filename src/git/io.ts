@@ -39,11 +39,6 @@ export class StreamReader {
     w?.();
   }
 
-  /** Whether a chunk can be read without waiting. */
-  get hasBuffered(): boolean {
-    return this.chunks.length > 0;
-  }
-
   /** The next chunk, or null at end of input. */
   async read(): Promise<Buffer | null> {
     for (;;) {

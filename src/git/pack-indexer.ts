@@ -62,10 +62,7 @@ export interface IndexPackOptions {
 
 /** A pack file that is still being written. */
 export interface PackSource {
-  /**
-   * Waits until the file holds `end` bytes, or returns earlier with fewer once nothing more is
-   * buffered (the caller retries), or once input ended. Returns how many bytes the file holds.
-   */
+  /** Waits until the file holds `end` bytes or input ended; returns how many bytes the file holds. */
   need(end: number): Promise<number>;
   /** true once no more bytes will come */
   readonly ended: boolean;
@@ -244,8 +241,11 @@ class ReceivedPack {
   }
 
   /** Waits for `end` bytes of the pack (fewer at the end of input); returns how many the file holds. */
+  /** bytes of the pack that have arrived */
+  private avail = 0;
+
   private async need(reader: PackReader, end: number): Promise<number> {
-    const avail = await this.source.need(end);
+    const avail = (this.avail = await this.source.need(end));
     // Once input has ended, its last 20 bytes are the trailer: no entry reaches into them.
     reader.limit = this.source.ended ? Math.max(12, avail - 20) : avail;
     return avail;
@@ -266,7 +266,8 @@ class ReceivedPack {
       let h = decodeEntryHeader(reader.view(pos, MAX_ENTRY_HEADER), pos);
       while (!h) {
         const before = reader.limit;
-        await this.need(reader, pos + MAX_ENTRY_HEADER);
+        // Only ask for one byte more: near the pack's end no more may come until we answer.
+        await this.need(reader, this.avail + 1);
         if (reader.limit === before && this.source.ended) throw truncated();
         h = decodeEntryHeader(reader.view(pos, MAX_ENTRY_HEADER), pos);
       }
@@ -293,9 +294,12 @@ class ReceivedPack {
           view = reader.view(pos, window);
           inflated = inflateEntry(view.subarray(h.length), h.size, pos);
           if (inflated) break;
-          if (view.length >= window) window *= 2;
+          if (view.length >= window) {
+            window *= 2; // a longer stream than deflate makes: look further in what is there
+            continue;
+          }
           const before = reader.limit;
-          await this.need(reader, pos + window);
+          await this.need(reader, this.avail + 1);
           if (reader.limit === before && this.source.ended) throw truncated();
         }
         const raw = view.subarray(0, h.length + inflated.consumed);
@@ -465,7 +469,9 @@ async function inflateStreaming(
   }).then(() => void (finished = true));
   // zlib ends the stream by itself when input goes past the end of the zlib data.
   for (let p = start; !finished; ) {
-    const limit = await need(p + STREAM_CHUNK);
+    // The stream may end inside what was fed already: then no more input is needed (or coming).
+    const limit = await Promise.race([need(p + 1), settled.then(() => -1)]);
+    if (finished) break;
     if (limit <= p) break; // input ended
     const chunk = Buffer.allocUnsafe(Math.min(STREAM_CHUNK, limit - p));
     readFully(fd, chunk, p);

@@ -10,7 +10,6 @@ import {
   copyFileSync,
   existsSync,
   fstatSync,
-  fsyncSync,
   linkSync,
   openSync,
   readSync,
@@ -18,10 +17,10 @@ import {
   rmSync,
   writeSync,
 } from 'node:fs';
+import { fsync, promises as fsPromises } from 'node:fs';
 import { join } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { crc32, createInflate, deflateSync } from 'node:zlib';
-import { writeNewFileDurably } from '../lib/fs-util.ts';
 import { GitFormatError, objectHeader } from './objects.ts';
 import type { ObjectStore } from './object-store.ts';
 import {
@@ -511,7 +510,7 @@ async function writeOutput(packPath: string, fd: number, pack: ReceivedPack, tra
   const tmpIdx = join(opts.destDir, `tmp_idx_${tag}`);
   let placed = '';
   try {
-    const checksum = pack.external.size > 0 ? await writeCompletedPack(fd, pack, tmpPack, opts.store) : linkPack(packPath, fd, tmpPack, trailer);
+    const checksum = pack.external.size > 0 ? await writeCompletedPack(fd, pack, tmpPack, opts.store) : await linkPack(packPath, fd, tmpPack, trailer);
     const name = join(opts.destDir, `pack-${checksum.toString('hex')}`);
     const { idx, oids } = await buildIdx(pack, checksum);
     const result = { packFile: `${name}.pack`, idxFile: `${name}.idx`, objectCount: oids.length, appendedBases: pack.external.size, oids };
@@ -519,7 +518,7 @@ async function writeOutput(packPath: string, fd: number, pack: ReceivedPack, tra
       rmSync(tmpPack); // this very pack is stored already
       return result;
     }
-    writeNewFileDurably(tmpIdx, idx, 0o444);
+    await writeFileDurably(tmpIdx, idx);
     chmodSync(tmpPack, 0o444);
     renameSync(tmpPack, result.packFile);
     placed = result.packFile;
@@ -534,8 +533,8 @@ async function writeOutput(packPath: string, fd: number, pack: ReceivedPack, tra
 }
 
 /** The received pack is final as it is: a hard link (or a copy) puts it in place without rewriting. */
-function linkPack(packPath: string, fd: number, tmpPack: string, trailer: Buffer): Buffer {
-  fsyncSync(fd);
+async function linkPack(packPath: string, fd: number, tmpPack: string, trailer: Buffer): Promise<Buffer> {
+  await fsyncOffLoop(fd);
   try {
     linkSync(packPath, tmpPack);
   } catch {
@@ -575,7 +574,7 @@ async function writeCompletedPack(fd: number, pack: ReceivedPack, tmpPack: strin
     }
     const checksum = hash.digest();
     writeFully(out, checksum);
-    fsyncSync(out);
+    await fsyncOffLoop(out);
     return checksum;
   } finally {
     closeSync(out);
@@ -604,6 +603,22 @@ async function buildIdx(pack: ReceivedPack, checksum: Buffer): Promise<{ idx: Bu
     offsets[k] = t.offset[i]!;
   });
   return { idx: encodeIdx({ oids, crcs, offsets }, checksum), oids: order.map((i) => t.oid[i]!) };
+}
+
+/** fsync on libuv's thread pool: flushing a big pack can take seconds on a busy disk, and the event loop serves other sessions meanwhile. */
+function fsyncOffLoop(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
+}
+
+/** A new read-only file, written and fsynced off the event loop. */
+async function writeFileDurably(file: string, data: Buffer): Promise<void> {
+  const fh = await fsPromises.open(file, 'wx', 0o444);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
 }
 
 function writeFully(fd: number, buf: Buffer): void {

@@ -1,4 +1,5 @@
 import { UserError } from '../lib/errors.ts';
+import { printable } from '../lib/text.ts';
 import { requireAccess } from '../service/access.ts';
 import { cleanup } from './cleanup.ts';
 import { customCmds } from './custom-cmds.ts';
@@ -52,7 +53,7 @@ function commandHelp(cmd: Command): string {
 
 function find(name: string): Command {
   const cmd = commands.find((c) => c.name === name);
-  if (!cmd) throw new UserError(`unknown command '${name.replace(/[^\x20-\x7e]/g, '?')}'; try 'help'`, 127);
+  if (!cmd) throw new UserError(`unknown command '${printable(name)}'; try 'help'`, 127);
   return cmd;
 }
 
@@ -73,7 +74,7 @@ export async function runCommand(argv: string[], ctx: Omit<CommandContext, 'args
     return 0;
   }
   const flag = args.find((a) => a.startsWith('-'));
-  if (flag !== undefined) throw new UserError(`unknown flag '${flag.replace(/[^\x20-\x7e]/g, '?')}' (${cmd.name} takes none but --help)\n${usageOf(cmd)}`, 2);
+  if (flag !== undefined) throw new UserError(`unknown flag '${printable(flag)}' (${cmd.name} takes none but --help)\n${usageOf(cmd)}`, 2);
   if (!cmd.argCounts.includes(args.length)) throw new UserError(usageOf(cmd), 2);
   if (cmd.needs) {
     const [repo, branch] = args;

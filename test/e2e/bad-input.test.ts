@@ -20,6 +20,8 @@ import {
   serverRef,
   startInstance,
   tempDir,
+  assertNoStackTrace,
+  waitUntil,
   type Instance,
 } from './helpers/instance.ts';
 import {
@@ -36,9 +38,7 @@ import {
   packObjects,
   objectCount,
   withChecksum,
-  poll,
   assertNoLeftovers,
-  assertNoStackTrace,
   logLine,
   assertPackRefusalLogged,
   refs,
@@ -229,7 +229,7 @@ describe('bad input over an authenticated connection', () => {
         ch.close();
         conn.end();
       }
-      await poll(`the end of session ${i + 1} (cut at byte ${offset}) in the log`, () => inst.output.slice(loopStart).match(ended)?.length ?? 0, (n) => n >= i + 1);
+      await waitUntil(`the end of session ${i + 1} (cut at byte ${offset}) in the log`, () => inst.output.slice(loopStart).match(ended)?.length ?? 0, (n) => n >= i + 1);
       await assertNoLeftovers(inst, 'myapp');
       assert.equal(await refs(inst), before, `refs changed after a disconnect at byte ${offset} of ${bytes.length}`);
       const visible = await inst.serverGit('myapp', ['cat-file', '-e', next]);

@@ -102,6 +102,8 @@ describe('apps outlive the gateway; kill -9 mid-deploy loses nothing', () => {
       const w = await web0();
       return w.pid !== before_.pid && w.state === 'running' && w.restarts === 1 ? w : null;
     }, 20_000, 'the adopted process to be restarted after a kill');
+    // An adopted process is not our child: how it ended is unknown, and status says so (not `null`).
+    assert.match(restarted.line, / last exit: exit status unknown$/);
     const fresh = await waitForAnswer(before_.port, (x) => x.pid !== app.pid);
     assert.equal(pgrpOf(fresh.pid), restarted.pid, 'the new app runs under the restarted process');
   });

@@ -54,7 +54,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
   const server = await startSshServer(
     {
       hostKeys,
-      limits: () => service.currentConfig.global.limits,
+      limits: () => service.limits,
       identify: (blob) => router.identify(blob),
       knows: (blob) => router.knows(blob),
       handlers: router,

@@ -7,7 +7,6 @@ import { repoNameFromPath } from '../git/repo.ts';
 import { serveUploadPack } from '../git/upload-pack.ts';
 import { ClientGoneError, isUserError, reportInternal, UserError } from '../lib/errors.ts';
 import type { Logger } from '../lib/log.ts';
-import { requireAccess } from '../service/access.ts';
 import type { Service } from '../service/service.ts';
 import { parseExec, type GitService } from './exec-parse.ts';
 import type { Identity, SessionContext, SessionHandlers } from './server.ts';
@@ -85,7 +84,7 @@ export class Router implements SessionHandlers {
       return 1;
     };
     const name = repoNameFromPath(clientPath);
-    requireAccess(this.service.currentConfig, ctx.user, service === 'git-receive-pack' ? 'push' : 'read', name);
+    this.service.requireAccess(ctx.user, service === 'git-receive-pack' ? 'push' : 'read', name);
     const gitDir = this.service.gitDir(name);
     const reader = new StreamReader(ch);
     const writer = new ChannelWriter(ch, ch.stderr);
@@ -104,7 +103,7 @@ export class Router implements SessionHandlers {
       } else {
         await serveReceivePack(reader, writer, {
           gitDir,
-          maxPackBytes: this.service.currentConfig.global.limits.maxPackBytes,
+          maxPackBytes: this.service.limits.maxPackBytes,
           ...this.service.pushHooks(ctx.user, name),
           log,
         });

@@ -71,6 +71,7 @@ export class Router implements SessionHandlers {
     return 0;
   }
 
+  /** A refusal's own exit status (2 usage, 127 unknown command, 128 protocol) wins over the channel's default. */
   private answer(answer: Answer, err: UserError): number {
     const code = answer(err.message);
     return err.exitCode === 1 ? code : err.exitCode;

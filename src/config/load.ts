@@ -2,7 +2,8 @@ import { readdirSync, readFileSync, statSync, type Stats } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CORE_SCHEMA, FAILSAFE_SCHEMA, loadAll, mergeTag, YAMLException, type Schema } from 'js-yaml';
 import { parsePublicKeyFile } from './keys.ts';
-import { DEFAULT_KEEP_RELEASES, dict, domainFileSchema, mainFileSchema, repoFileSchema, validate } from './schema.ts';
+import { validate } from './problems.ts';
+import { DEFAULT_KEEP_RELEASES, dict, domainFileSchema, mainFileSchema, repoFileSchema } from './schema.ts';
 import type { Config, ConfigProblem, DomainConfig, GlobalConfig, PublicKey, RepoConfig, UpstreamRef } from './types.ts';
 
 /**
@@ -57,10 +58,8 @@ function loadDir(dir: string): LoadResult {
   const keys = loadKeys(root, found);
   if (global?.users) checkUsers(global.users, mainFile, keys, known, found);
   if (found.problems.length > 0 || !global) return found;
-  const users = global.users;
-  // Keys of users missing from `users` are left out here, so they cannot log in at all.
-  const allowed = users ? keys.filter((k) => users[k.user]) : keys;
-  return { config: { dir: root, mainFile, global, repos, domains, keys: allowed }, warnings: found.warnings };
+  // Who may log in is access.ts's decision (mayLogIn), not the loader's: every key is kept.
+  return { config: { dir: root, mainFile, global, repos, domains, keys }, warnings: found.warnings };
 }
 
 // ---------------------------------------------------------------- files and YAML

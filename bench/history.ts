@@ -3,7 +3,7 @@
  * cloned, against native git behind OpenSSH in the same run. Used by `npm run bench` on a
  * generated history, and on its own for any bare repo (a snapshot of a public project):
  *
- *   node --import tsx bench/history.ts [--cpu-prof DIR] /path/to/repo.git ...
+ *   npm run build && node --import tsx bench/history.ts [--cpu-prof DIR] /path/to/repo.git ...
  *
  * Steps, on both sides: whole-history push (every branch and tag in one push, the default branch
  * 10 commits short), full clone, incremental push of those 10 commits, incremental fetch into the

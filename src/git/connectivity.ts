@@ -1,6 +1,6 @@
 import type { ObjectStore } from './object-store.ts';
 import { fsckObject } from './fsck.ts';
-import { GitFormatError, parseCommit, parseTag, parseTree, type ObjectType } from './objects.ts';
+import { GitFormatError, parseCommit, parseTag, treeLinks, type ObjectType } from './objects.ts';
 
 const YIELD_EVERY = 500;
 
@@ -78,7 +78,7 @@ export class PushCheck {
             break;
           }
           case 'tree':
-            for (const e of parseTree(obj.data)) {
+            for (const e of treeLinks(obj.data)) {
               if (e.mode === '160000' || this.skip(e.oid, seen)) continue; // a submodule commit lives in another repo
               if (e.mode === '40000') {
                 expected.set(e.oid, 'tree');

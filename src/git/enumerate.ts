@@ -1,5 +1,5 @@
 import type { ObjectStore } from './object-store.ts';
-import { parseCommit, parseTag, parseTree, type ObjectType } from './objects.ts';
+import { parseCommit, parseTag, treeLinks, type ObjectType } from './objects.ts';
 
 export interface Deepen {
   depth: number;
@@ -218,7 +218,7 @@ async function walkTree(store: ObjectStore, root: string, seen: Set<string>, vis
     if (++n % 200 === 0) await tick();
     const tree = store.read(oid);
     if (!tree || tree.type !== 'tree') throw new EnumerateError(`tree ${oid} is missing from the repository`);
-    for (const e of parseTree(tree.data)) {
+    for (const e of treeLinks(tree.data)) {
       if (e.mode === '160000' || seen.has(e.oid)) continue; // submodule commits live elsewhere
       if (e.mode === '40000') stack.push(e.oid);
       else {

@@ -145,45 +145,68 @@ function checkTag(data: Buffer, r: Reporter): void {
   checkIdent(lines.take('tagger') ?? '', r);
 }
 
+/** Tree entries are walked by offset, without copies: a whole history has millions of them. */
 function checkTree(data: Buffer, r: Reporter): void {
   let pos = 0;
-  let prev: { name: Buffer; isTree: boolean } | null = null;
+  let prevStart = -1;
+  let prevEnd = -1;
+  let prevIsTree = false;
   while (pos < data.length) {
     const sp = data.indexOf(0x20, pos);
     const nul = sp < 0 ? -1 : data.indexOf(0, sp + 1);
     if (sp < 0 || nul < 0 || nul + 21 > data.length) return void r.fail('badTree', 'tree entry is truncated');
-    const mode = data.toString('latin1', pos, sp);
-    if (!/^[0-7]{1,12}$/.test(mode)) return void r.fail('badTree', `tree entry has a malformed mode '${printable(mode, 80)}'`);
-    const name = data.subarray(sp + 1, nul);
-    const text = name.toString('latin1');
-    if (text === '') return void r.fail('badTree', 'tree entry has an empty name');
-    if (text === '.' || text === '..' || text.includes('/') || text.toLowerCase() === '.git') {
-      return void r.fail('badTreeEntryName', `tree entry '${printable(text, 80)}' can not be checked out (git refuses it too)`);
+    let bits = 0;
+    for (let m = pos; m < sp; m++) {
+      const c = data[m]!;
+      if (c < 0x30 || c > 0x37 || sp - pos > 12) return void r.fail('badTree', `tree entry has a malformed mode '${printable(data.toString('latin1', pos, sp), 80)}'`);
+      bits = bits * 8 + (c - 0x30);
     }
-    const bits = parseInt(mode, 8);
-    if (mode.startsWith('0')) r.warn('zeroPaddedFilemode');
+    if (sp === pos) return void r.fail('badTree', "tree entry has a malformed mode ''");
+    const start = sp + 1;
+    const len = nul - start;
+    if (len === 0) return void r.fail('badTree', 'tree entry has an empty name');
+    if (uncheckable(data, start, nul)) {
+      return void r.fail('badTreeEntryName', `tree entry '${printable(data.toString('latin1', start, nul), 80)}' can not be checked out (git refuses it too)`);
+    }
+    if (data[pos] === 0x30) r.warn('zeroPaddedFilemode');
     if (!STANDARD_MODES.has(bits)) r.warn('badFilemode');
-    if (data.subarray(nul + 1, nul + 21).every((b) => b === 0)) r.warn('nullSha1');
-    const cur = { name, isTree: (bits & 0o170000) === 0o040000 };
-    if (prev) {
-      const cmp = compareEntries(prev, cur);
-      if (cmp === 0) return void r.fail('duplicateEntries', `tree has a duplicate entry '${printable(text, 80)}'`);
-      if (cmp > 0) return void r.fail('treeNotSorted', `tree entries are not sorted at '${printable(text, 80)}'`);
+    if (data.compare(NULL_OID, 0, 20, nul + 1, nul + 21) === 0) r.warn('nullSha1');
+    const isTree = (bits & 0o170000) === 0o040000;
+    if (prevStart >= 0) {
+      const cmp = compareEntries(data, prevStart, prevEnd, prevIsTree, start, nul, isTree);
+      const text = () => printable(data.toString('latin1', start, nul), 80);
+      if (cmp === 0) return void r.fail('duplicateEntries', `tree has a duplicate entry '${text()}'`);
+      if (cmp > 0) return void r.fail('treeNotSorted', `tree entries are not sorted at '${text()}'`);
     }
-    prev = cur;
+    prevStart = start;
+    prevEnd = nul;
+    prevIsTree = isTree;
     pos = nul + 21;
   }
+}
+
+const NULL_OID = Buffer.alloc(20);
+
+/** `.`, `..`, `.git` in any case, or a name holding `/`. */
+function uncheckable(data: Buffer, start: number, end: number): boolean {
+  const len = end - start;
+  if (data.indexOf(0x2f, start) >= 0 && data.indexOf(0x2f, start) < end) return true;
+  if (data[start] !== 0x2e) return false;
+  if (len === 1 || (len === 2 && data[start + 1] === 0x2e)) return true;
+  return len === 4 && data.toString('latin1', start + 1, end).toLowerCase() === 'git';
 }
 
 /** Modes git writes, plus 100664: old gits wrote it and git fsck accepts it silently. */
 const STANDARD_MODES = new Set([0o100755, 0o100644, 0o100664, 0o120000, 0o040000, 0o160000]);
 
-/** git's base_name_compare: a tree sorts as if its name ended with '/'; equal names are duplicates. */
-function compareEntries(a: { name: Buffer; isTree: boolean }, b: { name: Buffer; isTree: boolean }): number {
-  if (a.name.equals(b.name)) return 0;
-  const len = Math.min(a.name.length, b.name.length);
-  const c = a.name.subarray(0, len).compare(b.name.subarray(0, len));
+/** git's base_name_compare over two names in `data`: a tree sorts as if its name ended with '/'; equal names are duplicates. */
+function compareEntries(data: Buffer, aStart: number, aEnd: number, aTree: boolean, bStart: number, bEnd: number, bTree: boolean): number {
+  const aLen = aEnd - aStart;
+  const bLen = bEnd - bStart;
+  const len = Math.min(aLen, bLen);
+  const c = data.compare(data, bStart, bStart + len, aStart, aStart + len);
   if (c !== 0) return c;
-  const next = (e: { name: Buffer; isTree: boolean }) => (e.name.length > len ? e.name[len]! : e.isTree ? 0x2f : 0);
-  return next(a) - next(b);
+  if (aLen === bLen) return 0;
+  const next = (start: number, nameLen: number, tree: boolean) => (nameLen > len ? data[start + len]! : tree ? 0x2f : 0);
+  return next(aStart, aLen, aTree) - next(bStart, bLen, bTree);
 }

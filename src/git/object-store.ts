@@ -154,7 +154,7 @@ export class ObjectStore {
   }
 
   private locate(oid: string): Location | undefined {
-    if (!isOid(oid)) return undefined;
+    if (this.packs.length === 0 || !isOid(oid)) return undefined;
     const raw = Buffer.from(oid, 'hex');
     for (const { pack, id } of this.packs) {
       const pos = pack.index.find(raw);
@@ -164,7 +164,7 @@ export class ObjectStore {
   }
 
   private loosePath(oid: string): string | undefined {
-    if (!isOid(oid)) return undefined;
+    if (!this.looseDirs.some((d) => d.size > 0) || !isOid(oid)) return undefined;
     const fan = oid.slice(0, 2);
     for (let i = 0; i < this.objectDirs.length; i++) {
       if (!this.looseDirs[i]!.has(fan)) continue;

@@ -59,6 +59,34 @@ export function parseTree(data: Buffer): TreeEntry[] {
   return entries;
 }
 
+/** A tree entry as a walk needs it: the mode (canonical, as in parseTree) and the oid, the name not decoded. */
+export interface TreeLink {
+  mode: string;
+  oid: string;
+}
+
+/** parseTree without the names: walks over whole histories visit millions of entries. */
+export function treeLinks(data: Buffer): TreeLink[] {
+  const links: TreeLink[] = [];
+  let pos = 0;
+  while (pos < data.length) {
+    const space = data.indexOf(0x20, pos);
+    const nul = space < 0 ? -1 : data.indexOf(0, space + 1);
+    if (space <= pos || space - pos > 12 || nul <= space + 1 || nul + 21 > data.length) {
+      throw new GitFormatError(`tree is malformed at byte ${pos}`);
+    }
+    let bits = 0;
+    for (let m = pos; m < space; m++) {
+      const c = data[m]!;
+      if (c < 0x30 || c > 0x37) throw new GitFormatError(`tree has a bad mode at byte ${pos}`);
+      bits = bits * 8 + (c - 0x30);
+    }
+    links.push({ mode: canonicalMode(bits), oid: data.toString('hex', nul + 1, nul + 21) });
+    pos = nul + 21;
+  }
+  return links;
+}
+
 /**
  * The mode as git's tree walker reads it (canon_mode): `040000` is a tree, `100664` a plain file,
  * so relics of old tools mean what they meant to git.

@@ -8,6 +8,7 @@ import {
   parseTree,
   serializeCommit,
   serializeTree,
+  treeLinks,
   type TreeEntry,
 } from '../../src/git/objects.ts';
 import { git, gitText, makeRepo, removeDir, tempDir } from './git-fixtures.ts';
@@ -64,6 +65,16 @@ describe('git objects', () => {
     const parsed = parseTree(catFile('tree', tree));
     assert.deepEqual(parsed, expected);
     assert.deepEqual(new Set(parsed.map((e) => e.mode)), new Set(['40000', '100755', '120000']));
+  });
+
+  test('treeLinks gives parseTree\'s modes and oids, and reads 040000 and 100664 as git does', () => {
+    const data = catFile('tree', `${commits.at(-1)}^{tree}`);
+    assert.deepEqual(treeLinks(data), parseTree(data).map(({ mode, oid }) => ({ mode, oid })));
+    const oid = 'ab'.repeat(20);
+    const relic = Buffer.concat([Buffer.from('040000 a\0'), Buffer.from(oid, 'hex'), Buffer.from('100664 b\0'), Buffer.from(oid, 'hex')]);
+    assert.deepEqual(treeLinks(relic), [{ mode: '40000', oid }, { mode: '100644', oid }]);
+    assert.deepEqual(parseTree(relic).map((e) => e.mode), ['40000', '100644']);
+    assert.throws(() => treeLinks(Buffer.from('100644 \0' + 'x'.repeat(20))), GitFormatError);
   });
 
   test('serializeTree sorts like git mktree (trees compare as name/)', () => {

@@ -6,6 +6,8 @@ import { loadConfig } from '../config/load.ts';
 import { parseListen } from '../config/schema.ts';
 import { writeStarterConfig } from './init.ts';
 import { isUserError, UserError } from '../lib/errors.ts';
+import { findNginx } from '../nginx/binary.ts';
+import { checkDomains } from '../nginx/check.ts';
 import { serve } from './serve.ts';
 import { stopEverything } from './stop.ts';
 
@@ -80,7 +82,7 @@ async function stopCommand(args: string[]): Promise<number> {
   return 0;
 }
 
-function checkCommand(args: string[]): number {
+async function checkCommand(args: string[]): Promise<number> {
   const { values, positionals } = flags(args, { config: { type: 'string' } }, 'check [--config DIR]');
   if (positionals.length) throw new UserError(`unexpected argument '${positionals[0]}'\nusage: slipway check [--config DIR]`, 2);
   const dir = path.resolve(values.config ?? path.join(DEFAULT_BASE, 'config'));
@@ -92,6 +94,12 @@ function checkCommand(args: string[]): number {
     return 1;
   }
   const c = result.config;
+  const nginxProblems = await checkDomains(c);
+  if (nginxProblems.length) {
+    for (const line of nginxProblems) process.stderr.write(`${line}\n`);
+    process.stderr.write(`${nginxProblems.length} problem${nginxProblems.length === 1 ? '' : 's'} in ${dir}\n`);
+    return 1;
+  }
   process.stdout.write(
     `${dir}: ok (${c.mainFile}; ${Object.keys(c.repos).length} repos, ${Object.keys(c.domains).length} domains, ${c.keys.length} keys)\n`,
   );
@@ -103,7 +111,7 @@ function initCommand(args: string[]): number {
   if (positionals.length !== 1) throw new UserError('usage: slipway init DIR', 2);
   const dir = path.resolve(positionals[0]!);
   if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) throw new UserError(`${dir} exists and is not a directory`);
-  writeStarterConfig(dir, []);
+  writeStarterConfig(dir, [], findNginx({}) !== null);
   process.stdout.write(`wrote a starter config to ${dir}; add public keys as ${path.join(dir, 'keys', '<user>.pub')}\n`);
   return 0;
 }

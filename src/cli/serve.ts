@@ -3,7 +3,8 @@ import path from 'node:path';
 import { writeStarterConfig } from './init.ts';
 import { loadConfig } from '../config/load.ts';
 import { formatProblem, type Config } from '../config/types.ts';
-import { UserError } from '../lib/errors.ts';
+import { isUserError, UserError } from '../lib/errors.ts';
+import { findNginx, INSTALL_HINT } from '../nginx/binary.ts';
 import { Gateway } from '../ssh/router.ts';
 import { cleanStaleState, defaultBranchOf, ensureBareRepo, gitDirFor } from '../git/repo.ts';
 import { logger } from '../lib/log.ts';
@@ -26,7 +27,7 @@ const log = logger('slipway');
 
 export async function serve(opts: ServeOptions): Promise<void> {
   if (opts.starter && !hasMainFile(opts.configDir)) {
-    writeStarterConfig(opts.configDir, starterKeys());
+    writeStarterConfig(opts.configDir, starterKeys(), findNginx({}) !== null);
     log.info('created the starter config', { dir: opts.configDir });
   }
   const config = loadOrFail(opts.configDir);
@@ -65,7 +66,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
     throw new UserError(`cannot listen on ${listen.host}:${listen.port}: ${err.code ?? err.message} (set listen in ${config.mainFile} or --listen)`);
   });
 
-  process.stdout.write(banner(config, opts, server.host, server.port, hostKeys));
+  process.stdout.write(banner(config, opts, server.host, server.port, hostKeys) + webBanner(service));
 
   // Apps outlive the gateway: stopping it leaves them running; the next start adopts them.
   const stop = (signal: string) => {
@@ -88,10 +89,24 @@ export async function serve(opts: ServeOptions): Promise<void> {
       return;
     }
     await prepareRepos(result.config, opts.dataDir, { cleanLeftovers: false });
+    try {
+      await service.setConfig(result.config);
+    } catch (err) {
+      if (!isUserError(err)) throw err;
+      for (const line of err.message.split('\n')) log.error(`config reload refused: ${line}`);
+      return;
+    }
     gateway.setConfig(result.config);
-    await service.setConfig(result.config);
     log.info('config reloaded', { repos: Object.keys(result.config.repos).length, keys: result.config.keys.length });
   }
+}
+
+/** Where the domains answer, or (starter instance without nginx) how to get them. */
+function webBanner(service: Service): string {
+  const site = service.domains();
+  const lines = (site?.domains ?? []).map((d) => `web:    ${d.urls.join(' ')}`);
+  if (lines.length === 0 && !findNginx(service.currentConfig.global.nginx)) lines.push(`web:    no nginx, so no domains: ${INSTALL_HINT}`);
+  return lines.length ? lines.join('\n') + '\n' : '';
 }
 
 function hasMainFile(dir: string): boolean {

@@ -1,5 +1,6 @@
 import { allowed } from '../service/access.ts';
 import { currentRelease } from '../deploy/releases.ts';
+import type { SiteModel } from '../nginx/model.ts';
 import type { Command } from './types.ts';
 import { expectArgs, requireRole } from './types.ts';
 
@@ -25,6 +26,27 @@ export const status: Command = {
         }
       }
     }
+    for (const line of domainLines(ctx.service.domains(), (repo) => allowed(ctx.role, 'read', repo) && (!onlyRepo || repo === onlyRepo))) ctx.out(line + '\n');
     return 0;
   },
 };
+
+/** `domain shop.example: https://shop.example/` then one line per location and what answers it, for the domains whose repos `visible` lets through. */
+function domainLines(site: SiteModel | null, visible: (repo: string) => boolean): string[] {
+  const lines: string[] = [];
+  for (const d of site?.domains ?? []) {
+    const shown = d.locations.filter((l) => visible(l.serving?.ref.repo ?? l.upstream.repo));
+    if (shown.length === 0) continue;
+    lines.push(`domain ${d.name}: ${d.urls.join(' ')}`);
+    for (const l of shown) {
+      const s = l.serving;
+      if (!s) {
+        lines.push(`  ${l.path} -> nothing runs (503: ${l.reason})`);
+        continue;
+      }
+      const ports = s.target.kind === 'ports' ? `, port${s.target.ports.length > 1 ? 's' : ''} ${s.target.ports.join(',')}` : '';
+      lines.push(`  ${l.path} -> ${s.ref.repo}/${s.ref.branch} ${s.ref.runner} (${s.type}, ${s.target.release}${ports})${s.maintenance ? ' maintenance' : ''}`);
+    }
+  }
+  return lines;
+}

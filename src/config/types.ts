@@ -55,6 +55,8 @@ export interface BranchConfig {
   };
   customCmds: Record<string, string>;
   keepReleases: number;
+  /** seconds old processes keep running after traffic moved away; undefined: the global value */
+  drainSeconds?: number;
 }
 
 export interface RepoConfig {
@@ -112,6 +114,23 @@ export interface LogLimits {
   keep: number;
 }
 
+/** `nginx:` in slipway.yml. Managed (slipway runs its own master) unless `confDir` is given. */
+export interface NginxSettings {
+  /** false: the system nginx includes `confDir/*.conf` (pyPaaS style) */
+  managed: boolean;
+  /** listen address of the managed nginx's servers; undefined: all addresses */
+  address?: string;
+  httpPort: number;
+  httpsPort: number;
+  confDir?: string;
+  testCmd: string;
+  reloadCmd: string;
+  /** a folder of templates overriding slipway's, as written (relative to the config dir) */
+  templates?: string;
+  /** the nginx binary; undefined: found on PATH, /usr/sbin or /usr/local/sbin */
+  binary?: string;
+}
+
 export interface GlobalConfig {
   listen: { host: string; port: number };
   /** Backend port range; `max` is exclusive (pyPaaS). */
@@ -119,6 +138,9 @@ export interface GlobalConfig {
   limits: Limits;
   logs: LogLimits;
   keepReleases: number;
+  /** default seconds old processes keep running after a switch */
+  drainSeconds: number;
+  nginx: NginxSettings;
   deployLoggerCmd?: string;
   sslConfig?: string;
   /** null: no `users` section, every key is an admin (pyPaaS behaviour). */

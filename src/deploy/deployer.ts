@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { BranchConfig, Config, RepoConfig } from '../config/types.ts';
-import { isUserError } from '../lib/errors.ts';
+import { isUserError, UserError } from '../lib/errors.ts';
 import type { ObjectStore } from '../git/object-store.ts';
 import { parseCommit, parseTree } from '../git/objects.ts';
 import type { Logger } from '../lib/log.ts';
@@ -28,8 +28,8 @@ interface HookPlace {
   branch: string;
 }
 
-/** A step failed; the message completes `deploy failed: …`. */
-export class DeployFailure extends Error {}
+/** A step failed; the message completes `deploy failed: …`. A user error: rollback and rebuild print it as one line. */
+export class DeployFailure extends UserError {}
 
 export interface DeployRequest {
   repo: RepoConfig;
@@ -49,8 +49,11 @@ export interface DeployerOptions {
   supervisor: Supervisor;
   releases: ReleaseStore;
   log: Logger;
-  /** Points traffic (nginx) at what now runs for a branch. */
-  switchTraffic: (repo: string, branch: string) => Promise<void>;
+  /**
+   * Points traffic (nginx) at what now runs for a branch; resolves to the URLs that reach it
+   * (none when no domain does). Throws a UserError when nginx refuses; then nothing changed.
+   */
+  switchTraffic: (repo: string, branch: string) => Promise<string[]>;
 }
 
 /**
@@ -122,7 +125,7 @@ export class Deployer {
         report.step('Maintenance', `stopping release ${old.id}`);
         await this.stopRelease(repo, req.branch, (p) => p.release === old.id);
         oldStopped = true;
-        await this.opts.switchTraffic(repo, req.branch);
+        await this.switchTraffic(repo, req.branch);
         for (const cmd of branch.hooks.maintenance) await this.hook('maintenance', cmd, checkout, env, report, hookCtx);
         report.done();
       } else if (branch.hooks.maintenance.length) {
@@ -142,11 +145,23 @@ export class Deployer {
       next.current = id;
       next.pending = null;
       releases.save(repo, req.branch, next);
-      await this.opts.switchTraffic(repo, req.branch);
+      let urls: string[];
+      try {
+        urls = await this.switchTraffic(repo, req.branch);
+      } catch (err) {
+        // nginx kept serving the old release: the state says so again.
+        const back = releases.load(repo, req.branch);
+        back.releases = back.releases.filter((r) => r.id !== id);
+        back.current = old?.id ?? null;
+        releases.save(repo, req.branch, back);
+        throw err;
+      }
       report.done();
 
       if (old && !oldStopped) {
-        report.step('Stop', `release ${old.id}`);
+        const drain = urls.length ? drainSeconds(this.opts.config(), branch) : 0;
+        report.step('Stop', `release ${old.id}${drain ? ` after ${drain} s for its requests to finish` : ''}`);
+        await sleep(drain * 1000);
         await this.stopRelease(repo, req.branch, (p) => p.release !== id);
         report.done();
       } else {
@@ -156,6 +171,7 @@ export class Deployer {
 
       const summary = `${repo}/${req.branch} ${req.commit.slice(0, 8)}: ${describeRunning(branch, started_)} (${seconds(Date.now() - started)})`;
       report.line(summary);
+      if (urls.length) report.line(`live at ${urls.join(' ')}`);
       const steps = Object.fromEntries(Object.entries(report.durations).map(([k, v]) => [`${k}_ms`, v]));
       log.info('deployed', { repo, branch: req.branch, release: id, commit: req.commit, user: req.user, ms: Date.now() - started, ...steps });
       return { ok: true, release, summary };
@@ -169,7 +185,7 @@ export class Deployer {
         report.step('Restore', `release ${old.id}`);
         try {
           await this.startRelease(branch, { repo, branch: req.branch, id: old.id, commit: old.commit, checkout: old.checkout }, report);
-          await this.opts.switchTraffic(repo, req.branch);
+          await this.switchTraffic(repo, req.branch);
           report.done(`release ${old.id} runs again`);
         } catch (restoreErr) {
           report.fail((restoreErr as Error).message);
@@ -270,6 +286,16 @@ export class Deployer {
     return specs;
   }
 
+  /** The switch itself; nginx refusing it is the deploy's failure, named as nginx's. */
+  private async switchTraffic(repo: string, branch: string): Promise<string[]> {
+    try {
+      return await this.opts.switchTraffic(repo, branch);
+    } catch (err) {
+      if (isUserError(err)) throw new DeployFailure(`nginx: ${err.message}`);
+      throw err;
+    }
+  }
+
   async stopRelease(repo: string, branch: string, which: (p: ProcessSpec) => boolean): Promise<void> {
     const { supervisor } = this.opts;
     const victims = supervisor.list((p) => p.repo === repo && p.branch === branch && which(p));
@@ -310,13 +336,26 @@ export class Deployer {
       const previous = state.current;
       state.current = target.id;
       releases.save(repoName, branchName, state);
-      await this.opts.switchTraffic(repoName, branchName);
+      let urls: string[];
+      try {
+        urls = await this.switchTraffic(repoName, branchName);
+      } catch (err) {
+        const back = releases.load(repoName, branchName);
+        back.current = previous;
+        releases.save(repoName, branchName, back);
+        report.fail((err as Error).message);
+        await this.stopRelease(repoName, branchName, (p) => p.release === target.id);
+        throw err;
+      }
       report.done();
-      report.step('Stop', previous ? `release ${previous}` : '');
+      const drain = urls.length && previous ? drainSeconds(this.opts.config(), branch) : 0;
+      report.step('Stop', previous ? `release ${previous}${drain ? ` after ${drain} s for its requests to finish` : ''}` : '');
+      await sleep(drain * 1000);
       await this.stopRelease(repoName, branchName, (p) => p.release !== target.id);
       report.done();
       const summary = `${repoName}/${branchName} ${target.commit.slice(0, 8)}: ${describeRunning(branch, specs)} (${seconds(Date.now() - started)})`;
       report.line(summary);
+      if (urls.length) report.line(`live at ${urls.join(' ')}`);
       log.info('rolled back', { repo: repoName, branch: branchName, release: target.id, user });
       return summary;
     } finally {
@@ -335,6 +374,15 @@ function nothingToDeploy(branch: BranchConfig, store: ObjectStore, commit: strin
   const c = store.read(commit);
   const tree = c?.type === 'commit' ? store.read(parseCommit(c.data).tree) : null;
   return tree?.type === 'tree' && !parseTree(tree.data).some((e) => e.name === '.build.sh');
+}
+
+/** How long old processes keep serving after traffic moved to the new ones. */
+export function drainSeconds(config: Config, branch: BranchConfig): number {
+  return branch.drainSeconds ?? config.global.drainSeconds;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
 }
 
 function describeStart(branch: BranchConfig): string {

@@ -14,8 +14,19 @@ import { readRef, RefTransaction, RefUpdateError, ZERO_OID } from '../git/refs.t
 import { gitDirFor } from '../git/repo.ts';
 import type { Logger } from '../lib/log.ts';
 import type { ProcessStatus, Supervisor } from '../runners/supervisor.ts';
+import type { RunnerConfig, UpstreamRef } from '../config/types.ts';
+import type { SiteModel, Target } from '../nginx/model.ts';
+import { Nginx } from '../nginx/nginx.ts';
 
 const CUSTOM_CMD_TIMEOUT_MS = 60 * 60_000;
+
+function realpathOr(p: string): string {
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    return p;
+  }
+}
 
 /**
  * The one service every front end (git push, ssh commands, later the dashboard) goes through
@@ -24,6 +35,7 @@ const CUSTOM_CMD_TIMEOUT_MS = 60 * 60_000;
 export class Service {
   readonly releases: ReleaseStore;
   readonly deployer: Deployer;
+  readonly nginx: Nginx;
 
   constructor(
     private config: Config,
@@ -38,9 +50,32 @@ export class Service {
       supervisor,
       releases: this.releases,
       log: log.child('deploy'),
-      // nginx arrives with the domains issue; the deploy already calls this at the switch point.
-      switchTraffic: async () => {},
+      switchTraffic: async (repo, branch) => {
+        await this.nginx.apply(this.config);
+        return this.nginx.urls(repo, branch);
+      },
     });
+    this.nginx = new Nginx({ dataDir, log: log.child('nginx'), lookup: (ref, runner) => this.target(ref, runner) });
+  }
+
+  /** What the current release of a branch offers nginx for one runner; null when nothing of it runs. */
+  private target(ref: UpstreamRef, runner: RunnerConfig): Target | null {
+    const current = currentRelease(this.releases.load(ref.repo, ref.branch));
+    if (!current) return null;
+    if (runner.type === 'NginxStatic') {
+      const base = realpathOr(current.checkout);
+      return { kind: 'static', base, root: runner.subdirectory ? path.join(base, runner.subdirectory) : base, release: current.id };
+    }
+    const ports = this.supervisor
+      .list((p) => p.repo === ref.repo && p.branch === ref.branch && p.release === current.id && p.runner === ref.runner && p.port !== undefined)
+      .map((p) => p.port!)
+      .sort((a, b) => a - b);
+    return { kind: 'ports', ports, release: current.id };
+  }
+
+  /** Domains as nginx serves them now (after the last apply). */
+  domains(): SiteModel | null {
+    return this.nginx.current;
   }
 
   get currentConfig(): Config {
@@ -57,9 +92,12 @@ export class Service {
       log: this.log.child('reconcile'),
       busy: (repo, branch) => this.deployer.busy(repo, branch) !== null,
     });
+    await this.nginx.apply(this.config);
   }
 
+  /** A new config is kept only if nginx accepts what it implies; a refusal throws and changes nothing. */
   async setConfig(config: Config): Promise<void> {
+    await this.nginx.apply(config);
     this.config = config;
     await this.reconcile();
   }

@@ -36,6 +36,8 @@ export interface InstanceOptions {
   slipwayYml?: string;
   /** repos/<name>.yml texts */
   repos?: Record<string, string>;
+  /** domains/<name>.yml texts */
+  domains?: Record<string, string>;
   /** users to create keys for; the first is the default actor */
   users?: string[];
   /** users whose key exists on disk but is NOT put in the config */
@@ -192,6 +194,8 @@ export async function startInstance(opts: InstanceOptions = {}): Promise<Instanc
   fs.writeFileSync(path.join(configDir, 'slipway.yml'), opts.slipwayYml ?? '');
   const repos = opts.repos ?? { myapp: 'branches:\n  main: {}\n  staging: {}\n' };
   for (const [name, yml] of Object.entries(repos)) fs.writeFileSync(path.join(configDir, 'repos', `${name}.yml`), yml);
+  if (opts.domains) fs.mkdirSync(path.join(configDir, 'domains'));
+  for (const [name, yml] of Object.entries(opts.domains ?? {})) fs.writeFileSync(path.join(configDir, 'domains', `${name}.yml`), yml);
   await inst.start();
   return inst;
 }

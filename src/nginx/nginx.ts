@@ -1,0 +1,94 @@
+import path from 'node:path';
+import { execa } from 'execa';
+import { formatProblem, type Config } from '../config/types.ts';
+import { UserError } from '../lib/errors.ts';
+import type { Logger } from '../lib/log.ts';
+import { findNginx, INSTALL_HINT } from './binary.ts';
+import { fileCertificates, type CertificateSource } from './certificates.ts';
+import { NginxMaster, firstError } from './master.ts';
+import { buildSite, urlsFor, type SiteModel, type TargetLookup } from './model.ts';
+import { renderSite } from './render.ts';
+import { stageManaged, stageSystem } from './stage.ts';
+import { listenAddress } from './names.ts';
+
+const RELOAD_CMD_TIMEOUT_MS = 60_000;
+
+export interface NginxOptions {
+  dataDir: string;
+  log: Logger;
+  /** what runs now behind a runner (the service reads releases and processes) */
+  lookup: TargetLookup;
+  certs?: CertificateSource;
+}
+
+/**
+ * The one entry point to nginx: `apply` renders every domain for what runs now, tests the
+ * result with nginx, puts it live and reloads; if nginx refuses, nothing changes and the error
+ * names the config file at fault. Calls are serialized (deploys of different branches run in
+ * parallel, nginx has one configuration).
+ */
+export class Nginx {
+  private queue: Promise<unknown> = Promise.resolve();
+  private site: SiteModel | null = null;
+
+  constructor(private readonly opts: NginxOptions) {}
+
+  apply(config: Config): Promise<SiteModel> {
+    const run = this.queue.then(() => this.applyNow(config));
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  /** What the last applied configuration serves (null before the first apply). */
+  get current(): SiteModel | null {
+    return this.site;
+  }
+
+  /** The URLs that now reach a branch through nginx. */
+  urls(repo: string, branch: string): string[] {
+    return this.site ? urlsFor(this.site, repo, branch) : [];
+  }
+
+  /** The managed master of this data dir (whether it runs or not), or null without a binary. */
+  master(config: Config): NginxMaster | null {
+    const binary = findNginx(config.global.nginx);
+    return binary ? new NginxMaster(binary, path.join(this.opts.dataDir, 'nginx')) : null;
+  }
+
+  private async applyNow(config: Config): Promise<SiteModel> {
+    const built = buildSite(config, this.opts.lookup, this.opts.certs ?? fileCertificates);
+    if ('problems' in built) throw new UserError(built.problems.map(formatProblem).join('\n'));
+    const { site } = built;
+    const settings = config.global.nginx;
+    const override = settings.templates ? path.resolve(config.dir, settings.templates) : undefined;
+    if (settings.managed) {
+      const master = this.master(config);
+      if (site.domains.length === 0 && master?.pid() == null) {
+        this.site = site;
+        return site;
+      }
+      if (!master) throw new UserError(`${site.domains[0]!.file}: nginx is not installed: ${INSTALL_HINT}`);
+      const prefix = master.prefix;
+      const listen = { http: listenAddress(settings.address, settings.httpPort), https: listenAddress(settings.address, settings.httpsPort) };
+      const files = renderSite(site, { override, managed: { prefix, listen } });
+      const changed = await stageManaged(master.binary, prefix, files);
+      if (master.pid() === null) {
+        const how = await master.ensureRunning();
+        this.opts.log.info(`nginx ${how}`, { pid: master.pid(), prefix });
+      } else if (changed) {
+        await master.reload();
+      }
+      if (changed) this.opts.log.info('nginx configuration applied', { domains: site.domains.length, upstreams: site.upstreams.length });
+    } else {
+      const files = renderSite(site, { override });
+      const manifest = path.join(this.opts.dataDir, 'nginx', 'system-files.json');
+      if (await stageSystem(settings.confDir!, files, settings.testCmd, manifest)) {
+        const r = await execa('/bin/sh', ['-c', settings.reloadCmd], { reject: false, timeout: RELOAD_CMD_TIMEOUT_MS, stdin: 'ignore', all: true });
+        if (r.exitCode !== 0) throw new UserError(`nginx.reload_cmd '${settings.reloadCmd}' failed: ${firstError(r.all ?? '') || `exit ${r.exitCode}`}`);
+        this.opts.log.info('nginx configuration applied (system nginx)', { domains: site.domains.length });
+      }
+    }
+    this.site = site;
+    return site;
+  }
+}

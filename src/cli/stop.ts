@@ -3,6 +3,7 @@ import { runningGateway } from '../lib/data-lock.ts';
 import { logger } from '../lib/log.ts';
 import { isSameProcess, liveGroupMembers, signalGroup, waitUntil } from '../runners/proc-stat.ts';
 import { loadState, saveState } from '../runners/process-state.ts';
+import { managedMaster } from '../nginx/master.ts';
 
 const GRACE_MS = 10_000;
 
@@ -28,4 +29,6 @@ export async function stopEverything(dataDir: string, out: (line: string) => voi
   await waitUntil(allGone, 2_000, 50);
   if (state) saveState(file, { bootId: state.bootId, processes: [] });
   out(`stopped ${live.length} app process${live.length === 1 ? '' : 'es'}`);
+  const nginx = managedMaster(dataDir);
+  if (nginx && (await nginx.stop(GRACE_MS))) out('stopped the managed nginx');
 }

@@ -291,7 +291,7 @@ export class Deployer {
     try {
       return await this.opts.switchTraffic(repo, branch);
     } catch (err) {
-      if (isUserError(err)) throw new DeployFailure(`nginx: ${err.message}`);
+      if (isUserError(err)) throw new DeployFailure(`switch: ${err.message}`);
       throw err;
     }
   }

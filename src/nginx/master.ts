@@ -92,6 +92,15 @@ export class NginxMaster {
   }
 }
 
+/**
+ * The managed master of a data dir as `slipway stop` sees it (no config at hand): the binary
+ * only matters for starting, so any nginx found will do, and none is needed to stop one.
+ */
+export function managedMaster(dataDir: string): NginxMaster | null {
+  const master = new NginxMaster('nginx', path.join(dataDir, 'nginx'));
+  return master.pid() === null ? null : master;
+}
+
 function cmdline(pid: number): string {
   try {
     return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0+$/, '').replace(/\0/g, ' ');

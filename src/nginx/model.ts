@@ -63,7 +63,7 @@ export function buildSite(config: Config, lookup: TargetLookup, certs: Certifica
   const settings = config.global.nginx;
   const domains: DomainModel[] = [];
   const seen = new Map<string, string>();
-  for (const d of Object.values(config.domains).sort((a, b) => a.name.localeCompare(b.name))) {
+  for (const d of Object.values(config.domains).sort((a, b) => (a.name < b.name ? -1 : 1))) {
     const lower = d.name.toLowerCase();
     const other = seen.get(lower);
     if (other) problems.push({ file: d.file, path: '', message: `server name '${d.name}' is also served by ${other} (nginx names ignore case; keep one file)` });
@@ -111,7 +111,7 @@ export function buildSite(config: Config, lookup: TargetLookup, certs: Certifica
     });
   }
   if (problems.length) return { problems };
-  return { site: { domains, upstreams: [...upstreams.values()].sort((a, b) => a.name.localeCompare(b.name)) } };
+  return { site: { domains, upstreams: [...upstreams.values()].sort((a, b) => (a.name < b.name ? -1 : 1)) } };
 }
 
 function pickServing(config: Config, upstream: UpstreamRef, maintenance: UpstreamRef | undefined, lookup: TargetLookup) {

@@ -30,6 +30,8 @@ export interface NginxOptions {
 export class Nginx {
   private queue: Promise<unknown> = Promise.resolve();
   private site: SiteModel | null = null;
+  /** whether this gateway has met its master yet (to log an adoption once) */
+  private metMaster = false;
 
   constructor(private readonly opts: NginxOptions) {}
 
@@ -71,6 +73,8 @@ export class Nginx {
       const prefix = master.prefix;
       const listen = { http: listenAddress(settings.address, settings.httpPort), https: listenAddress(settings.address, settings.httpsPort) };
       const files = renderSite(site, { override, managed: { prefix, listen } });
+      if (!this.metMaster && master.pid() !== null) this.opts.log.info('nginx adopted', { pid: master.pid(), prefix });
+      this.metMaster = true;
       const changed = await stageManaged(master.binary, prefix, files);
       if (master.pid() === null) {
         const how = await master.ensureRunning();

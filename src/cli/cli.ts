@@ -13,7 +13,7 @@ import { stopEverything } from './stop.ts';
 
 const USAGE = `usage: slipway <command> [options]
 
-  serve [--config DIR] [--data DIR] [--listen HOST:PORT]
+  serve [--config DIR] [--data DIR] [--listen HOST:PORT] [--http-port PORT]
         run the gateway; with no flags, the starter instance in ./.slipway/
   stop [--data DIR]      stop the gateway of a data dir and every app it runs
   check [--config DIR]   validate a config directory, print every problem
@@ -58,16 +58,21 @@ function flags<T extends Record<string, { type: 'string' }>>(args: string[], opt
 }
 
 async function serveCommand(args: string[]): Promise<number> {
-  const usage = 'serve [--config DIR] [--data DIR] [--listen HOST:PORT]';
-  const { values, positionals } = flags(args, { config: { type: 'string' }, data: { type: 'string' }, listen: { type: 'string' } }, usage);
+  const usage = 'serve [--config DIR] [--data DIR] [--listen HOST:PORT] [--http-port PORT]';
+  const { values, positionals } = flags(args, { config: { type: 'string' }, data: { type: 'string' }, listen: { type: 'string' }, 'http-port': { type: 'string' } }, usage);
   if (positionals.length) throw new UserError(`unexpected argument '${positionals[0]}'\nusage: slipway ${usage}`, 2);
   const listen = values.listen === undefined ? undefined : parseListen(values.listen);
   if (listen === null) throw new UserError(`--listen: '${values.listen}' is not HOST:PORT (e.g. 127.0.0.1:2222; port 0 picks a free one)`, 2);
+  const httpPort = values['http-port'] === undefined ? undefined : Number(values['http-port']);
+  if (httpPort !== undefined && !(Number.isInteger(httpPort) && httpPort >= 1 && httpPort <= 65535)) {
+    throw new UserError(`--http-port: '${values['http-port']}' is not a port number from 1 to 65535`, 2);
+  }
   const starter = values.config === undefined;
   await serve({
     configDir: path.resolve(values.config ?? path.join(DEFAULT_BASE, 'config')),
     dataDir: path.resolve(values.data ?? path.join(DEFAULT_BASE, 'data')),
     listen,
+    httpPort,
     starter,
   });
   return new Promise<number>(() => {}); // runs until a signal ends the process

@@ -19,6 +19,8 @@ export interface ServeOptions {
   configDir: string;
   dataDir: string;
   listen?: { host: string; port: number };
+  /** overrides nginx.http_port (as `listen` overrides listen), for a second instance or a test */
+  httpPort?: number;
   /** the no-flags instance: create config and an example repo on first start */
   starter: boolean;
 }
@@ -30,7 +32,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
     writeStarterConfig(opts.configDir, starterKeys(), findNginx({}) !== null);
     log.info('created the starter config', { dir: opts.configDir });
   }
-  const config = loadOrFail(opts.configDir);
+  const config = withOverrides(loadOrFail(opts.configDir), opts);
   fs.mkdirSync(opts.dataDir, { recursive: true });
   acquireDataDirLock(opts.dataDir);
   await prepareRepos(config, opts.dataDir);
@@ -88,6 +90,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
       for (const p of result.problems) log.error(`config reload refused: ${formatProblem(p)}`);
       return;
     }
+    result.config = withOverrides(result.config, opts);
     await prepareRepos(result.config, opts.dataDir, { cleanLeftovers: false });
     try {
       await service.setConfig(result.config);
@@ -107,6 +110,11 @@ function webBanner(service: Service): string {
   const lines = (site?.domains ?? []).map((d) => `web:    ${d.urls.join(' ')}`);
   if (lines.length === 0 && !findNginx(service.currentConfig.global.nginx)) lines.push(`web:    no nginx, so no domains: ${INSTALL_HINT}`);
   return lines.length ? lines.join('\n') + '\n' : '';
+}
+
+function withOverrides(config: Config, opts: ServeOptions): Config {
+  if (opts.httpPort === undefined) return config;
+  return { ...config, global: { ...config.global, nginx: { ...config.global.nginx, httpPort: opts.httpPort } } };
 }
 
 function hasMainFile(dir: string): boolean {

@@ -20,6 +20,12 @@ import { Nginx } from '../nginx/nginx.ts';
 
 const CUSTOM_CMD_TIMEOUT_MS = 60 * 60_000;
 
+function servedByDomain(config: Config, repo: string, branch: string): boolean {
+  return Object.values(config.domains).some((d) =>
+    d.locations.some((l) => [l.upstream, l.maintenanceUpstream].some((u) => u?.repo === repo && u.branch === branch)),
+  );
+}
+
 function realpathOr(p: string): string {
   try {
     return fs.realpathSync(p);
@@ -51,6 +57,8 @@ export class Service {
       releases: this.releases,
       log: log.child('deploy'),
       switchTraffic: async (repo, branch) => {
+        // A branch no domain names cannot change what nginx serves.
+        if (!servedByDomain(this.config, repo, branch)) return [];
         await this.nginx.apply(this.config);
         return this.nginx.urls(repo, branch);
       },

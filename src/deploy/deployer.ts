@@ -116,6 +116,7 @@ export class Deployer {
       fs.mkdirSync(path.dirname(checkout), { recursive: true });
       const exported = await guard(() => exportCommit(req.store, req.commit, checkout));
       for (const s of exported.submodules) report.warn(`submodule '${s}' is not fetched: slipway deploys the repo's own files only`);
+      for (const l of exported.outsideLinks) report.warn(`symlink ${l} points outside the checkout: not written`);
       report.done(`${exported.files} files`);
 
       const hookCtx = { repo, branch: req.branch };

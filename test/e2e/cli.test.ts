@@ -127,7 +127,10 @@ describe('slipway check, init and bad input', () => {
   test('bad flags and commands say what to fix', async () => {
     const flag = await slipway(['serve', '--lisen', '1'], dir);
     assert.equal(flag.code, 2);
-    assert.equal(flag.stderr, "slipway: unknown flag '--lisen' (serve takes --config, --data, --listen)\nusage: slipway serve [--config DIR] [--data DIR] [--listen HOST:PORT]\n");
+    assert.equal(flag.stderr, "slipway: unknown flag '--lisen' (serve takes --config, --data, --listen, --http-port)\nusage: slipway serve [--config DIR] [--data DIR] [--listen HOST:PORT] [--http-port PORT]\n");
+    const port = await slipway(['serve', '--http-port', '99999'], dir);
+    assert.equal(port.code, 2);
+    assert.equal(port.stderr, "slipway: --http-port: '99999' is not a port number from 1 to 65535\n");
     const missing = await slipway(['check', '--config'], dir);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /^slipway: --config needs a value \(check takes --config\)\n/);

@@ -69,6 +69,8 @@ export interface DeployerOptions {
  * old release. One deploy at a time per branch; different branches deploy in parallel.
  */
 export class Deployer {
+  /** processes nginx must not send traffic to right now (see restartProcesses) */
+  private outOfRotation = new Set<string>();
   private active = new Map<string, { user: string; started: number; what: string }>();
 
   constructor(private readonly opts: DeployerOptions) {}
@@ -259,6 +261,13 @@ export class Deployer {
       throw new DeployFailure((err as Error).message);
     }
     const specs = releaseSpecs(this.opts.dataDir, branch, rel, () => ports.shift()!);
+    await this.startHealthy(branch, specs, report);
+    return specs;
+  }
+
+  /** Starts `specs` and waits until every runner's processes are healthy; on failure, stops them. */
+  private async startHealthy(branch: BranchConfig, specs: ProcessSpec[], report?: DeployReport): Promise<void> {
+    const { supervisor } = this.opts;
     try {
       const spawnStart = Date.now();
       for (const s of specs) await supervisor.start(s);
@@ -266,6 +275,7 @@ export class Deployer {
       const healthStart = Date.now();
       for (const r of processRunners(branch)) {
         const mine = specs.filter((s) => s.runner === r.name);
+        if (mine.length === 0) continue;
         const alive = () => mine.every((s) => supervisor.isAlive(s.id));
         if (r.type === 'SimpleProcess') {
           await new Promise((res) => setTimeout(res, SIMPLE_PROCESS_SETTLE_MS));
@@ -295,7 +305,75 @@ export class Deployer {
       await Promise.all(specs.map((s) => supervisor.stop(s.id, STOP_GRACE_MS)));
       throw err;
     }
-    return specs;
+  }
+
+  /** Whether nginx should send traffic to a process (false for one being restarted behind a stand-in). */
+  inRotation(id: string): boolean {
+    return !this.outOfRotation.has(id);
+  }
+
+  /**
+   * Restarts a release's processes on their own ports. When a domain serves the branch, each
+   * backend process first gets a stand-in on a fresh port: stand-ins healthy → nginx sends
+   * traffic to them → drain → the originals restart → healthy → traffic back → drain → the
+   * stand-ins stop. Without a domain (nothing routes to them), processes restart one by one.
+   */
+  async restartProcesses(repo: string, branchName: string, branch: BranchConfig, specs: ProcessSpec[]): Promise<void> {
+    const { supervisor } = this.opts;
+    const backends = specs.filter((s) => s.port !== undefined);
+    const routed = backends.length > 0 && (await this.switchTraffic(repo, branchName)).length > 0;
+    if (!routed) {
+      for (const s of specs) {
+        await supervisor.stop(s.id);
+        await supervisor.start(s);
+      }
+      return;
+    }
+    const drainMs = drainSeconds(this.opts.config(), branch) * 1000;
+    const used = new Set(supervisor.list().flatMap((p) => (p.port === undefined ? [] : [p.port])));
+    const fresh = await allocatePorts(backends.length, this.opts.config().global.ports, used);
+    const standIns = backends.map((s, i): ProcessSpec => ({
+      ...s,
+      id: `${s.id}~stand-in`,
+      port: fresh[i]!,
+      env: { ...s.env, PORT: String(fresh[i]) },
+      logFile: s.logFile.replace(/\.log$/, '.stand-in.log'),
+    }));
+    try {
+      await this.startHealthy(branch, standIns);
+      for (const s of backends) this.outOfRotation.add(s.id);
+      await this.switchTraffic(repo, branchName);
+      await sleep(drainMs);
+      for (const s of specs) {
+        await supervisor.stop(s.id);
+        await supervisor.start(s);
+      }
+      await this.waitRunning(branch, backends);
+    } finally {
+      // Whatever happened, the originals take the traffic back before the stand-ins go.
+      for (const s of backends) this.outOfRotation.delete(s.id);
+      for (const s of standIns) this.outOfRotation.add(s.id);
+      try {
+        await this.switchTraffic(repo, branchName);
+        await sleep(drainMs);
+      } finally {
+        await Promise.all(standIns.map((s) => supervisor.stop(s.id, STOP_GRACE_MS)));
+        for (const s of standIns) this.outOfRotation.delete(s.id);
+      }
+    }
+  }
+
+  /** Waits until restarted backends answer their health check again (they keep their ports). */
+  private async waitRunning(branch: BranchConfig, backends: ProcessSpec[]): Promise<void> {
+    for (const r of processRunners(branch)) {
+      const mine = backends.filter((s) => s.runner === r.name);
+      if (mine.length === 0) continue;
+      const h = await waitHealthy(
+        mine.map((s) => ({ port: s.port!, path: r.type === 'NginxBackend' ? r.healthcheck?.path : undefined })),
+        { timeoutMs: (r.healthcheck?.timeout ?? DEFAULT_HEALTH_TIMEOUT_S) * 1000, alive: () => mine.every((s) => this.opts.supervisor.isAlive(s.id)), intervalMs: HEALTH_PROBE_MS },
+      );
+      if (!h.ok) throw new DeployFailure(`health: ${r.name}: ${h.reason}`);
+    }
   }
 
   /** The switch itself; nginx refusing it is the deploy's failure, named as nginx's. */

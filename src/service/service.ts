@@ -115,7 +115,7 @@ export class Service {
       return { kind: 'static', base, root: runner.subdirectory ? path.join(base, runner.subdirectory) : base, release: current.id };
     }
     const ports = this.supervisor
-      .list((p) => p.repo === ref.repo && p.branch === ref.branch && p.release === current.id && p.runner === ref.runner && p.port !== undefined)
+      .list((p) => p.repo === ref.repo && p.branch === ref.branch && p.release === current.id && p.runner === ref.runner && p.port !== undefined && this.deployer.inRotation(p.id))
       .map((p) => p.port!)
       .sort((a, b) => a - b);
     return { kind: 'ports', ports, release: current.id };
@@ -295,10 +295,7 @@ export class Service {
         if (port === undefined) throw new UserError(`${repoName}/${branch}: ${runner}.${i} is not running; use rebuild`);
         return port;
       });
-      for (const s of specs) {
-        await this.supervisor.stop(s.id);
-        await this.supervisor.start(s);
-      }
+      await this.deployer.restartProcesses(repoName, branch, branchCfg, specs);
       out(`${repoName}/${branch}: restarted ${count(specs.length, 'process', 'processes')} of ${current.id}\n`);
       this.log.info('restarted', { repo: repoName, branch, user, processes: specs.length });
       return specs.length;

@@ -70,7 +70,7 @@ describe('switches through nginx', () => {
     await stopAll(inst, marker);
   });
 
-  test('redeploys and a rollback under a 20 ms request loop: no request fails, each switch serves the new version', async () => {
+  test('redeploys, a rollback and a restart under a 20 ms request loop: no request fails, each switch serves the new version', async () => {
     const work = path.join(inst.root, 'app');
     await commitApp(work, inst, 'v1');
     assert.equal((await inst.git(['push', `${inst.url}/app`, 'main'], { cwd: work })).code, 0);
@@ -87,7 +87,13 @@ describe('switches through nginx', () => {
       const rb = await inst.ssh('alice', ['rollback', 'app', 'main']);
       assert.equal(rb.code, 0, rb.stderr);
       assert.match(rb.stdout + rb.stderr, new RegExp(`live at http://app\\.test:${httpPort}/`));
-      assert.equal(JSON.parse((await web(httpPort, 'app.test')).body).version, 'v2');
+      const before_ = JSON.parse((await web(httpPort, 'app.test')).body) as { version: string; pid: number; port: number };
+      assert.equal(before_.version, 'v2');
+      const rs = await inst.ssh('alice', ['restart', 'app', 'main']);
+      assert.equal(rs.code, 0, rs.stderr);
+      const after_ = JSON.parse((await web(httpPort, 'app.test')).body) as { version: string; pid: number; port: number };
+      assert.deepEqual([after_.version, after_.port], ['v2', before_.port], 'restarted on its own port');
+      assert.notEqual(after_.pid, before_.pid);
       await new Promise((r) => setTimeout(r, 200));
     } finally {
       await load.stop();

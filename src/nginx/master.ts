@@ -40,7 +40,11 @@ export class NginxMaster {
   async ensureRunning(): Promise<'adopted' | 'started'> {
     if (this.pid() !== null) return 'adopted';
     const r = await execa(this.binary, ['-p', `${this.prefix}/`, '-e', this.errorLog, '-c', this.confFile], { reject: false, timeout: START_TIMEOUT_MS, stdin: 'ignore' });
-    if (r.exitCode !== 0) throw new UserError(`cannot start nginx: ${firstError(`${r.stderr}\n${r.stdout}`)}`);
+    if (r.exitCode !== 0) {
+      const why = firstError(`${r.stderr}\n${r.stdout}`);
+      const hint = /bind\(\)|Address already in use|Permission denied/.test(why) ? ' (free that port, or choose nginx.http_port / https_port in slipway.yml; ports below 1024 need root)' : '';
+      throw new UserError(`cannot start nginx: ${why}${hint}`);
+    }
     const until = Date.now() + START_TIMEOUT_MS;
     while (this.pid() === null) {
       if (Date.now() > until) throw new UserError(`nginx started but wrote no pid file ${this.pidFile}; see ${this.errorLog}`);

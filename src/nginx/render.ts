@@ -3,11 +3,11 @@ import path from 'node:path';
 import nunjucks from 'nunjucks';
 import { UserError } from '../lib/errors.ts';
 import { resolveInside } from '../lib/paths.ts';
-import { SOURCE_ROOT } from '../service/starter.ts';
+import { fileURLToPath } from 'node:url';
 import type { DomainModel, LocationModel, SiteModel, UpstreamModel } from './model.ts';
 
 /** slipway's own templates; `nginx.templates` names a folder searched first, file by file. */
-export const DEFAULT_TEMPLATES = path.join(SOURCE_ROOT, 'templates', 'nginx');
+export const DEFAULT_TEMPLATES = fileURLToPath(new URL('../../templates/nginx/', import.meta.url));
 
 /** One generated file: its path relative to the output folder, its text, and the config file it comes from (for nginx's complaints). */
 export interface RenderedFile {

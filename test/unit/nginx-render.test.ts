@@ -4,6 +4,7 @@ import type { Config, DomainConfig, NginxSettings, RepoConfig } from '../../src/
 import type { CertificateSource } from '../../src/nginx/certificates.ts';
 import { buildSite, type SiteModel, type TargetLookup } from '../../src/nginx/model.ts';
 import { upstreamName } from '../../src/nginx/names.ts';
+import { refusal } from '../../src/nginx/refusal.ts';
 import { renderSite } from '../../src/nginx/render.ts';
 
 const NGINX: NginxSettings = { managed: true, address: '127.0.0.1', httpPort: 8080, httpsPort: 8443, testCmd: 'nginx -t', reloadCmd: 'nginx -s reload' };
@@ -129,4 +130,11 @@ test('problems: missing certificates, duplicate names, a static folder nginx wou
   const s = buildSite(config([domain('s.test', { locations: [{ path: '/', upstream: { repo: 'shop', branch: 'main', runner: 'files' } }] })]), dollar, certs(null));
   assert.ok('problems' in s);
   assert.match(s.problems[0]!.message, /holds a space, quote, ';', '\{', '\}', '\$'/);
+});
+
+test("nginx's complaint is quoted on one line and pinned to the config file that produced the generated file", () => {
+  const out = 'nginx: [emerg] unknown directive "bogus" in /data/nginx/gen/17-ab/conf.d/shop.test.conf:14\nnginx: configuration file /data/nginx/gen/17-ab/nginx.conf test failed\n';
+  const files = [{ path: 'conf.d/shop.test.conf', text: '', source: 'domains/shop.test.yml' }];
+  assert.equal(refusal(out, '/data/nginx/gen/17-ab', files).message, 'domains/shop.test.yml: nginx refused the configuration: unknown directive "bogus" (generated shop.test.conf line 14)');
+  assert.equal(refusal('nginx: [emerg] host not found in upstream "x"\n', '/d', files).message, 'nginx refused the configuration: [emerg] host not found in upstream "x"');
 });

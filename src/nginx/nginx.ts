@@ -7,7 +7,8 @@ import { findNginx, INSTALL_HINT } from './binary.ts';
 import { fileCertificates, type CertificateSource } from './certificates.ts';
 import { NginxMaster, firstError } from './master.ts';
 import { buildSite, urlsFor, type SiteModel, type TargetLookup } from './model.ts';
-import { renderSite } from './render.ts';
+import type nunjucks from 'nunjucks';
+import { renderSite, templateEnv } from './render.ts';
 import { stageManaged, stageSystem } from './stage.ts';
 import { listenAddress } from './names.ts';
 
@@ -32,6 +33,8 @@ export class Nginx {
   private site: SiteModel | null = null;
   /** whether this gateway has met its master yet (to log an adoption once) */
   private metMaster = false;
+  /** compiled templates per config: a reload (a new config) reads the template files again */
+  private envs = new WeakMap<Config, nunjucks.Environment>();
 
   constructor(private readonly opts: NginxOptions) {}
 
@@ -63,6 +66,8 @@ export class Nginx {
     const { site } = built;
     const settings = config.global.nginx;
     const override = settings.templates ? path.resolve(config.dir, settings.templates) : undefined;
+    let env = this.envs.get(config);
+    if (!env) this.envs.set(config, (env = templateEnv(override, true)));
     if (settings.managed) {
       const master = this.master(config);
       if (site.domains.length === 0 && master?.pid() == null) {
@@ -72,7 +77,7 @@ export class Nginx {
       if (!master) throw new UserError(`${site.domains[0]!.file}: nginx is not installed: ${INSTALL_HINT}`);
       const prefix = master.prefix;
       const listen = { http: listenAddress(settings.address, settings.httpPort), https: listenAddress(settings.address, settings.httpsPort) };
-      const files = renderSite(site, { override, managed: { prefix, listen } });
+      const files = renderSite(site, { env, managed: { prefix, listen } });
       if (!this.metMaster && master.pid() !== null) this.opts.log.info('nginx adopted', { pid: master.pid(), prefix });
       this.metMaster = true;
       const changed = await stageManaged(master.binary, prefix, files);
@@ -84,7 +89,7 @@ export class Nginx {
       }
       if (changed) this.opts.log.info('nginx configuration applied', { domains: site.domains.length, upstreams: site.upstreams.length });
     } else {
-      const files = renderSite(site, { override });
+      const files = renderSite(site, { env });
       const manifest = path.join(this.opts.dataDir, 'nginx', 'system-files.json');
       if (await stageSystem(settings.confDir!, files, settings.testCmd, manifest)) {
         const r = await execa('/bin/sh', ['-c', settings.reloadCmd], { reject: false, timeout: RELOAD_CMD_TIMEOUT_MS, stdin: 'ignore', all: true });

@@ -19,21 +19,24 @@ export interface RenderedFile {
 export interface RenderOptions {
   /** an operator's template folder, absolute */
   override?: string;
+  /** a template environment to reuse (its compiled templates are cached); default: a fresh one */
+  env?: nunjucks.Environment;
   /** managed: the main config and its includes, under this prefix; system: site files only */
   managed?: { prefix: string; listen: { http: string; https: string } };
 }
 
-export function templateEnv(override?: string): nunjucks.Environment {
+/** Templates from `override` first, then slipway's. `cached`: compiled once, as long as the environment lives. */
+export function templateEnv(override?: string, cached = false): nunjucks.Environment {
   if (override && !fs.statSync(override, { throwIfNoEntry: false })?.isDirectory()) {
     throw new UserError(`nginx.templates: ${override} is not a folder (expected a folder of templates overriding templates/nginx)`);
   }
-  const loader = new nunjucks.FileSystemLoader(override ? [override, DEFAULT_TEMPLATES] : [DEFAULT_TEMPLATES], { noCache: true });
+  const loader = new nunjucks.FileSystemLoader(override ? [override, DEFAULT_TEMPLATES] : [DEFAULT_TEMPLATES], { noCache: !cached });
   return new nunjucks.Environment(loader, { autoescape: false, trimBlocks: false, lstripBlocks: false });
 }
 
 /** Every file nginx needs for `site`. Site files live in `conf.d/` (managed) or flat (system conf_dir). */
 export function renderSite(site: SiteModel, opts: RenderOptions): RenderedFile[] {
-  const env = templateEnv(opts.override);
+  const env = opts.env ?? templateEnv(opts.override);
   const render = (name: string, ctx: object, source: string) => {
     try {
       return env.render(name, ctx);

@@ -50,6 +50,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
   await supervisor.init();
   const service = new Service(config, opts.dataDir, supervisor, log);
   await service.reconcile();
+  service.watchNginx();
 
   const hostKeys = loadHostKeys(opts.dataDir);
   const router = new Router(service, log.child('gateway'));
@@ -69,7 +70,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
     throw new UserError(`cannot listen on ${listen.host}:${listen.port}: ${err.code ?? err.message} (set listen in ${config.mainFile} or --listen)`);
   });
 
-  process.stdout.write(banner(config, opts, server.host, server.port, hostKeys) + webBanner(service));
+  process.stdout.write(banner(config, opts, server.host, server.port, hostKeys) + webBanner(service, opts.starter));
 
   // Apps outlive the gateway: stopping it leaves them running; the next start adopts them.
   const stop = (signal: string) => {
@@ -107,10 +108,10 @@ export async function serve(opts: ServeOptions): Promise<void> {
 }
 
 /** Where the domains answer, or (starter instance without nginx) how to get them. */
-function webBanner(service: Service): string {
+function webBanner(service: Service, starter: boolean): string {
   const site = service.domains();
   const lines = (site?.domains ?? []).map((d) => `web:    ${d.urls.join(' ')}`);
-  if (lines.length === 0 && !findNginx(service.currentConfig.global.nginx)) lines.push(`web:    no nginx, so no domains: ${INSTALL_HINT}`);
+  if (lines.length === 0 && starter && !findNginx(service.currentConfig.global.nginx)) lines.push(`web:    no nginx, so no domains: ${INSTALL_HINT}`);
   return lines.length ? lines.join('\n') + '\n' : '';
 }
 

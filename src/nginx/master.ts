@@ -36,9 +36,35 @@ export class NginxMaster {
     return title.startsWith('nginx: master process') && title.includes(this.confFile) ? pid : null;
   }
 
-  /** Adopts a running master or starts one on the live config; says which. */
+  /**
+   * Workers of a master that died (kill -9): they keep serving the old config and hold the
+   * ports, so a new master could not bind. Known by the log files of this prefix they hold open.
+   */
+  orphans(): number[] {
+    const logs = path.join(this.prefix, 'logs') + path.sep;
+    return listProc().filter((pid) => {
+      if (!cmdline(pid).startsWith('nginx: ') || parentOf(pid) !== 1) return false;
+      try {
+        return fs.readdirSync(`/proc/${pid}/fd`).some((fd) => {
+          try {
+            return fs.readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith(logs);
+          } catch {
+            return false;
+          }
+        });
+      } catch {
+        return false;
+      }
+    });
+  }
+
+  /** Adopts a running master or starts one on the live config (after ending a dead master's workers); says which. */
   async ensureRunning(): Promise<'adopted' | 'started'> {
     if (this.pid() !== null) return 'adopted';
+    const orphans = this.orphans();
+    for (const pid of orphans) process.kill(pid, 'SIGTERM');
+    const gone = Date.now() + START_TIMEOUT_MS;
+    while (orphans.some((pid) => cmdline(pid).startsWith('nginx: ')) && Date.now() < gone) await sleep(POLL_MS);
     const r = await execa(this.binary, ['-p', `${this.prefix}/`, '-e', this.errorLog, '-c', this.confFile], { reject: false, timeout: START_TIMEOUT_MS, stdin: 'ignore' });
     if (r.exitCode !== 0) {
       const why = firstError(`${r.stderr}\n${r.stdout}`);
@@ -115,18 +141,20 @@ function cmdline(pid: number): string {
 
 /** Children of the master (its workers and cache helpers), from /proc. */
 function workers(master: number): number[] {
-  const out: number[] = [];
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === master) out.push(Number(name));
-    } catch {
-      /* gone */
-    }
+  return listProc().filter((pid) => parentOf(pid) === master);
+}
+
+function listProc(): number[] {
+  return fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number);
+}
+
+function parentOf(pid: number): number | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return null;
   }
-  return out;
 }
 
 function sizeOf(file: string): number {

@@ -13,6 +13,7 @@ import { stageManaged, stageSystem } from './stage.ts';
 import { listenAddress } from './names.ts';
 
 const RELOAD_CMD_TIMEOUT_MS = 60_000;
+const WATCH_MS = 2_000;
 
 export interface NginxOptions {
   dataDir: string;
@@ -33,6 +34,7 @@ export class Nginx {
   private site: SiteModel | null = null;
   /** whether this gateway has met its master yet (to log an adoption once) */
   private metMaster = false;
+  private watcher?: NodeJS.Timeout;
   /** compiled templates per config: a reload (a new config) reads the template files again */
   private envs = new WeakMap<Config, nunjucks.Environment>();
 
@@ -42,6 +44,22 @@ export class Nginx {
     const run = this.queue.then(() => this.applyNow(config));
     this.queue = run.catch(() => {});
     return run;
+  }
+
+  /**
+   * Keeps the managed master alive: if it is gone (killed, crashed) while domains are served,
+   * it is started again on the live configuration. Its orphaned workers serve meanwhile.
+   */
+  watch(config: () => Config, everyMs = WATCH_MS): void {
+    clearInterval(this.watcher);
+    this.watcher = setInterval(() => {
+      const c = config();
+      const master = c.global.nginx.managed ? this.master(c) : null;
+      if (!master || !this.site?.domains.length || master.pid() !== null) return;
+      this.opts.log.warn('nginx master is gone; starting it again', { prefix: master.prefix });
+      this.apply(c).catch((err: Error) => this.opts.log.error('cannot start nginx again', { error: err.message }));
+    }, everyMs);
+    this.watcher.unref();
   }
 
   /** What the last applied configuration serves (null before the first apply). */

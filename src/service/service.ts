@@ -121,6 +121,11 @@ export class Service {
     return { kind: 'ports', ports, release: current.id };
   }
 
+  /** From now on a managed nginx that dies is started again. */
+  watchNginx(): void {
+    this.nginx.watch(() => this.config);
+  }
+
   /** Domains as nginx serves them now (after the last apply). */
   domains(): SiteModel | null {
     return this.nginx.current;

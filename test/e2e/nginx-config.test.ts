@@ -1,7 +1,8 @@
 /**
  * nginx and the config: a domain file nginx rejects is refused at reload while serving goes on
  * (and by `slipway check`, quoting nginx), a uwsgi backend answers through uwsgi_pass, an
- * operator's template overrides slipway's, and a gateway restart adopts the running nginx.
+ * operator's template overrides slipway's, a gateway restart adopts the running nginx, and a
+ * killed nginx is started again.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -122,5 +123,19 @@ describe('nginx and the config', () => {
     const r = await inst.git(['push', `${inst.url}/app`, 'main'], { cwd: work });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(JSON.parse((await web(httpPort, 'app.test')).body).version, 'v2');
+  });
+
+  test('a managed nginx that dies is started again; its orphaned workers serve until then', async () => {
+    const pid = masterPid(inst)!;
+    process.kill(pid, 'SIGKILL');
+    assert.equal(JSON.parse((await web(httpPort, 'app.test')).body).version, 'v2', 'the orphaned workers still answer');
+    const newMaster = () => {
+      const p = masterPid(inst);
+      return p !== null && p !== pid ? p : null;
+    };
+    const again = await waitFor(newMaster, 15_000, 'a new nginx master');
+    await waitFor(() => /nginx master is gone; starting it again/.test(inst.output), 5000, 'the log line');
+    assert.equal(JSON.parse((await web(httpPort, 'app.test')).body).version, 'v2');
+    assert.equal(masterPid(inst), again);
   });
 });

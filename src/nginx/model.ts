@@ -124,12 +124,12 @@ function pickServing(config: Config, upstream: UpstreamRef, maintenance: Upstrea
   return null;
 }
 
-export function describeRef(ref: UpstreamRef): string {
+function describeRef(ref: UpstreamRef): string {
   return `${ref.repo}/${ref.branch} ${ref.runner}`;
 }
 
 /** `https://example.com/` (or `http://hello.localhost:8080/api/`): where a domain's locations answer. */
-export function domainUrls(d: DomainConfig, settings: NginxSettings): string[] {
+function domainUrls(d: DomainConfig, settings: NginxSettings): string[] {
   const [scheme, port, standard] = d.ssl ? ['https', settings.httpsPort, 443] : ['http', settings.httpPort, 80];
   const base = `${scheme}://${d.name}${port === standard ? '' : `:${port}`}`;
   const paths = d.locations.map((l) => (l.path.startsWith('/') ? l.path : '/'));

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { DomainModel, LocationModel, SiteModel, UpstreamModel } from './model.ts';
 
 /** slipway's own templates; `nginx.templates` names a folder searched first, file by file. */
-export const DEFAULT_TEMPLATES = fileURLToPath(new URL('../../templates/nginx/', import.meta.url));
+const DEFAULT_TEMPLATES = fileURLToPath(new URL('../../templates/nginx/', import.meta.url));
 
 /** One generated file: its path relative to the output folder, its text, and the config file it comes from (for nginx's complaints). */
 export interface RenderedFile {

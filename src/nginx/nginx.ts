@@ -5,7 +5,7 @@ import { UserError } from '../lib/errors.ts';
 import type { Logger } from '../lib/log.ts';
 import { findNginx, INSTALL_HINT } from './binary.ts';
 import { fileCertificates, type CertificateSource } from './certificates.ts';
-import { NginxMaster, firstError } from './master.ts';
+import { NginxMaster, firstError, managedMaster } from './master.ts';
 import { buildSite, urlsFor, type SiteModel, type TargetLookup } from './model.ts';
 import type nunjucks from 'nunjucks';
 import { renderSite, templateEnv } from './render.ts';
@@ -107,6 +107,9 @@ export class Nginx {
       }
       if (changed) this.opts.log.info('nginx configuration applied', { domains: site.domains.length, upstreams: site.upstreams.length });
     } else {
+      // Switched from managed to the system nginx: the managed master would hold the ports.
+      const leftover = managedMaster(this.opts.dataDir);
+      if (leftover && (await leftover.stop())) this.opts.log.info('stopped the managed nginx: nginx.conf_dir names the system nginx now');
       const files = renderSite(site, { env });
       const manifest = path.join(this.opts.dataDir, 'nginx', 'system-files.json');
       if (await stageSystem(settings.confDir!, files, settings.testCmd, manifest)) {

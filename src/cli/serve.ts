@@ -3,7 +3,7 @@ import path from 'node:path';
 import { writeStarterConfig } from './init.ts';
 import { loadConfig } from '../config/load.ts';
 import { formatProblem, type Config } from '../config/types.ts';
-import { isUserError, UserError } from '../lib/errors.ts';
+import { isUserError, reportInternal, UserError } from '../lib/errors.ts';
 import { findNginx, INSTALL_HINT } from '../nginx/binary.ts';
 import { Router } from '../ssh/router.ts';
 import { cleanStaleState, defaultBranchOf, ensureBareRepo, gitDirFor } from '../git/repo.ts';
@@ -58,7 +58,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
   const server = await startSshServer(
     {
       hostKeys,
-      limits: () => service.currentConfig.global.limits,
+      limits: () => service.limits,
       identify: (blob) => router.identify(blob),
       knows: (blob) => router.knows(blob),
       handlers: router,
@@ -82,7 +82,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGHUP', () => {
-    reload().catch((err: Error) => log.error('config reload failed', { error: err.message }));
+    reload().catch((err: unknown) => reportInternal(log, err, { during: 'config reload' }));
   });
 
   /** A new config is used only if valid; then what runs is made to match it. */
@@ -111,7 +111,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
 function webBanner(service: Service, starter: boolean): string {
   const site = service.domains();
   const lines = (site?.domains ?? []).map((d) => `web:    ${d.urls.join(' ')}`);
-  if (lines.length === 0 && starter && !findNginx(service.currentConfig.global.nginx)) lines.push(`web:    no nginx, so no domains: ${INSTALL_HINT}`);
+  if (lines.length === 0 && starter && !service.hasNginx()) lines.push(`web:    no nginx, so no domains: ${INSTALL_HINT}`);
   return lines.length ? lines.join('\n') + '\n' : '';
 }
 

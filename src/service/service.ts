@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { sshFingerprint } from '../config/keys.ts';
-import type { BranchConfig, Config, RepoConfig, Role } from '../config/types.ts';
+import type { BranchConfig, Config, Limits, RepoConfig, Role } from '../config/types.ts';
 import { Deployer, type DeployOutcome } from '../deploy/deployer.ts';
 import { appEnv } from '../deploy/env.ts';
 import { describeExit, runShell } from '../deploy/hooks.ts';
@@ -20,7 +20,7 @@ import type { ProcessStatus, Supervisor } from '../runners/supervisor.ts';
 import type { RunnerConfig, UpstreamRef } from '../config/types.ts';
 import type { SiteModel, Target } from '../nginx/model.ts';
 import { Nginx } from '../nginx/nginx.ts';
-import { allowed, decide, mayLogIn, notFound, roleOf, type Action, type Decision } from './access.ts';
+import { allowed, mayLogIn, notFound, requireAccess, roleOf, visibleRepos, type Action } from './access.ts';
 import { ServiceEvents } from './events.ts';
 import { PushFlow } from './push.ts';
 
@@ -131,8 +131,14 @@ export class Service {
     return this.nginx.current;
   }
 
-  get currentConfig(): Config {
-    return this.config;
+  /** Whether slipway would find an nginx binary for the current config (the starter's banner). */
+  hasNginx(): boolean {
+    return this.nginx.master(this.config) !== null;
+  }
+
+  /** The connection and push limits of the current config. */
+  get limits(): Limits {
+    return this.config.global.limits;
   }
 
   // ------------------------------------------------------------ config and identity
@@ -165,13 +171,14 @@ export class Service {
     return roleOf(this.config, user);
   }
 
-  decide(user: string, action: Action, repo?: string): Decision {
-    return decide(this.config, user, action, repo);
+  /** Throws the refusal (a UserError) unless `user` may `action` (on `repo`), under the current config. */
+  requireAccess(user: string, action: Action, repo?: string): void {
+    requireAccess(this.config, user, action, repo);
   }
 
   // ------------------------------------------------------------ queries
 
-  repo(name: string): RepoConfig {
+  private repo(name: string): RepoConfig {
     const repo = this.config.repos[name];
     if (!repo) throw new UserError(notFound(name), 1, 'not-found');
     return repo;
@@ -182,6 +189,11 @@ export class Service {
     const b = repo.branches[branch];
     if (!b) throw new UserError(`branch '${branch}' is not configured for repo '${repoName}' (configured: ${Object.keys(repo.branches).join(', ')})`);
     return b;
+  }
+
+  /** Repos the user can see at all, sorted. */
+  visibleRepos(user: string): string[] {
+    return visibleRepos(this.config, user);
   }
 
   /** Configured branches of the repos the user may `action`, in config order. */

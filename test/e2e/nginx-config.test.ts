@@ -54,8 +54,9 @@ describe('nginx and the config', () => {
     });
   });
   after(async () => {
-    await killNginx(inst);
+    // The gateway first: it would start a stopped nginx again.
     await stopAll(inst, marker);
+    await killNginx(inst);
   });
 
   test('an operator template overrides one file; a uwsgi runner answers through uwsgi_pass', async () => {

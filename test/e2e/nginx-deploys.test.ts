@@ -66,8 +66,9 @@ describe('switches through nginx', () => {
     fs.chmodSync(inst.root, 0o755);
   });
   after(async () => {
-    await killNginx(inst);
+    // The gateway first: it would start a stopped nginx again.
     await stopAll(inst, marker);
+    await killNginx(inst);
   });
 
   test('redeploys, a rollback and a restart under a 20 ms request loop: no request fails, each switch serves the new version', async () => {

@@ -37,8 +37,9 @@ describe('domains through a managed nginx', () => {
     fs.chmodSync(inst.root, 0o755);
   });
   after(async () => {
-    await killNginx(inst);
+    // The gateway first: it would start a stopped nginx again.
     await stopAll(inst, marker);
+    await killNginx(inst);
   });
 
   test('before any push the managed nginx runs and a domain without a release answers 503', async () => {

@@ -48,8 +48,9 @@ describe('TLS domains', () => {
     });
   });
   after(async () => {
-    await killNginx(inst);
+    // The gateway first: it would start a stopped nginx again.
     await stopAll(inst, marker);
+    await killNginx(inst);
     fs.rmSync(certDir, { recursive: true, force: true });
   });
 

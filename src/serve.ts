@@ -8,7 +8,7 @@ import { Gateway } from './gateway.ts';
 import { cleanStaleState, defaultBranchOf, ensureBareRepo, gitDirFor } from './git/repo.ts';
 import { logger } from './log.ts';
 import { loadHostKeys } from './ssh/hostkeys.ts';
-import { startSshServer } from './ssh/server.ts';
+import { offeredHostKeys, startSshServer } from './ssh/server.ts';
 import { seedRepo, SOURCE_ROOT, starterKeys } from './starter.ts';
 import { acquireDataDirLock } from './data-lock.ts';
 import { Supervisor } from './runners/supervisor.ts';
@@ -47,13 +47,14 @@ export async function serve(opts: ServeOptions): Promise<void> {
   const service = new Service(config, opts.dataDir, supervisor, log);
   await service.reconcile();
 
-  const hostKeys = loadHostKeys(opts.dataDir);
+  const hostKeys = offeredHostKeys(loadHostKeys(opts.dataDir), config.global.ssh);
   const gateway = new Gateway(config, opts.dataDir, service, log.child('gateway'));
   const listen = opts.listen ?? config.global.listen;
   const server = await startSshServer(
     {
       hostKeys,
       limits: () => gateway.currentConfig.global.limits,
+      settings: () => gateway.currentConfig.global.ssh,
       identify: (blob) => gateway.identify(blob),
       knows: (blob) => gateway.knows(blob),
       handlers: gateway,

@@ -10,6 +10,7 @@ import type {
   Role,
   RunnerConfig,
   RunnerType,
+  SshSettings,
 } from './types.ts';
 
 /**
@@ -168,6 +169,15 @@ const limits = strict({
   maxSessionsPerConnection: l.max_sessions_per_connection ?? DEFAULT_LIMITS.maxSessionsPerConnection,
 }));
 
+/** Compatibility switches for old SSH clients; both off by default (see the README). */
+const ssh = strict({
+  rsa_sha1_signatures: optional(flag),
+  ecdsa_host_key: optional(flag),
+}).transform((s): SshSettings => ({
+  rsaSha1Signatures: s.rsa_sha1_signatures ?? false,
+  ecdsaHostKey: s.ecdsa_host_key ?? false,
+}));
+
 /** App log files: rotated by size, a bounded number kept. */
 const logs = strict({
   max_size: optional(size),
@@ -193,6 +203,7 @@ export const mainFileSchema = fileRoot(strict({
   deploy_logger_cmd: optional(nonEmpty),
   ssl_config: optional(text),
   limits: mapping(limits),
+  ssh: mapping(ssh),
   logs: mapping(logs),
   // `users:` with nothing under it is an empty list (nobody), never the admin-for-all default.
   users: record(z.string(), role).nullish().transform((u) => (u === undefined ? null : u ?? {})),
@@ -211,6 +222,7 @@ export const mainFileSchema = fileRoot(strict({
   listen: m.listen ?? DEFAULT_LISTEN,
   ports: m.ports ?? DEFAULT_PORTS,
   limits: m.limits,
+  ssh: m.ssh,
   logs: m.logs,
   keepReleases: m.keep_releases ?? DEFAULT_KEEP_RELEASES,
   deployLoggerCmd: m.deploy_logger_cmd,

@@ -112,11 +112,20 @@ export interface LogLimits {
   keep: number;
 }
 
+/** How the SSH door trades compatibility with old clients against safety. */
+export interface SshSettings {
+  /** Accept `ssh-rsa` (RSA with SHA-1) signatures from client keys. */
+  rsaSha1Signatures: boolean;
+  /** Offer the ECDSA P-256 host key besides ed25519 and RSA (read at start only). */
+  ecdsaHostKey: boolean;
+}
+
 export interface GlobalConfig {
   listen: { host: string; port: number };
   /** Backend port range; `max` is exclusive (pyPaaS). */
   ports: { min: number; max: number };
   limits: Limits;
+  ssh: SshSettings;
   logs: LogLimits;
   keepReleases: number;
   deployLoggerCmd?: string;

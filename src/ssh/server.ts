@@ -2,8 +2,9 @@ import type { AddressInfo, Socket } from 'node:net';
 import ssh2 from 'ssh2';
 import type { Connection, ServerChannel, AuthContext, PublicKeyAuthContext } from 'ssh2';
 import { sshFingerprint } from '../config/keys.ts';
-import type { Limits } from '../config/types.ts';
+import type { Limits, SshSettings } from '../config/types.ts';
 import type { Logger } from '../log.ts';
+import { CIPHERS, COMPRESSION, hostKeyAlgorithms, KEX, MACS, userSignatureAlgorithms } from './algorithms.ts';
 import type { HostKey } from './hostkeys.ts';
 
 const { Server, utils } = ssh2;
@@ -36,8 +37,11 @@ export interface SessionHandlers {
 }
 
 export interface SshServerOptions {
+  /** the keys offered (see `offeredHostKeys`) */
   hostKeys: HostKey[];
   limits: () => Limits;
+  /** read at every login; only `ecdsaHostKey` needs a restart */
+  settings: () => SshSettings;
   /** Who owns this public key blob, or null. Only called for keys whose signature verified. */
   identify: (blob: Buffer) => Identity | null;
   /** Is this key known at all (answering a key query before a signature). */
@@ -52,11 +56,22 @@ export interface RunningSshServer {
   close(): Promise<void>;
 }
 
+/** The host keys the server offers: the ECDSA one only when the config asks for it. */
+export function offeredHostKeys(keys: HostKey[], settings: SshSettings): HostKey[] {
+  return keys.filter((k) => k.type !== 'ecdsa' || settings.ecdsaHostKey);
+}
+
 export async function startSshServer(opts: SshServerOptions, host: string, port: number): Promise<RunningSshServer> {
-  const server = new Server(
-    { hostKeys: opts.hostKeys.map((k) => k.privateKey), ident: 'slipway' },
-    (client, info) => handleConnection(client, `${info.ip}:${info.port}`, opts),
-  );
+  const ecdsa = opts.hostKeys.some((k) => k.type === 'ecdsa');
+  const config = {
+    hostKeys: opts.hostKeys.map((k) => k.privateKey),
+    ident: 'slipway',
+    algorithms: { kex: KEX, cipher: CIPHERS, hmac: MACS, compress: COMPRESSION, serverHostKey: hostKeyAlgorithms(ecdsa) },
+    // Read by our ssh2 patch (patches/): the EXT_INFO list of signature algorithms we accept.
+    serverSigAlgs: () => userSignatureAlgorithms(opts.settings().rsaSha1Signatures),
+  };
+  const server = new Server(config as ConstructorParameters<typeof Server>[0], (client, info) =>
+    handleConnection(client, `${info.ip}:${info.port}`, opts));
   server.maxConnections = opts.limits().maxConnections;
   // ssh2 only sees a connection once the client sent its version line; the timers start at accept.
   const tcp = (server as unknown as { _srv: import('node:net').Server })._srv;
@@ -124,6 +139,12 @@ function handleConnection(client: Connection, remote: string, opts: SshServerOpt
     if (ctx.method === 'none') return ctx.reject(['publickey']);
     if (ctx.method !== 'publickey') return refuse(ctx, `${ctx.method} authentication refused (keys only)`);
     const pk = ctx as PublicKeyAuthContext;
+    // ssh2 names an RSA key `ssh-rsa` whatever was asked; without a hash it was SHA-1 `ssh-rsa`.
+    if (pk.key.algo === 'ssh-rsa' && !pk.hashAlgo && !opts.settings().rsaSha1Signatures) {
+      return refuse(ctx, 'ssh-rsa (SHA-1) signature refused (the client needs rsa-sha2-256/512, or ssh.rsa_sha1_signatures: true)', {
+        fingerprint: sshFingerprint(pk.key.data),
+      });
+    }
     // A key offered without a signature is only a question ("would you take this key?").
     if (!pk.signature || !pk.blob) {
       if (opts.knows(pk.key.data)) return pk.accept();

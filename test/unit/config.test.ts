@@ -219,6 +219,7 @@ test('a dir without a main file gets every default', () => {
       maxPackBytes: 1024 ** 3,
       maxSessionsPerConnection: 10,
     },
+    ssh: { rsaSha1Signatures: false, ecdsaHostKey: false },
     logs: { maxBytes: 10 * 1024 ** 2, keep: 5 },
     keepReleases: 3,
     deployLoggerCmd: undefined,
@@ -279,6 +280,15 @@ limits:
   });
 });
 
+test('ssh: switches for old clients are booleans (YAML 1.1 yes/no too), off by default', () => {
+  assert.deepEqual(configOf({ 'slipway.yml': 'ssh:\n  rsa_sha1_signatures: yes\n  ecdsa_host_key: true\n' }).global.ssh, { rsaSha1Signatures: true, ecdsaHostKey: true });
+  assert.deepEqual(configOf({ 'slipway.yml': 'ssh:\n' }).global.ssh, { rsaSha1Signatures: false, ecdsaHostKey: false });
+  assert.deepEqual(problemsOf({ 'slipway.yml': 'ssh:\n  rsa_sha1_signatures: sometimes\n  ecdsa: true\n' }), [
+    "slipway.yml: ssh.rsa_sha1_signatures: got 'sometimes' (expected true or false)",
+    'slipway.yml: ssh.ecdsa: unknown key (expected rsa_sha1_signatures, ecdsa_host_key)',
+  ]);
+});
+
 test('listen accepts HOST:PORT, [IPv6]:PORT and a bare port', () => {
   assert.deepEqual(parseListen(2222), { host: '0.0.0.0', port: 2222 });
   assert.deepEqual(parseListen('2200'), { host: '0.0.0.0', port: 2200 });
@@ -324,7 +334,7 @@ limits:
     'slipway.yml: limits.handshake_timeout: got -1 (expected a number of seconds above 0)',
     "slipway.yml: limits.max_pack_size: got 'lots' (expected a size in bytes or like '100MB', '1GiB', '512k')",
     'slipway.yml: limits.max_conections: unknown key (expected max_connections, max_auth_attempts, handshake_timeout, idle_timeout, max_pack_size, max_sessions_per_connection)',
-    'slipway.yml: lisen: unknown key (expected listen, ports, keep_releases, deploy_logger_cmd, ssl_config, limits, logs, users, runner_runscript_template, runner_logscript_template)',
+    'slipway.yml: lisen: unknown key (expected listen, ports, keep_releases, deploy_logger_cmd, ssl_config, limits, ssh, logs, users, runner_runscript_template, runner_logscript_template)',
   ]);
 });
 

@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { BranchConfig, Config, RepoConfig } from '../config/types.ts';
-import { isUserError } from '../errors.ts';
+import { isUserError } from '../lib/errors.ts';
 import type { ObjectStore } from '../git/object-store.ts';
 import { parseCommit, parseTree } from '../git/objects.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../lib/log.ts';
 import { waitHealthy } from '../runners/health.ts';
 import { allocatePorts } from '../runners/ports.ts';
 import { readProcStat } from '../runners/proc-stat.ts';

@@ -4,7 +4,7 @@ import type { Config } from '../config/types.ts';
 import { ObjectStore } from '../git/object-store.ts';
 import { readRef, RefTransaction, RefUpdateError, ZERO_OID } from '../git/refs.ts';
 import { gitDirFor } from '../git/repo.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../lib/log.ts';
 import { allocatePorts } from '../runners/ports.ts';
 import { isSameProcess, signalGroup } from '../runners/proc-stat.ts';
 import type { Supervisor } from '../runners/supervisor.ts';

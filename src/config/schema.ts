@@ -28,6 +28,10 @@ const DEFAULT_PORTS = { min: 61000, max: 62000 };
 export const DEFAULT_KEEP_RELEASES = 3;
 const DEFAULT_LIMITS: Limits = {
   maxConnections: 64,
+  maxUnauthenticated: 100,
+  maxUnauthenticatedPerSource: 10,
+  penaltyMs: 5_000,
+  penaltyMaxMs: 600_000,
   maxAuthAttempts: 6,
   handshakeTimeoutMs: 20_000,
   idleTimeoutMs: 600_000,
@@ -155,8 +159,14 @@ export function parseSize(value: number | string): number | null {
   return bytes >= 1 && Number.isSafeInteger(bytes) ? bytes : null;
 }
 
+const ms = (secondsValue: number | undefined, fallback: number) => (secondsValue === undefined ? fallback : Math.round(secondsValue * 1000));
+
 const limits = strict({
   max_connections: optional(positiveInt),
+  max_unauthenticated: optional(positiveInt),
+  max_unauthenticated_per_source: optional(positiveInt),
+  penalty: optional(z.number(expecting('a number of seconds, 0 or more')).min(0)),
+  penalty_max: optional(seconds),
   max_auth_attempts: optional(positiveInt),
   handshake_timeout: optional(seconds),
   idle_timeout: optional(seconds),
@@ -164,6 +174,10 @@ const limits = strict({
   max_sessions_per_connection: optional(positiveInt),
 }).transform((l): Limits => ({
   maxConnections: l.max_connections ?? DEFAULT_LIMITS.maxConnections,
+  maxUnauthenticated: l.max_unauthenticated ?? DEFAULT_LIMITS.maxUnauthenticated,
+  maxUnauthenticatedPerSource: l.max_unauthenticated_per_source ?? DEFAULT_LIMITS.maxUnauthenticatedPerSource,
+  penaltyMs: ms(l.penalty, DEFAULT_LIMITS.penaltyMs),
+  penaltyMaxMs: ms(l.penalty_max, DEFAULT_LIMITS.penaltyMaxMs),
   maxAuthAttempts: l.max_auth_attempts ?? DEFAULT_LIMITS.maxAuthAttempts,
   handshakeTimeoutMs: l.handshake_timeout === undefined ? DEFAULT_LIMITS.handshakeTimeoutMs : Math.round(l.handshake_timeout * 1000),
   idleTimeoutMs: l.idle_timeout === undefined ? DEFAULT_LIMITS.idleTimeoutMs : Math.round(l.idle_timeout * 1000),

@@ -12,8 +12,16 @@ export type Role =
   | { kind: 'read'; repos: string[] };
 
 export interface Limits {
-  /** Concurrent SSH connections, all users together. */
+  /** Concurrent logged-in SSH connections, all users together. */
   maxConnections: number;
+  /** Connections not logged in yet, all sources together; the oldest is dropped for a new one. */
+  maxUnauthenticated: number;
+  /** Connections not logged in yet from one IPv4 address or IPv6 /64. */
+  maxUnauthenticatedPerSource: number;
+  /** Milliseconds of penalty a source earns per connection that failed to log in or timed out. */
+  penaltyMs: number;
+  /** The most penalty a source can accumulate, in milliseconds. */
+  penaltyMaxMs: number;
   /** Authentication attempts (keys offered or methods tried) per connection. */
   maxAuthAttempts: number;
   /** Milliseconds from TCP accept until authenticated. */

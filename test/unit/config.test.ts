@@ -213,6 +213,10 @@ test('a dir without a main file gets every default', () => {
     ports: { min: 61000, max: 62000 },
     limits: {
       maxConnections: 64,
+      maxUnauthenticated: 100,
+      maxUnauthenticatedPerSource: 10,
+      penaltyMs: 5000,
+      penaltyMaxMs: 600_000,
       maxAuthAttempts: 6,
       handshakeTimeoutMs: 20_000,
       idleTimeoutMs: 600_000,
@@ -258,6 +262,10 @@ deploy_logger_cmd: logger -t slipway
 ssl_config: ssl_protocols TLSv1.3;
 limits:
   max_connections: 8
+  max_unauthenticated: 20
+  max_unauthenticated_per_source: 4
+  penalty: 0.5
+  penalty_max: 60
   max_auth_attempts: 2
   handshake_timeout: 1.5
   idle_timeout: 60
@@ -272,6 +280,10 @@ limits:
   assert.equal(config.global.sslConfig, 'ssl_protocols TLSv1.3;');
   assert.deepEqual(config.global.limits, {
     maxConnections: 8,
+    maxUnauthenticated: 20,
+    maxUnauthenticatedPerSource: 4,
+    penaltyMs: 500,
+    penaltyMaxMs: 60_000,
     maxAuthAttempts: 2,
     handshakeTimeoutMs: 1500,
     idleTimeoutMs: 60_000,
@@ -333,7 +345,7 @@ limits:
     'slipway.yml: keep_releases: got 0 (expected a whole number, 1 or more)',
     'slipway.yml: limits.handshake_timeout: got -1 (expected a number of seconds above 0)',
     "slipway.yml: limits.max_pack_size: got 'lots' (expected a size in bytes or like '100MB', '1GiB', '512k')",
-    'slipway.yml: limits.max_conections: unknown key (expected max_connections, max_auth_attempts, handshake_timeout, idle_timeout, max_pack_size, max_sessions_per_connection)',
+    'slipway.yml: limits.max_conections: unknown key (expected max_connections, max_unauthenticated, max_unauthenticated_per_source, penalty, penalty_max, max_auth_attempts, handshake_timeout, idle_timeout, max_pack_size, max_sessions_per_connection)',
     'slipway.yml: lisen: unknown key (expected listen, ports, keep_releases, deploy_logger_cmd, ssl_config, limits, ssh, logs, users, runner_runscript_template, runner_logscript_template)',
   ]);
 });

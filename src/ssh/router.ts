@@ -2,7 +2,7 @@ import type { ServerChannel } from 'ssh2';
 import { allowed, roleOf } from '../service/access.ts';
 import { helpText, runCommand } from '../commands/index.ts';
 import { sshFingerprint } from '../config/keys.ts';
-import type { Config, RepoConfig, Role } from '../config/types.ts';
+import type { Config, PublicKey, RepoConfig, Role } from '../config/types.ts';
 import { errorId, isUserError } from '../lib/errors.ts';
 import { ChannelWriter, StreamReader } from '../git/io.ts';
 import { encodePkt, PktLineError } from '../git/pktline.ts';
@@ -22,7 +22,7 @@ import { type Identity, type SessionContext, type SessionHandlers } from './serv
  * a command, or the interactive view. Holds the current config; `setConfig` swaps it whole.
  */
 export class Gateway implements SessionHandlers {
-  private keyOwners = new Map<string, string>();
+  private keyOwners = new Map<string, PublicKey>();
 
   constructor(
     private config: Config,
@@ -35,7 +35,7 @@ export class Gateway implements SessionHandlers {
 
   setConfig(config: Config): void {
     this.config = config;
-    this.keyOwners = new Map(config.keys.map((k) => [k.blob.toString('base64'), k.user]));
+    this.keyOwners = new Map(config.keys.map((k) => [k.blob.toString('base64'), k]));
   }
 
   get currentConfig(): Config {
@@ -43,9 +43,9 @@ export class Gateway implements SessionHandlers {
   }
 
   identify(blob: Buffer): Identity | null {
-    const user = this.keyOwners.get(blob.toString('base64'));
-    if (!user || !roleOf(this.config, user)) return null;
-    return { user, fingerprint: sshFingerprint(blob) };
+    const key = this.keyOwners.get(blob.toString('base64'));
+    if (!key || !roleOf(this.config, key.user)) return null;
+    return { user: key.user, fingerprint: sshFingerprint(blob), comment: key.comment };
   }
 
   knows(blob: Buffer): boolean {

@@ -13,6 +13,8 @@ const { Server, utils } = ssh2;
 export interface Identity {
   user: string;
   fingerprint: string;
+  /** the comment of the key in keys/<user>.pub (for the log) */
+  comment?: string;
 }
 
 export interface PtyInfo {
@@ -73,7 +75,7 @@ export async function startSshServer(opts: SshServerOptions, host: string, port:
   };
   const door = new Door(opts);
   const server = new Server(config as ConstructorParameters<typeof Server>[0], (client, info) =>
-    handleConnection(client, `${info.ip}:${info.port}`, opts, door));
+    handleConnection(client, `${info.ip}:${info.port}`, info.header.identRaw, opts, door));
   // ssh2 would count every TCP connection against one limit; we accept them ourselves (Door)
   // and hand ssh2 only those admitted.
   const tcp = net.createServer((socket) => {
@@ -182,7 +184,8 @@ class Door {
   }
 }
 
-function handleConnection(client: Connection, remote: string, opts: SshServerOptions, door: Door): void {
+/** `clientVersion` is the client's identification line; it, login names and key comments are the client's words, escaped by the logger. */
+function handleConnection(client: Connection, remote: string, clientVersion: string, opts: SshServerOptions, door: Door): void {
   const limits = opts.limits();
   const log = opts.log;
   const socket = (client as unknown as { _sock?: Socket })._sock;
@@ -195,7 +198,7 @@ function handleConnection(client: Connection, remote: string, opts: SshServerOpt
 
   // Like OpenSSH, only failed attempts count: not the initial `none`, not a key query we accept.
   const refuse = (ctx: AuthContext, reason: string, fields: Record<string, unknown> = {}) => {
-    log.info(reason, { remote, ...fields });
+    log.info(reason, { remote, login: ctx.username, ...fields });
     if (state) state.authFailures++;
     if (++failures >= limits.maxAuthAttempts) {
       log.info('too many authentication attempts', { remote, max: limits.maxAuthAttempts });
@@ -206,9 +209,12 @@ function handleConnection(client: Connection, remote: string, opts: SshServerOpt
     ctx.reject(['publickey']);
   };
 
+  log.debug('connection', { remote, client: clientVersion });
+  let login = '';
   client.on('authentication', (ctx: AuthContext) => {
+    login = ctx.username;
     if (ctx.method === 'none') return ctx.reject(['publickey']);
-    if (ctx.method !== 'publickey') return refuse(ctx, `${ctx.method} authentication refused (keys only)`);
+    if (ctx.method !== 'publickey') return refuse(ctx, 'authentication method refused (keys only)', { method: ctx.method });
     const pk = ctx as PublicKeyAuthContext;
     // ssh2 names an RSA key `ssh-rsa` whatever was asked; without a hash it was SHA-1 `ssh-rsa`.
     if (pk.key.algo === 'ssh-rsa' && !pk.hashAlgo && !opts.settings().rsaSha1Signatures) {
@@ -240,7 +246,7 @@ function handleConnection(client: Connection, remote: string, opts: SshServerOpt
 
   client.on('ready', () => {
     door.loggedInNow(socket, state);
-    log.info('authenticated', { remote, user: identity!.user, fingerprint: identity!.fingerprint });
+    log.info('authenticated', { remote, user: identity!.user, fingerprint: identity!.fingerprint, key: identity!.comment, login, client: clientVersion });
     client.on('session', (accept, reject) => {
       if (sessions >= limits.maxSessionsPerConnection) return reject();
       sessions++;

@@ -21,6 +21,11 @@ export interface PreauthLimits {
 
 /** A source is refused only while its remaining penalty is above this (OpenSSH's default). */
 export const PENALTY_ENFORCED_ABOVE_MS = 15_000;
+/**
+ * The machine itself earns no penalty: local tools, health checks and a TCP proxy in front of
+ * slipway connect from there, and whoever can connect from there is already on the machine.
+ */
+const PENALTY_EXEMPT = new Set(['127.0.0.1', '::1']);
 /** Penalties remembered at most; expired ones go first, then the oldest. */
 const MAX_PENALIZED_SOURCES = 65_536;
 
@@ -65,6 +70,7 @@ export class PreauthBudget<T> {
 
   /** A connection from `source` failed to log in or timed out; true when that made the source refused. */
   penalize(source: string, now: number): boolean {
+    if (PENALTY_EXEMPT.has(source)) return false;
     const limits = this.limits();
     const was = this.remainingPenalty(source, now);
     const until = now + Math.min(was + limits.penaltyMs, limits.penaltyMaxMs);
@@ -99,7 +105,7 @@ export class PreauthBudget<T> {
 export function sourceOf(address: string): string {
   const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
   if (v4) return v4[1]!;
-  if (!net.isIPv6(address)) return address;
+  if (!net.isIPv6(address) || address === '::1') return address;
   const groups = expandIPv6(address);
   return `${groups.slice(0, 4).join(':')}::/64`;
 }

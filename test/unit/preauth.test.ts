@@ -41,6 +41,17 @@ test('a source is refused once its failures add up to more than 15 s, and again 
   assert.equal(b.admit('c4', src, 5001).admitted, true);
 });
 
+test('the machine itself (127.0.0.1, ::1) earns no penalty', () => {
+  const b = new PreauthBudget<string>(() => limits);
+  for (const src of ['127.0.0.1', '::1']) {
+    for (let i = 0; i < 10; i++) b.penalize(src, 0);
+    assert.equal(b.remainingPenalty(src, 0), 0);
+    assert.equal(b.admit(`c-${src}`, src, 0).admitted, true);
+  }
+  b.penalize('127.0.0.2', 0);
+  assert.equal(b.remainingPenalty('127.0.0.2', 0), 5000, 'other loopback addresses do');
+});
+
 test('penalties grow with each failure up to penalty_max', () => {
   const b = new PreauthBudget<string>(() => limits);
   for (let i = 0; i < 100; i++) b.penalize('192.0.2.1', 0);
@@ -53,5 +64,5 @@ test('sources: IPv4 addresses (also IPv4-mapped IPv6), and IPv6 by /64', () => {
   assert.equal(sourceOf('::ffff:203.0.113.5'), '203.0.113.5');
   assert.equal(sourceOf('2001:db8:1:2:aaaa::1'), '2001:db8:1:2::/64');
   assert.equal(sourceOf('2001:0db8:0001:0002:bbbb:cccc:dddd:eeee'), '2001:db8:1:2::/64');
-  assert.equal(sourceOf('::1'), '0:0:0:0::/64');
+  assert.equal(sourceOf('::1'), '::1');
 });

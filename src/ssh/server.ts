@@ -155,6 +155,14 @@ class Door {
       log.info('closing idle connection', { remote });
       socket.destroy();
     });
+    // Until login, what ssh2 answers to one read leaves in one write, as sshd does: NEWKEYS and
+    // EXT_INFO arrive together, and libssh, which picks its RSA signature algorithm as soon as
+    // it has NEWKEYS, sees server-sig-algs in time. Registered before ssh2's own listener.
+    socket.on('data', () => {
+      if (state.loggedIn) return;
+      socket.cork();
+      process.nextTick(() => socket.uncork());
+    });
     return true;
   }
 

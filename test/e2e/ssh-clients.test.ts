@@ -193,11 +193,23 @@ describe('algorithms', () => {
     assert.equal(algs, 'ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,rsa-sha2-512,rsa-sha2-256');
   });
 
-  test('an RSA key signing with SHA-1 (ssh-rsa) is refused by default, saying why in the log', async () => {
-    const from = inst.output.length;
-    const r = await ssh(['-o', 'PubkeyAcceptedAlgorithms=ssh-rsa']);
+  test('a client limited to SHA-1 RSA signatures finds no mutual algorithm (server-sig-algs)', async () => {
+    const r = await ssh(['-v', '-o', 'PubkeyAcceptedAlgorithms=ssh-rsa']);
     assert.equal(r.code, 255);
-    assert.match(r.stderr, /Permission denied \(publickey\)/);
+    assert.match(r.stderr, /no mutual signature algorithm/);
+  });
+
+  test('a client that ignores server-sig-algs and signs with SHA-1 is refused, saying why in the log', async () => {
+    const from = inst.output.length;
+    const c = new ssh2.Client();
+    const failed = new Promise<Error>((resolve, reject) => {
+      c.on('ready', () => reject(new Error('logged in with a SHA-1 signature')));
+      c.on('error', resolve);
+    });
+    c.connect({ host: '127.0.0.1', port: inst.port, username: 'paas', privateKey: fs.readFileSync(rsaKey), readyTimeout: 15_000 });
+    // Without server-sig-algs, ssh2's client falls back to ssh-rsa (SHA-1), as old clients do.
+    (c as unknown as { _protocol: { _handlers: Record<string, unknown> } })._protocol._handlers.EXT_INFO = () => {};
+    assert.match((await failed).message, /All configured authentication methods failed/);
     await waitFor(inst, /ssh-rsa \(SHA-1\) signature refused/, from);
   });
 
@@ -217,6 +229,18 @@ describe('algorithms', () => {
     const only = await ssh(['-o', 'KexAlgorithms=diffie-hellman-group-exchange-sha256']);
     assert.equal(only.code, 255);
     assert.match(only.stderr, /no matching key exchange method found/);
+  });
+
+  test('a clone survives rekeying every kilobyte, compressed', async () => {
+    const work = await makeWorkRepo(inst, 'work-rekey', 3);
+    assert.equal((await inst.git(['push', '-q', `${inst.url}/myapp`, 'main'], { cwd: work })).code, 0);
+    const dest = path.join(inst.root, 'clone-rekey');
+    const r = await inst.git(['clone', '-q', `${inst.url}/myapp`, dest], {
+      env: { GIT_SSH_COMMAND: `${inst.sshCommand('alice')} -C -o RekeyLimit=1K` },
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((await run('git', ['-C', dest, 'rev-parse', 'HEAD'], { env: gitEnv(inst.home) })).stdout,
+      (await run('git', ['-C', work, 'rev-parse', 'HEAD'], { env: gitEnv(inst.home) })).stdout);
   });
 
   test('compression starts only after authentication (zlib@openssh.com), and works', async () => {

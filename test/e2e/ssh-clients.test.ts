@@ -1,6 +1,7 @@
 /**
  * The SSH door with clients nobody tuned to: PuTTY's plink, dropbear's dbclient, asyncssh,
- * paramiko, libssh (a small C client compiled here) and OpenSSH, each with every key type it
+ * paramiko, libssh (a small C client compiled here), Go's x/crypto/ssh (likewise) and OpenSSH,
+ * each with every key type it
  * supports; ssh-audit on the algorithms; and an attacker's agent.
  */
 import assert from 'node:assert/strict';
@@ -25,6 +26,8 @@ requireTools({
   [`${PY} -c 'import asyncssh'`]: 'python3-asyncssh',
   [`${PY} -c 'import paramiko'`]: 'python3-paramiko',
   'ssh-audit': 'ssh-audit',
+  go: 'golang-go',
+  'test -d /usr/share/gocode/src/golang.org/x/crypto/ssh': 'golang-golang-x-crypto-dev',
 });
 
 const CLIENTS_DIR = path.join(import.meta.dirname, 'clients');
@@ -43,6 +46,17 @@ function libsshClient(): string {
   const out = path.join(tempDir('slipway-libssh-'), 'libssh-exec');
   const r = spawnSync('gcc', ['-O1', '-o', out, path.join(CLIENTS_DIR, 'libssh-exec.c'), '-lssh']);
   if (r.status !== 0) throw new Error(`compiling the libssh client failed: ${r.stderr}`);
+  return out;
+}
+
+/** Builds the Go client (golang.org/x/crypto/ssh from Debian's package, no network) once per run. */
+function goClient(): string {
+  const dir = tempDir('slipway-go-');
+  const out = path.join(dir, 'go-exec');
+  const r = spawnSync('go', ['build', '-o', out, path.join(CLIENTS_DIR, 'go-exec.go')], {
+    env: { ...process.env, GO111MODULE: 'off', GOPATH: '/usr/share/gocode', GOCACHE: path.join(dir, 'cache'), GOFLAGS: '' },
+  });
+  if (r.status !== 0) throw new Error(`compiling the Go client failed: ${r.stderr}`);
   return out;
 }
 
@@ -79,7 +93,7 @@ async function keysOfEveryType(inst: Instance): Promise<ClientKey[]> {
 
 type Client = (key: ClientKey, command: string) => Promise<RunResult>;
 
-function clients(inst: Instance, libssh: string): Record<string, Client> {
+function clients(inst: Instance, libssh: string, go: string): Record<string, Client> {
   const env = gitEnv(inst.home);
   const port = String(inst.port);
   const hostKeys = hostFingerprints(inst).flatMap((f) => ['-hostkey', f]);
@@ -101,6 +115,7 @@ function clients(inst: Instance, libssh: string): Record<string, Client> {
     asyncssh: (key, command) => run(PY, ['-W', 'ignore', path.join(CLIENTS_DIR, 'asyncssh-exec.py'), port, key.file, command], { env }),
     paramiko: (key, command) => run(PY, ['-W', 'ignore', path.join(CLIENTS_DIR, 'paramiko-exec.py'), port, key.file, command], { env }),
     libssh: (key, command) => run(libssh, ['127.0.0.1', port, key.file, command], { env }),
+    go: (key, command) => run(go, [port, key.file, command], { env }),
   };
 }
 
@@ -112,11 +127,11 @@ describe('every common client logs in with every key type', () => {
     // 50 logins at once from one address: more than the default pre-auth share of a source.
     inst = await startInstance({ users: ['alice'], slipwayYml: 'limits:\n  max_unauthenticated_per_source: 64\n' });
     keys = await keysOfEveryType(inst);
-    all = clients(inst, libsshClient());
+    all = clients(inst, libsshClient(), goClient());
   });
   after(() => inst.stop());
 
-  for (const name of ['openssh', 'plink', 'dbclient', 'asyncssh', 'paramiko', 'libssh']) {
+  for (const name of ['openssh', 'plink', 'dbclient', 'asyncssh', 'paramiko', 'libssh', 'go']) {
     test(`${name}: ed25519, RSA and ECDSA P-256/384/521 keys each run a command as alice`, async () => {
       const failures: string[] = [];
       await Promise.all(keys.map(async (key) => {

@@ -4,7 +4,7 @@ import { writeStarterConfig } from './init.ts';
 import { loadConfig } from '../config/load.ts';
 import { formatProblem, type Config } from '../config/types.ts';
 import { UserError } from '../lib/errors.ts';
-import { Gateway } from '../ssh/router.ts';
+import { Router } from '../ssh/router.ts';
 import { cleanStaleState, defaultBranchOf, ensureBareRepo, gitDirFor } from '../git/repo.ts';
 import { logger } from '../lib/log.ts';
 import { loadHostKeys } from '../ssh/hostkeys.ts';
@@ -12,6 +12,7 @@ import { offeredHostKeys, startSshServer } from '../ssh/server.ts';
 import { seedRepo, SOURCE_ROOT, starterKeys } from '../service/starter.ts';
 import { acquireDataDirLock } from '../lib/data-lock.ts';
 import { Supervisor } from '../runners/supervisor.ts';
+import { mayLogIn } from '../service/access.ts';
 import { Service } from '../service/service.ts';
 
 export interface ServeOptions {
@@ -34,7 +35,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
   acquireDataDirLock(opts.dataDir);
   await prepareRepos(config, opts.dataDir);
   if (opts.starter && config.repos.hello?.branches.main) {
-    const seeded = seedRepo(gitDirFor(opts.dataDir, 'hello'), 'main', path.join(SOURCE_ROOT, 'templates', 'hello'));
+    const seeded = await seedRepo(gitDirFor(opts.dataDir, 'hello'), 'main', path.join(SOURCE_ROOT, 'templates', 'hello'));
     if (seeded) log.info('seeded the example repo', { repo: 'hello', commit: seeded });
   }
 
@@ -48,16 +49,16 @@ export async function serve(opts: ServeOptions): Promise<void> {
   await service.reconcile();
 
   const hostKeys = offeredHostKeys(loadHostKeys(opts.dataDir), config.global.ssh);
-  const gateway = new Gateway(config, opts.dataDir, service, log.child('gateway'));
+  const router = new Router(service, log.child('gateway'));
   const listen = opts.listen ?? config.global.listen;
   const server = await startSshServer(
     {
       hostKeys,
-      limits: () => gateway.currentConfig.global.limits,
-      settings: () => gateway.currentConfig.global.ssh,
-      identify: (blob) => gateway.identify(blob),
-      knows: (blob) => gateway.knows(blob),
-      handlers: gateway,
+      limits: () => service.currentConfig.global.limits,
+      settings: () => service.currentConfig.global.ssh,
+      identify: (blob) => router.identify(blob),
+      knows: (blob) => router.knows(blob),
+      handlers: router,
       log: log.child('ssh'),
     },
     listen.host,
@@ -86,10 +87,10 @@ export async function serve(opts: ServeOptions): Promise<void> {
     const result = loadConfig(opts.configDir);
     if ('problems' in result) {
       for (const p of result.problems) log.error(`config reload refused: ${formatProblem(p)}`);
+      service.refuseConfig(result.problems.map(formatProblem));
       return;
     }
     await prepareRepos(result.config, opts.dataDir, { cleanLeftovers: false });
-    gateway.setConfig(result.config);
     await service.setConfig(result.config);
     log.info('config reloaded', { repos: Object.keys(result.config.repos).length, keys: result.config.keys.length });
   }
@@ -131,15 +132,15 @@ function banner(config: Config, opts: ServeOptions, host: string, port: number, 
     `data:   ${opts.dataDir}`,
     'host keys:',
     ...keys.map((k) => `  ${k.type.toUpperCase().padEnd(7)} ${k.fingerprint}`),
-    `users:  ${config.global.users === null ? `every key is an admin (no 'users' in ${config.mainFile}); ` : ''}${[...new Set(config.keys.map((k) => k.user))].join(', ') || '(no keys: nobody can log in)'}`,
+    `users:  ${config.global.users === null ? `every key is an admin (no 'users' in ${config.mainFile}); ` : ''}${[...new Set(config.keys.map((k) => k.user))].filter((u) => mayLogIn(config, u)).join(', ') || '(no keys: nobody can log in)'}`,
   ];
   if (repos.length) {
     const first = repos.includes('hello') ? 'hello' : repos[0]!;
+    const branch = defaultBranchOf(Object.keys(config.repos[first]!.branches));
     lines.push(
       'try:',
-      `  git clone ${url(first)}`,
-      `  git remote add slipway ${url(first)}`,
-      `  git push slipway ${defaultBranchOf(Object.keys(config.repos[first]!.branches))}`,
+      `  git clone ${url(first)}          # then, in the clone: git push origin ${branch}`,
+      `  git remote add slipway ${url(first)}   # or, in a repo of your own: git push slipway ${branch}`,
       `  ssh -p ${port} paas@${shown} help`,
     );
   }

@@ -28,6 +28,7 @@ export interface AppIdentity {
 export function appEnv(branch: BranchConfig, id: AppIdentity, port?: number): Record<string, string> {
   const env: Record<string, string> = {};
   for (const k of BASE_KEYS) env[k] = process.env[k] || FALLBACK[k];
+  env.PATH = withoutNpmPath(process.env) || FALLBACK.PATH;
   Object.assign(env, branch.env);
   env.GIT_COMMIT = id.commit;
   env.SLIPWAY_REPO = id.repo;
@@ -35,4 +36,14 @@ export function appEnv(branch: BranchConfig, id: AppIdentity, port?: number): Re
   env.SLIPWAY_RELEASE = id.release;
   if (port !== undefined) env.PORT = String(port);
   return env;
+}
+
+/**
+ * The gateway's PATH, minus what `npm start` put in front of it (slipway's own
+ * `node_modules/.bin` and its parents', npm's `node-gyp-bin`): an app must not find slipway's tools.
+ */
+export function withoutNpmPath(env: NodeJS.ProcessEnv): string {
+  const dirs = (env.PATH ?? '').split(':');
+  if (!env.npm_lifecycle_event) return dirs.join(':');
+  return dirs.filter((d) => !/\/node_modules\/\.bin\/?$|\/node-gyp-bin\/?$/.test(d)).join(':');
 }

@@ -17,6 +17,8 @@ export class DeployReport {
   private stepName = '';
   private stepStart = 0;
   private tail: string[] = [];
+  /** output lines of the current step */
+  private lines = 0;
   private partial = '';
   /** milliseconds per step (and sub-step), for the gateway log and the benchmark */
   readonly durations: Record<string, number> = {};
@@ -27,6 +29,7 @@ export class DeployReport {
     loggerCmd: string | undefined,
     env: Record<string, string>,
     private readonly log: Logger,
+    private readonly onStep: (name: string, detail: string) => void = () => {},
   ) {
     fs.mkdirSync(path.dirname(logFile), { recursive: true });
     this.file = fs.openSync(logFile, 'a');
@@ -54,7 +57,9 @@ export class DeployReport {
     this.stepName = name;
     this.stepStart = Date.now();
     this.tail = [];
+    this.lines = 0;
     this.emit(`-----> ${name}${detail ? ` ${detail}` : ''}`);
+    this.onStep(name, detail);
   }
 
   /** Ends the current step with its duration. */
@@ -85,6 +90,7 @@ export class DeployReport {
 
   private outputLine(l: string): void {
     this.tail.push(l);
+    this.lines++;
     if (this.tail.length > TAIL_LINES) this.tail.shift();
     this.emit(INDENT + l);
   }
@@ -94,12 +100,15 @@ export class DeployReport {
     this.partial = '';
   }
 
-  /** The current step failed: say which, why, and repeat the tail of its output. */
+  /**
+   * The current step failed: say which and why. Output that scrolled by is summed up by its last
+   * lines; output short enough to be still on screen just above is not printed twice.
+   */
   fail(reason: string): void {
     this.flushPartial();
     this.emit(`!----> ${this.stepName} failed: ${reason} (${seconds(Date.now() - this.stepStart)})`);
-    if (this.tail.length) {
-      this.emit(`${INDENT}last ${this.tail.length} line${this.tail.length === 1 ? '' : 's'} of output:`);
+    if (this.lines > this.tail.length) {
+      this.emit(`${INDENT}last ${this.tail.length} of ${this.lines} lines of output:`);
       for (const l of this.tail) this.emit(`${INDENT}| ${l}`);
     }
   }

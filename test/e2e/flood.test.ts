@@ -12,7 +12,7 @@ import { gitEnv, run, startInstance, type Instance, type RunResult } from './hel
 
 const FLOOD_SOURCES = Array.from({ length: 8 }, (_, i) => `127.0.0.${i + 2}`);
 
-/** Connections that hold a slot without ever logging in, reopened (after a pause) when closed. */
+/** Connections that hold a slot without ever logging in, reopened a second after the server closes one. */
 class Flood {
   private readonly sockets = new Set<net.Socket>();
   private stopped = false;
@@ -43,7 +43,7 @@ class Flood {
     sock.on('close', () => {
       clearInterval(timer);
       this.sockets.delete(sock);
-      setTimeout(() => this.open(localAddress, babble), 250);
+      setTimeout(() => this.open(localAddress, babble), 1000);
     });
   }
 

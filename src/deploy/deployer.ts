@@ -188,7 +188,12 @@ export class Deployer {
           log.error('could not restore the previous release', { repo, branch: req.branch, release: old.id, error: (restoreErr as Error).message });
         }
       }
-      fs.rmSync(checkout, { recursive: true, force: true });
+      try {
+        fs.rmSync(checkout, { recursive: true, force: true });
+      } catch (rmErr) {
+        // What cannot be removed now is a leftover for `cleanup`; the failure is still reported.
+        log.warn('could not remove the failed checkout', { checkout, error: (rmErr as Error).message });
+      }
       releases.update(repo, req.branch, (after) => {
         after.pending = null;
       });

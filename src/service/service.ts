@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { sshFingerprint } from '../config/keys.ts';
-import type { BranchConfig, Config, PublicKey, RepoConfig, Role } from '../config/types.ts';
+import type { BranchConfig, Config, Limits, PublicKey, RepoConfig, Role, SshSettings } from '../config/types.ts';
 import { Deployer, type DeployOutcome } from '../deploy/deployer.ts';
 import { appEnv } from '../deploy/env.ts';
 import { describeExit, runShell } from '../deploy/hooks.ts';
@@ -17,7 +17,7 @@ import { listDir } from '../lib/fs-util.ts';
 import type { Logger } from '../lib/log.ts';
 import { count } from '../lib/plural.ts';
 import type { ProcessStatus, Supervisor } from '../runners/supervisor.ts';
-import { allowed, decide, mayLogIn, notFound, roleOf, type Action, type Decision } from './access.ts';
+import { allowed, mayLogIn, notFound, requireAccess, roleOf, visibleRepos, type Action } from './access.ts';
 import { ServiceEvents } from './events.ts';
 import { PushFlow } from './push.ts';
 
@@ -83,8 +83,14 @@ export class Service {
     this.keyOwners = new Map(this.config.keys.map((k) => [k.blob.toString('base64'), k]));
   }
 
-  get currentConfig(): Config {
-    return this.config;
+  /** The connection and push limits of the current config. */
+  get limits(): Limits {
+    return this.config.global.limits;
+  }
+
+  /** The SSH algorithm settings of the current config. */
+  get sshSettings(): SshSettings {
+    return this.config.global.ssh;
   }
 
   // ------------------------------------------------------------ config and identity
@@ -113,13 +119,14 @@ export class Service {
     return roleOf(this.config, user);
   }
 
-  decide(user: string, action: Action, repo?: string): Decision {
-    return decide(this.config, user, action, repo);
+  /** Throws the refusal (a UserError) unless `user` may `action` (on `repo`), under the current config. */
+  requireAccess(user: string, action: Action, repo?: string): void {
+    requireAccess(this.config, user, action, repo);
   }
 
   // ------------------------------------------------------------ queries
 
-  repo(name: string): RepoConfig {
+  private repo(name: string): RepoConfig {
     const repo = this.config.repos[name];
     if (!repo) throw new UserError(notFound(name), 1, 'not-found');
     return repo;
@@ -130,6 +137,11 @@ export class Service {
     const b = repo.branches[branch];
     if (!b) throw new UserError(`branch '${branch}' is not configured for repo '${repoName}' (configured: ${Object.keys(repo.branches).join(', ')})`);
     return b;
+  }
+
+  /** Repos the user can see at all, sorted. */
+  visibleRepos(user: string): string[] {
+    return visibleRepos(this.config, user);
   }
 
   /** Configured branches of the repos the user may `action`, in config order. */

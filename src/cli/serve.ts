@@ -9,7 +9,7 @@ import { Router } from '../ssh/router.ts';
 import { cleanStaleState, defaultBranchOf, ensureBareRepo, gitDirFor } from '../git/repo.ts';
 import { logger } from '../lib/log.ts';
 import { loadHostKeys } from '../ssh/hostkeys.ts';
-import { startSshServer } from '../ssh/server.ts';
+import { offeredHostKeys, startSshServer } from '../ssh/server.ts';
 import { seedRepo, SOURCE_ROOT, starterKeys } from '../service/starter.ts';
 import { acquireDataDirLock } from '../lib/data-lock.ts';
 import { Supervisor } from '../runners/supervisor.ts';
@@ -52,13 +52,14 @@ export async function serve(opts: ServeOptions): Promise<void> {
   await service.reconcile();
   service.watchNginx();
 
-  const hostKeys = loadHostKeys(opts.dataDir);
+  const hostKeys = offeredHostKeys(loadHostKeys(opts.dataDir), config.global.ssh);
   const router = new Router(service, log.child('gateway'));
   const listen = opts.listen ?? config.global.listen;
   const server = await startSshServer(
     {
       hostKeys,
       limits: () => service.limits,
+      settings: () => service.sshSettings,
       identify: (blob) => router.identify(blob),
       knows: (blob) => router.knows(blob),
       handlers: router,

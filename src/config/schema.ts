@@ -12,6 +12,7 @@ import type {
   Role,
   RunnerConfig,
   RunnerType,
+  SshSettings,
 } from './types.ts';
 import { describe, gotExpected } from './problems.ts';
 
@@ -28,6 +29,10 @@ const DEFAULT_PORTS = { min: 61000, max: 62000 };
 export const DEFAULT_KEEP_RELEASES = 3;
 const DEFAULT_LIMITS: Limits = {
   maxConnections: 64,
+  maxUnauthenticated: 100,
+  maxUnauthenticatedPerSource: 10,
+  penaltyMs: 5_000,
+  penaltyMaxMs: 600_000,
   maxAuthAttempts: 6,
   handshakeTimeoutMs: 20_000,
   idleTimeoutMs: 600_000,
@@ -152,8 +157,14 @@ export function parseSize(value: number | string): number | null {
   return bytes >= 1 && Number.isSafeInteger(bytes) ? bytes : null;
 }
 
+const ms = (secondsValue: number | undefined, fallback: number) => (secondsValue === undefined ? fallback : Math.round(secondsValue * 1000));
+
 const limits = strict({
   max_connections: optional(positiveInt),
+  max_unauthenticated: optional(positiveInt),
+  max_unauthenticated_per_source: optional(positiveInt),
+  penalty: optional(z.number(expecting('a number of seconds, 0 or more')).min(0)),
+  penalty_max: optional(seconds),
   max_auth_attempts: optional(positiveInt),
   handshake_timeout: optional(seconds),
   idle_timeout: optional(seconds),
@@ -161,11 +172,24 @@ const limits = strict({
   max_sessions_per_connection: optional(positiveInt),
 }).transform((l): Limits => ({
   maxConnections: l.max_connections ?? DEFAULT_LIMITS.maxConnections,
+  maxUnauthenticated: l.max_unauthenticated ?? DEFAULT_LIMITS.maxUnauthenticated,
+  maxUnauthenticatedPerSource: l.max_unauthenticated_per_source ?? DEFAULT_LIMITS.maxUnauthenticatedPerSource,
+  penaltyMs: ms(l.penalty, DEFAULT_LIMITS.penaltyMs),
+  penaltyMaxMs: ms(l.penalty_max, DEFAULT_LIMITS.penaltyMaxMs),
   maxAuthAttempts: l.max_auth_attempts ?? DEFAULT_LIMITS.maxAuthAttempts,
   handshakeTimeoutMs: l.handshake_timeout === undefined ? DEFAULT_LIMITS.handshakeTimeoutMs : Math.round(l.handshake_timeout * 1000),
   idleTimeoutMs: l.idle_timeout === undefined ? DEFAULT_LIMITS.idleTimeoutMs : Math.round(l.idle_timeout * 1000),
   maxPackBytes: l.max_pack_size ?? DEFAULT_LIMITS.maxPackBytes,
   maxSessionsPerConnection: l.max_sessions_per_connection ?? DEFAULT_LIMITS.maxSessionsPerConnection,
+}));
+
+/** Compatibility switches for old SSH clients; both off by default (see the README). */
+const ssh = strict({
+  rsa_sha1_signatures: optional(flag),
+  ecdsa_host_key: optional(flag),
+}).transform((s): SshSettings => ({
+  rsaSha1Signatures: s.rsa_sha1_signatures ?? false,
+  ecdsaHostKey: s.ecdsa_host_key ?? false,
 }));
 
 /** App log files: rotated by size, a bounded number kept. */
@@ -238,6 +262,7 @@ export const mainFileSchema = fileRoot(strict({
   deploy_logger_cmd: optional(nonEmpty),
   ssl_config: optional(text),
   limits: mapping(limits),
+  ssh: mapping(ssh),
   logs: mapping(logs),
   // `users:` with nothing under it is an empty list (nobody), never the admin-for-all default.
   users: record(z.string(), role).nullish().transform((u) => (u === undefined ? null : u ?? {})),
@@ -256,6 +281,7 @@ export const mainFileSchema = fileRoot(strict({
   listen: m.listen ?? DEFAULT_LISTEN,
   ports: m.ports ?? DEFAULT_PORTS,
   limits: m.limits,
+  ssh: m.ssh,
   logs: m.logs,
   keepReleases: m.keep_releases ?? DEFAULT_KEEP_RELEASES,
   drainSeconds: m.drain_seconds ?? DEFAULT_DRAIN_SECONDS,

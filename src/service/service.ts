@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { sshFingerprint } from '../config/keys.ts';
-import type { BranchConfig, Config, Limits, RepoConfig, Role } from '../config/types.ts';
+import type { BranchConfig, Config, Limits, PublicKey, RepoConfig, Role, SshSettings } from '../config/types.ts';
 import { Deployer, type DeployOutcome } from '../deploy/deployer.ts';
 import { appEnv } from '../deploy/env.ts';
 import { describeExit, runShell } from '../deploy/hooks.ts';
@@ -53,7 +53,7 @@ export interface BranchRef {
 export class Service {
   readonly events: ServiceEvents;
   private config: Config;
-  private keyOwners = new Map<string, string>();
+  private keyOwners = new Map<string, PublicKey>();
   private readonly releases: ReleaseStore;
   private readonly deployer: Deployer;
   private readonly push: PushFlow;
@@ -103,7 +103,7 @@ export class Service {
   }
 
   private indexKeys(): void {
-    this.keyOwners = new Map(this.config.keys.map((k) => [k.blob.toString('base64'), k.user]));
+    this.keyOwners = new Map(this.config.keys.map((k) => [k.blob.toString('base64'), k]));
   }
 
   /** What the current release of a branch offers nginx for one runner; null when nothing of it runs. */
@@ -141,6 +141,11 @@ export class Service {
     return this.config.global.limits;
   }
 
+  /** The SSH algorithm settings of the current config. */
+  get sshSettings(): SshSettings {
+    return this.config.global.ssh;
+  }
+
   // ------------------------------------------------------------ config and identity
 
   /**
@@ -161,10 +166,10 @@ export class Service {
   }
 
   /** The user a verified key belongs to, if that user may log in. */
-  identify(blob: Buffer): { user: string; fingerprint: string } | null {
-    const user = this.keyOwners.get(blob.toString('base64'));
-    if (!user || !mayLogIn(this.config, user)) return null;
-    return { user, fingerprint: sshFingerprint(blob) };
+  identify(blob: Buffer): { user: string; fingerprint: string; comment: string } | null {
+    const key = this.keyOwners.get(blob.toString('base64'));
+    if (!key || !mayLogIn(this.config, key.user)) return null;
+    return { user: key.user, fingerprint: sshFingerprint(blob), comment: key.comment };
   }
 
   role(user: string): Role | null {

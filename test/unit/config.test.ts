@@ -214,12 +214,17 @@ test('a dir without a main file gets every default', () => {
     ports: { min: 61000, max: 62000 },
     limits: {
       maxConnections: 64,
+      maxUnauthenticated: 100,
+      maxUnauthenticatedPerSource: 10,
+      penaltyMs: 5000,
+      penaltyMaxMs: 600_000,
       maxAuthAttempts: 6,
       handshakeTimeoutMs: 20_000,
       idleTimeoutMs: 600_000,
       maxPackBytes: 1024 ** 3,
       maxSessionsPerConnection: 10,
     },
+    ssh: { rsaSha1Signatures: false, ecdsaHostKey: false },
     logs: { maxBytes: 10 * 1024 ** 2, keep: 5 },
     keepReleases: 3,
     drainSeconds: 5,
@@ -260,6 +265,10 @@ deploy_logger_cmd: logger -t slipway
 ssl_config: ssl_protocols TLSv1.3;
 limits:
   max_connections: 8
+  max_unauthenticated: 20
+  max_unauthenticated_per_source: 4
+  penalty: 0.5
+  penalty_max: 60
   max_auth_attempts: 2
   handshake_timeout: 1.5
   idle_timeout: 60
@@ -274,12 +283,25 @@ limits:
   assert.equal(config.global.sslConfig, 'ssl_protocols TLSv1.3;');
   assert.deepEqual(config.global.limits, {
     maxConnections: 8,
+    maxUnauthenticated: 20,
+    maxUnauthenticatedPerSource: 4,
+    penaltyMs: 500,
+    penaltyMaxMs: 60_000,
     maxAuthAttempts: 2,
     handshakeTimeoutMs: 1500,
     idleTimeoutMs: 60_000,
     maxPackBytes: 100_000_000,
     maxSessionsPerConnection: 3,
   });
+});
+
+test('ssh: switches for old clients are booleans (YAML 1.1 yes/no too), off by default', () => {
+  assert.deepEqual(configOf({ 'slipway.yml': 'ssh:\n  rsa_sha1_signatures: yes\n  ecdsa_host_key: true\n' }).global.ssh, { rsaSha1Signatures: true, ecdsaHostKey: true });
+  assert.deepEqual(configOf({ 'slipway.yml': 'ssh:\n' }).global.ssh, { rsaSha1Signatures: false, ecdsaHostKey: false });
+  assert.deepEqual(problemsOf({ 'slipway.yml': 'ssh:\n  rsa_sha1_signatures: sometimes\n  ecdsa: true\n' }), [
+    "slipway.yml: ssh.rsa_sha1_signatures: got 'sometimes' (expected true or false)",
+    'slipway.yml: ssh.ecdsa: unknown key (expected rsa_sha1_signatures, ecdsa_host_key)',
+  ]);
 });
 
 test('listen accepts HOST:PORT, [IPv6]:PORT and a bare port', () => {
@@ -326,8 +348,8 @@ limits:
     'slipway.yml: keep_releases: got 0 (expected a whole number, 1 or more)',
     'slipway.yml: limits.handshake_timeout: got -1 (expected a number of seconds above 0)',
     "slipway.yml: limits.max_pack_size: got 'lots' (expected a size in bytes or like '100MB', '1GiB', '512k')",
-    'slipway.yml: limits.max_conections: unknown key (expected max_connections, max_auth_attempts, handshake_timeout, idle_timeout, max_pack_size, max_sessions_per_connection)',
-    'slipway.yml: lisen: unknown key (expected listen, ports, keep_releases, drain_seconds, nginx, deploy_logger_cmd, ssl_config, limits, logs, users, runner_runscript_template, runner_logscript_template)',
+    'slipway.yml: limits.max_conections: unknown key (expected max_connections, max_unauthenticated, max_unauthenticated_per_source, penalty, penalty_max, max_auth_attempts, handshake_timeout, idle_timeout, max_pack_size, max_sessions_per_connection)',
+    'slipway.yml: lisen: unknown key (expected listen, ports, keep_releases, drain_seconds, nginx, deploy_logger_cmd, ssl_config, limits, ssh, logs, users, runner_runscript_template, runner_logscript_template)',
   ]);
 });
 

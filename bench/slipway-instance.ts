@@ -37,6 +37,10 @@ export interface SlipwayOptions {
   ports?: { min: number; max: number };
   /** extra node options, e.g. `--cpu-prof` */
   nodeArgs?: string[];
+  /** more lines of slipway.yml (e.g. `nginx:`) */
+  mainExtra?: string[];
+  /** contents of `domains/<name>.yml` */
+  domains?: Record<string, string>;
 }
 
 export async function startSlipway(o: SlipwayOptions): Promise<SlipwayInstance> {
@@ -47,6 +51,9 @@ export async function startSlipway(o: SlipwayOptions): Promise<SlipwayInstance> 
   mkdirSync(data, { recursive: true });
   const main = ['listen: 127.0.0.1:0', 'limits:', '  max_pack_size: 2GiB'];
   if (o.ports) main.push(`ports: {min: ${o.ports.min}, max: ${o.ports.max}}`);
+  main.push(...(o.mainExtra ?? []));
+  if (o.domains) mkdirSync(join(cfg, 'domains'), { recursive: true });
+  for (const [d, yaml] of Object.entries(o.domains ?? {})) writeFileSync(join(cfg, 'domains', `${d}.yml`), yaml);
   writeFileSync(join(cfg, 'slipway.yml'), [...main, ''].join('\n'));
   for (const r of o.repos) writeFileSync(join(cfg, 'repos', `${r}.yml`), ['branches:', '  main: {}', ''].join('\n'));
   for (const [r, yaml] of Object.entries(o.repoYaml ?? {})) writeFileSync(join(cfg, 'repos', `${r}.yml`), yaml);

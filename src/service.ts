@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import type { Config, RepoConfig } from './config/types.ts';
 import { Deployer, type DeployOutcome } from './deploy/deployer.ts';
@@ -8,11 +7,12 @@ import { reconcile } from './deploy/reconcile.ts';
 import { currentRelease, ReleaseStore, type BranchState } from './deploy/releases.ts';
 import { releaseSpecs } from './deploy/specs.ts';
 import { UserError } from './errors.ts';
-import { listDir } from './fs-util.ts';
+import { listDir, removeTree } from './fs-util.ts';
 import { ObjectStore } from './git/object-store.ts';
 import { readRef, RefTransaction, RefUpdateError, ZERO_OID } from './git/refs.ts';
 import { gitDirFor } from './git/repo.ts';
 import type { Logger } from './log.ts';
+import type { Isolator } from './runners/isolation.ts';
 import type { ProcessStatus, Supervisor } from './runners/supervisor.ts';
 
 const CUSTOM_CMD_TIMEOUT_MS = 60 * 60_000;
@@ -30,6 +30,7 @@ export class Service {
     readonly dataDir: string,
     readonly supervisor: Supervisor,
     private readonly log: Logger,
+    readonly isolator: Isolator,
   ) {
     this.releases = new ReleaseStore(dataDir);
     this.deployer = new Deployer({
@@ -38,6 +39,7 @@ export class Service {
       supervisor,
       releases: this.releases,
       log: log.child('deploy'),
+      isolator,
       // nginx arrives with the domains issue; the deploy already calls this at the switch point.
       switchTraffic: async () => {},
     });
@@ -56,6 +58,7 @@ export class Service {
       releases: this.releases,
       log: this.log.child('reconcile'),
       busy: (repo, branch) => this.deployer.busy(repo, branch) !== null,
+      confinement: (repo, cwd) => this.deployer.confinement(repo, cwd),
     });
   }
 
@@ -106,7 +109,7 @@ export class Service {
     const after = this.releases.load(repo, branch);
     after.releases = after.releases.filter((r) => r.id !== undone.id);
     this.releases.save(repo, branch, after);
-    fs.rmSync(undone.checkout, { recursive: true, force: true });
+    removeTree(undone.checkout);
   }
 
   /** The branch ref was deleted: stop its runners, keep its releases for a later push or rollback. */
@@ -177,7 +180,7 @@ export class Service {
         return 0;
       }
       const running = this.processes(repoName, branch).filter((p) => p.release === current.id);
-      const specs = releaseSpecs(this.dataDir, branchCfg, { repo: repoName, branch, id: current.id, commit: current.commit, checkout: current.checkout }, (runner, i) => {
+      const specs = releaseSpecs(this.dataDir, branchCfg, { repo: repoName, branch, id: current.id, commit: current.commit, checkout: current.checkout }, this.deployer.confinement(repoName, current.checkout), (runner, i) => {
         const port = running.find((p) => p.runner === runner && p.index === i)?.port;
         if (port === undefined) throw new UserError(`${repoName}/${branch}: ${runner}.${i} is not running; use rebuild`);
         return port;
@@ -204,8 +207,9 @@ export class Service {
     }
     const current = currentRelease(this.releases.load(repoName, branch));
     if (!current) throw new UserError(`${repoName}/${branch} is not deployed; custom commands run in the current checkout`);
-    const env = appEnv(branchCfg, { repo: repoName, branch, release: current.id, commit: current.commit });
-    const r = await runShell(cmd, { cwd: current.checkout, env, onOutput: out, timeoutMs: CUSTOM_CMD_TIMEOUT_MS });
+    const confine = this.deployer.confinement(repoName, current.checkout);
+    const env = appEnv(branchCfg, { repo: repoName, branch, release: current.id, commit: current.commit }, undefined, confine);
+    const r = await runShell(cmd, { cwd: current.checkout, env, confine, onOutput: out, timeoutMs: CUSTOM_CMD_TIMEOUT_MS });
     if (r.code !== 0) out(`custom command '${name}' ${describeExit(r, CUSTOM_CMD_TIMEOUT_MS)}\n`);
     return r.code ?? 1;
   }
@@ -225,7 +229,7 @@ export class Service {
         for (const c of listDir(path.join(root, repo, b))) {
           const dir = path.join(root, repo, b, c);
           if (!kept.has(dir)) {
-            fs.rmSync(dir, { recursive: true, force: true });
+            removeTree(dir);
             removed.push(path.relative(this.dataDir, dir));
           }
         }

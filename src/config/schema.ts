@@ -1,9 +1,11 @@
 import { z } from 'zod';
 import type {
+  AppLimits,
   BranchConfig,
   ConfigProblem,
   DomainConfig,
   GlobalConfig,
+  IsolationMode,
   Limits,
   LocationConfig,
   LogLimits,
@@ -33,6 +35,13 @@ const DEFAULT_LIMITS: Limits = {
 };
 const DEFAULT_LOG_LIMITS: LogLimits = { maxBytes: 10 * 1024 ** 2, keep: 5 };
 const DEFAULT_HEALTHCHECK_TIMEOUT = 30;
+export const DEFAULT_APP_LIMITS: AppLimits = {
+  processes: 512,
+  openFiles: 4096,
+  // V8 alone reserves over 1 GiB of address space; 4 GiB stops a runaway app, not a normal one.
+  memoryBytes: 4 * 1024 ** 3,
+  buildTimeoutMs: 30 * 60_000,
+};
 
 // ---------------------------------------------------------------- building blocks
 
@@ -177,6 +186,29 @@ const logs = strict({
   keep: l.keep ?? DEFAULT_LOG_LIMITS.keep,
 }));
 
+const ISOLATION_MODES = ['sandbox', 'user', 'none'] as const satisfies readonly IsolationMode[];
+const isolation = z.enum(ISOLATION_MODES, {
+  error: (iss) => gotExpected(iss.input, 'sandbox, user or none'),
+});
+
+/** `app_limits` in slipway.yml and `limits` in a repo file: every key optional, so a repo overrides only what it names. */
+const appLimits = strict({
+  processes: optional(positiveInt),
+  open_files: optional(positiveInt),
+  memory: optional(size),
+  build_timeout: optional(seconds),
+}).transform((l): Partial<AppLimits> => ({
+  ...(l.processes === undefined ? {} : { processes: l.processes }),
+  ...(l.open_files === undefined ? {} : { openFiles: l.open_files }),
+  ...(l.memory === undefined ? {} : { memoryBytes: l.memory }),
+  ...(l.build_timeout === undefined ? {} : { buildTimeoutMs: Math.round(l.build_timeout * 1000) }),
+}));
+
+/** A system user name useradd accepts everywhere (32 bytes at most); never root. */
+const runAs = z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, {
+  error: (iss) => `invalid user name ${describe(iss.input)} (expected at most 32 lowercase letters, digits, '_' and '-', starting with a letter or '_')`,
+}).refine((u) => u !== 'root', { error: 'root is the gateway, not an app user (expected a user of its own, or leave run_as out)' });
+
 const ROLE_FORMS = 'admin, {deploy: [repo, …]} or {read: [repo, …]}';
 const role = z.union(
   [z.literal('admin'), strict({ deploy: z.array(z.string()) }), strict({ read: z.array(z.string()) })],
@@ -194,6 +226,8 @@ export const mainFileSchema = fileRoot(strict({
   ssl_config: optional(text),
   limits: mapping(limits),
   logs: mapping(logs),
+  isolation: optional(isolation),
+  app_limits: mapping(appLimits),
   // `users:` with nothing under it is an empty list (nobody), never the admin-for-all default.
   users: record(z.string(), role).nullish().transform((u) => (u === undefined ? null : u ?? {})),
   runner_runscript_template: optional(text),
@@ -212,6 +246,8 @@ export const mainFileSchema = fileRoot(strict({
   ports: m.ports ?? DEFAULT_PORTS,
   limits: m.limits,
   logs: m.logs,
+  isolation: m.isolation,
+  appLimits: { ...DEFAULT_APP_LIMITS, ...m.app_limits },
   keepReleases: m.keep_releases ?? DEFAULT_KEEP_RELEASES,
   deployLoggerCmd: m.deploy_logger_cmd,
   sslConfig: m.ssl_config,
@@ -301,6 +337,9 @@ function branchSchema(defaultKeepReleases: number) {
 export function repoFileSchema(defaultKeepReleases: number) {
   return fileRoot(strict({
     branches: mapping(named(branchSchema(defaultKeepReleases), branchNameError)),
+    run_as: optional(runAs),
+    isolation: optional(isolation),
+    limits: mapping(appLimits),
   })).superRefine((r, ctx) => {
     if (Object.keys(r.branches).length === 0) {
       ctx.addIssue({ code: 'custom', message: "no branches configured (expected 'branches:' with at least one branch)" });

@@ -7,6 +7,8 @@ import { parseCommit, parseTree } from '../git/objects.ts';
 import type { Logger } from '../log.ts';
 import { waitHealthy } from '../runners/health.ts';
 import { allocatePorts } from '../runners/ports.ts';
+import type { Confinement } from '../runners/confine.ts';
+import type { Isolator } from '../runners/isolation.ts';
 import { readProcStat } from '../runners/proc-stat.ts';
 import { describeExit, type ProcessSpec, type Supervisor } from '../runners/supervisor.ts';
 import { exportCommit } from './checkout.ts';
@@ -15,8 +17,8 @@ import { describeExit as describeHookExit, runShell } from './hooks.ts';
 import { currentRelease, type BranchState, type PendingDeploy, type Release, type ReleaseStore } from './releases.ts';
 import { DeployReport, seconds } from './report.ts';
 import { describeRunning, portCount, processRunners, releaseSpecs, type ReleaseRef } from './specs.ts';
+import { removeTree } from '../fs-util.ts';
 
-const HOOK_TIMEOUT_MS = 30 * 60_000;
 const STOP_GRACE_MS = 10_000;
 /** A SimpleProcess has no port to probe: it counts as healthy when it is still up after this. */
 const SIMPLE_PROCESS_SETTLE_MS = 1_000;
@@ -26,6 +28,8 @@ const HEALTH_PROBE_MS = 10;
 interface HookPlace {
   repo: string;
   branch: string;
+  confine: Confinement;
+  timeoutMs: number;
 }
 
 /** A step failed; the message completes `deploy failed: …`. */
@@ -49,6 +53,8 @@ export interface DeployerOptions {
   supervisor: Supervisor;
   releases: ReleaseStore;
   log: Logger;
+  /** Decides the user, sandbox and limits of each repo's code. */
+  isolator: Isolator;
   /** Points traffic (nginx) at what now runs for a branch. */
   switchTraffic: (repo: string, branch: string) => Promise<void>;
 }
@@ -103,20 +109,23 @@ export class Deployer {
     releases.save(repo, req.branch, state);
 
     const rel: ReleaseRef = { repo, branch: req.branch, id, commit: req.commit, checkout };
-    const env = appEnv(branch, { repo, branch: req.branch, release: id, commit: req.commit });
+    const confine = this.confinement(repo, checkout);
+    const env = appEnv(branch, { repo, branch: req.branch, release: id, commit: req.commit }, undefined, confine);
     const report = new DeployReport(req.out, path.join(releases.logDir(repo, req.branch), `deploy-${id}.log`), this.opts.config().global.deployLoggerCmd, env, log);
     const old = currentRelease(state);
     let oldStopped = false;
     let started_: ProcessSpec[] = [];
     try {
       report.step('Checkout', `${req.commit.slice(0, 12)} of ${repo}/${req.branch} as release ${id}`);
-      fs.mkdirSync(path.dirname(checkout), { recursive: true });
+      // 0711: an app user passes through to its own checkout but lists nobody's.
+      fs.mkdirSync(path.dirname(checkout), { recursive: true, mode: 0o711 });
       const exported = await guard(() => exportCommit(req.store, req.commit, checkout));
+      this.opts.isolator.own(confine, checkout);
       for (const s of exported.submodules) report.warn(`submodule '${s}' is not fetched: slipway deploys the repo's own files only`);
       report.done(`${exported.files} files`);
 
-      const hookCtx = { repo, branch: req.branch };
-    await this.build(branch, checkout, env, report, hookCtx);
+      const hookCtx = { repo, branch: req.branch, confine, timeoutMs: req.repo.limits.buildTimeoutMs };
+      await this.build(branch, checkout, env, report, hookCtx);
 
       if (branch.hooks.maintenance.length && old) {
         report.step('Maintenance', `stopping release ${old.id}`);
@@ -176,7 +185,7 @@ export class Deployer {
           log.error('could not restore the previous release', { repo, branch: req.branch, release: old.id, error: (restoreErr as Error).message });
         }
       }
-      fs.rmSync(checkout, { recursive: true, force: true });
+      removeTree(checkout);
       const after = releases.load(repo, req.branch);
       after.pending = null;
       releases.save(repo, req.branch, after);
@@ -209,15 +218,16 @@ export class Deployer {
     const r = await runShell(cmd, {
       cwd,
       env,
+      confine: where.confine,
       onOutput: (c) => report.output(c),
-      timeoutMs: HOOK_TIMEOUT_MS,
+      timeoutMs: where.timeoutMs,
       onSpawn: (pgid) => {
         const stat = readProcStat(pgid);
         if (stat) recordHook({ pgid, startTicks: stat.startTicks });
       },
     });
     recordHook(null);
-    if (r.code !== 0) throw new DeployFailure(`${kind} ${describeHookExit(r, HOOK_TIMEOUT_MS)}`);
+    if (r.code !== 0) throw new DeployFailure(`${kind} ${describeHookExit(r, where.timeoutMs)}`);
   }
 
   /** Starts every process of a release on fresh ports and waits until all are healthy; on failure, stops them. */
@@ -230,7 +240,10 @@ export class Deployer {
     } catch (err) {
       throw new DeployFailure((err as Error).message);
     }
-    const specs = releaseSpecs(this.opts.dataDir, branch, rel, () => ports.shift()!);
+    const confine = this.confinement(rel.repo, rel.checkout);
+    // A kept release may date from before a change of run_as.
+    this.opts.isolator.own(confine, rel.checkout);
+    const specs = releaseSpecs(this.opts.dataDir, branch, rel, confine, () => ports.shift()!);
     try {
       const spawnStart = Date.now();
       for (const s of specs) await supervisor.start(s);
@@ -270,6 +283,12 @@ export class Deployer {
     return specs;
   }
 
+  /** How code of `repo` working in `cwd` runs, under the current config. */
+  confinement(repo: string, cwd: string): Confinement {
+    const config = this.opts.config();
+    return this.opts.isolator.confinement(config.repos[repo]!, config.global, cwd);
+  }
+
   async stopRelease(repo: string, branch: string, which: (p: ProcessSpec) => boolean): Promise<void> {
     const { supervisor } = this.opts;
     const victims = supervisor.list((p) => p.repo === repo && p.branch === branch && which(p));
@@ -284,7 +303,7 @@ export class Deployer {
     if (state.current) keep.add(state.current);
     const dropped = state.releases.filter((r) => !keep.has(r.id));
     if (dropped.length === 0) return;
-    for (const r of dropped) fs.rmSync(r.checkout, { recursive: true, force: true });
+    for (const r of dropped) removeTree(r.checkout);
     state.releases = state.releases.filter((r) => keep.has(r.id));
     releases.save(repo, branchName, state);
   }

@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/types.ts';
 import { ObjectStore } from '../git/object-store.ts';
@@ -7,9 +6,11 @@ import { gitDirFor } from '../git/repo.ts';
 import type { Logger } from '../log.ts';
 import { allocatePorts } from '../runners/ports.ts';
 import { isSameProcess, signalGroup } from '../runners/proc-stat.ts';
+import type { Confinement } from '../runners/confine.ts';
 import type { Supervisor } from '../runners/supervisor.ts';
 import { currentRelease, type ReleaseStore } from './releases.ts';
 import { needsPort, releaseSpecs } from './specs.ts';
+import { removeTree } from '../fs-util.ts';
 
 /**
  * Makes what runs match the state and the config: at start (after a crash or kill -9 at any
@@ -25,6 +26,8 @@ export async function reconcile(opts: {
   log: Logger;
   /** branches with a deploy (or rollback, restart) under way: left exactly as they are */
   busy: (repo: string, branch: string) => boolean;
+  /** how code of a repo working in a checkout runs */
+  confinement: (repo: string, cwd: string) => Confinement;
 }): Promise<void> {
   const { config, dataDir, supervisor, releases, log } = opts;
   const wanted = new Set<string>();
@@ -40,8 +43,8 @@ export async function reconcile(opts: {
         signalGroup(hook.pgid, 'SIGKILL');
       }
       await stopWhere(supervisor, (p) => p.repo === repo && p.branch === branch && p.release === state.pending!.id);
-      fs.rmSync(state.pending.checkout, { recursive: true, force: true });
-      fs.rmSync(`${state.pending.checkout}.partial`, { recursive: true, force: true });
+      removeTree(state.pending.checkout);
+      removeTree(`${state.pending.checkout}.partial`);
       state.pending = null;
       releases.save(repo, branch, state);
     }
@@ -55,7 +58,7 @@ export async function reconcile(opts: {
     const used = new Set(supervisor.list().flatMap((p) => (p.port === undefined ? [] : [p.port])));
     const missing = Object.values(branchCfg.runners).filter(needsPort).flatMap((r) => Array.from({ length: r.processCount }, (_, i) => `${r.name}/${i}`)).filter((k) => !running.has(k)).length;
     const fresh = await allocatePorts(missing, config.global.ports, used);
-    const specs = releaseSpecs(dataDir, branchCfg, rel, (runner, i) => running.get(`${runner}/${i}`)?.port ?? fresh.shift()!);
+    const specs = releaseSpecs(dataDir, branchCfg, rel, opts.confinement(repo, rel.checkout), (runner, i) => running.get(`${runner}/${i}`)?.port ?? fresh.shift()!);
     for (const s of specs) {
       wanted.add(s.id);
       if (!supervisor.get(s.id)) {

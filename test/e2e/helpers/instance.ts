@@ -7,7 +7,14 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = path.resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 
 /** The real clients the end-to-end tests drive, and the Debian package of each. */
-const TOOLS: Record<string, string> = { git: 'git', ssh: 'openssh-client', 'ssh-keygen': 'openssh-client', bash: 'bash' };
+const TOOLS: Record<string, string> = {
+  git: 'git',
+  ssh: 'openssh-client',
+  'ssh-keygen': 'openssh-client',
+  bash: 'bash',
+  // As root, slipway gives each repo a user (useradd) and confines it (prlimit, bwrap, setpriv).
+  ...(process.getuid?.() === 0 ? { useradd: 'passwd', bwrap: 'bubblewrap', setpriv: 'util-linux', prlimit: 'util-linux' } : {}),
+};
 
 /** Installs missing clients when running as root (apt-get), else fails naming the package: never skips. */
 function requireTools(): void {
@@ -41,6 +48,8 @@ export interface InstanceOptions {
   /** users whose key exists on disk but is NOT put in the config */
   strangers?: string[];
   keyType?: 'ed25519' | 'rsa' | 'ecdsa';
+  /** make the instance's temp root searchable by other users (o+x), as `isolation: user` needs */
+  openRoot?: boolean;
 }
 
 const tmpRoots: string[] = [];
@@ -177,6 +186,7 @@ export class Instance {
 /** Writes a config dir and keys, then starts an instance on a random port. */
 export async function startInstance(opts: InstanceOptions = {}): Promise<Instance> {
   const root = tempDir();
+  if (opts.openRoot) fs.chmodSync(root, 0o711);
   const configDir = path.join(root, 'config');
   const dataDir = path.join(root, 'data');
   fs.mkdirSync(path.join(configDir, 'repos'), { recursive: true });

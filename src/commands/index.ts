@@ -8,6 +8,7 @@ import { status } from './status.ts';
 import type { Command, CommandContext } from './types.ts';
 import { expectArgs } from './types.ts';
 import { whoami } from './whoami.ts';
+import { printable } from '../lib/text.ts';
 
 /** Every ssh command, in the order `help` lists them. */
 const commands: Command[] = [];
@@ -49,7 +50,7 @@ export async function runCommand(argv: string[], ctx: Omit<CommandContext, 'args
   }
   const cmd = commands.find((c) => c.name === name);
   if (!cmd) {
-    ctx.err(`unknown command '${name.replace(/[^\x20-\x7e]/g, '?')}'; try 'help'\n`);
+    ctx.err(`unknown command '${printable(name)}'; try 'help'\n`);
     return 127;
   }
   return cmd.run({ ...ctx, args });

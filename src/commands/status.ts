@@ -1,4 +1,4 @@
-import { allowed } from '../access.ts';
+import { allowed } from '../service/access.ts';
 import { currentRelease } from '../deploy/releases.ts';
 import type { Command } from './types.ts';
 import { expectArgs, requireRole } from './types.ts';

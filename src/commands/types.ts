@@ -1,7 +1,7 @@
-import { allowed, type Action } from '../access.ts';
+import { allowed, type Action } from '../service/access.ts';
 import type { Config, Role } from '../config/types.ts';
-import { UserError } from '../errors.ts';
-import type { Service } from '../service.ts';
+import { UserError } from '../lib/errors.ts';
+import type { Service } from '../service/service.ts';
 
 export interface CommandContext {
   user: string;

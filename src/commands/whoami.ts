@@ -1,4 +1,4 @@
-import { describeRole, visibleRepos } from '../access.ts';
+import { describeRole, visibleRepos } from '../service/access.ts';
 import type { Command } from './types.ts';
 import { expectArgs } from './types.ts';
 

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { branchNameError } from '../lib/ref-name.ts';
+import { printable } from '../lib/text.ts';
 import type {
   AppLimits,
   BranchConfig,
@@ -336,7 +338,7 @@ function branchSchema(defaultKeepReleases: number) {
 
 export function repoFileSchema(defaultKeepReleases: number) {
   return fileRoot(strict({
-    branches: mapping(named(branchSchema(defaultKeepReleases), branchNameError)),
+    branches: mapping(named(branchSchema(defaultKeepReleases), invalidBranchName)),
     run_as: optional(runAs),
     isolation: optional(isolation),
     limits: mapping(appLimits),
@@ -347,21 +349,10 @@ export function repoFileSchema(defaultKeepReleases: number) {
   });
 }
 
-/** Why `name` is not a valid branch name (git check-ref-format rules for refs/heads/<name>), or null. */
-function branchNameError(name: string): string | null {
-  const reason =
-    name === '' ? 'is empty'
-    : /[\x00-\x20\x7f~^:?*[\\]/.test(name) ? "contains a space, a control character or one of ~^:?*[\\"
-    : name.includes('..') ? "contains '..'"
-    : name.includes('@{') ? "contains '@{'"
-    : name.includes('//') ? "contains '//'"
-    : name.startsWith('-') ? "starts with '-'"
-    : name.startsWith('/') || name.endsWith('/') ? "starts or ends with '/'"
-    : name.endsWith('.') ? "ends with '.'"
-    : name.split('/').some((part) => part.startsWith('.') || part.endsWith('.lock')) ? "has a part starting with '.' or ending with '.lock'"
-    : name === '@' || name === 'HEAD' ? 'is reserved by git'
-    : null;
-  return reason && `invalid branch name '${name}': ${reason} (expected a valid git branch name)`;
+/** The config's wording of git's branch name rules. */
+function invalidBranchName(name: string): string | null {
+  const reason = branchNameError(name);
+  return reason && `invalid branch name '${printable(name)}': ${reason} (expected a valid git branch name)`;
 }
 
 // ---------------------------------------------------------------- domains/<domain>.yml

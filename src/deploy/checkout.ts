@@ -2,14 +2,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { ObjectStore } from '../git/object-store.ts';
 import { parseCommit, parseTree } from '../git/objects.ts';
-import { UserError } from '../errors.ts';
+import { UserError } from '../lib/errors.ts';
+import { printable } from '../lib/text.ts';
 
 const tick = () => new Promise((r) => setImmediate(r));
 
 /** A tree entry name that could leave the checkout (or shadow git itself) is refused, never written. */
 function checkName(name: string, where: string): void {
   if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0') || name.toLowerCase() === '.git') {
-    throw new UserError(`refusing to check out unsafe path '${where}${name.replace(/[^\x20-\x7e]/g, '?')}'`);
+    throw new UserError(`refusing to check out unsafe path '${where}${printable(name)}'`);
   }
 }
 

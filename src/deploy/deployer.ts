@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { BranchConfig, Config, RepoConfig } from '../config/types.ts';
-import { isUserError } from '../errors.ts';
+import { isUserError } from '../lib/errors.ts';
 import type { ObjectStore } from '../git/object-store.ts';
 import { parseCommit, parseTree } from '../git/objects.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../lib/log.ts';
 import { waitHealthy } from '../runners/health.ts';
 import { allocatePorts } from '../runners/ports.ts';
 import type { Confinement } from '../runners/confine.ts';
@@ -17,7 +17,7 @@ import { describeExit as describeHookExit, runShell } from './hooks.ts';
 import { currentRelease, type BranchState, type PendingDeploy, type Release, type ReleaseStore } from './releases.ts';
 import { DeployReport, seconds } from './report.ts';
 import { describeRunning, portCount, processRunners, releaseSpecs, type ReleaseRef } from './specs.ts';
-import { removeTree } from '../fs-util.ts';
+import { removeTree } from '../lib/fs-util.ts';
 
 const STOP_GRACE_MS = 10_000;
 /** A SimpleProcess has no port to probe: it counts as healthy when it is still up after this. */

@@ -3,14 +3,14 @@ import type { Config } from '../config/types.ts';
 import { ObjectStore } from '../git/object-store.ts';
 import { readRef, RefTransaction, RefUpdateError, ZERO_OID } from '../git/refs.ts';
 import { gitDirFor } from '../git/repo.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../lib/log.ts';
 import { allocatePorts } from '../runners/ports.ts';
 import { isSameProcess, signalGroup } from '../runners/proc-stat.ts';
 import type { Confinement } from '../runners/confine.ts';
 import type { Supervisor } from '../runners/supervisor.ts';
 import { currentRelease, type ReleaseStore } from './releases.ts';
 import { needsPort, releaseSpecs } from './specs.ts';
-import { removeTree } from '../fs-util.ts';
+import { removeTree } from '../lib/fs-util.ts';
 
 /**
  * Makes what runs match the state and the config: at start (after a crash or kill -9 at any

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { listDir, writeFileAtomic } from '../fs-util.ts';
+import { listDir, writeFileAtomic } from '../lib/fs-util.ts';
+import { resolveInside } from '../lib/paths.ts';
 
 export interface Release {
   id: string;
@@ -44,7 +45,7 @@ export class ReleaseStore {
   constructor(private readonly dataDir: string) {}
 
   private file(repo: string, branch: string): string {
-    return path.join(this.dataDir, 'state', 'branches', repo, `${branchSegment(branch)}.json`);
+    return resolveInside(path.join(this.dataDir, 'state', 'branches'), repo, `${branchSegment(branch)}.json`);
   }
 
   load(repo: string, branch: string): BranchState {
@@ -76,11 +77,11 @@ export class ReleaseStore {
   }
 
   checkoutDir(repo: string, branch: string, releaseId: string, commit: string): string {
-    return path.join(this.dataDir, 'checkouts', repo, branchSegment(branch), `${releaseId}-${commit.slice(0, 12)}`);
+    return resolveInside(path.join(this.dataDir, 'checkouts'), repo, branchSegment(branch), `${releaseId}-${commit.slice(0, 12)}`);
   }
 
   logDir(repo: string, branch: string): string {
-    return path.join(this.dataDir, 'logs', repo, branchSegment(branch));
+    return resolveInside(path.join(this.dataDir, 'logs'), repo, branchSegment(branch));
   }
 }
 

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../lib/log.ts';
 
 const TAIL_LINES = 15;
 const INDENT = '       ';

@@ -4,6 +4,7 @@ import type { Confinement } from '../runners/confine.ts';
 import type { ProcessSpec } from '../runners/supervisor.ts';
 import { appEnv } from './env.ts';
 import { branchSegment } from './releases.ts';
+import { resolveInside } from '../lib/paths.ts';
 
 export interface ReleaseRef {
   repo: string;
@@ -33,7 +34,7 @@ export function processId(rel: { repo: string; branch: string; id: string }, run
 }
 
 export function logFileFor(dataDir: string, repo: string, branch: string, runner: string, index: number): string {
-  return path.join(dataDir, 'logs', repo, branchSegment(branch), `${runner}.${index}.log`);
+  return resolveInside(path.join(dataDir, 'logs'), repo, branchSegment(branch), `${runner}.${index}.log`);
 }
 
 /** Every process a release runs under `branch`'s config, confined by `confine`; `portFor` hands out backend ports. */

@@ -1,4 +1,5 @@
 import type { ObjectType } from './objects.ts';
+import { printable } from '../lib/text.ts';
 
 /**
  * The checks `git fsck --strict` (and `receive.fsckObjects`) makes of the objects a push brings,
@@ -55,15 +56,15 @@ function checkTree(data: Buffer): string | null {
     const mode = data.toString('latin1', pos, sp);
     const name = data.subarray(sp + 1, nul);
     const text = name.toString('latin1');
-    if (!MODE.test(mode)) return `tree entry '${printable(text)}' has a malformed mode '${printable(mode)}'`;
+    if (!MODE.test(mode)) return `tree entry '${printable(text, 80)}' has a malformed mode '${printable(mode, 80)}'`;
     if (text === '' || text === '.' || text === '..' || text.includes('/') || text.toLowerCase() === '.git') {
-      return `tree has an invalid entry '${printable(text)}'`;
+      return `tree has an invalid entry '${printable(text, 80)}'`;
     }
     const cur = { name, isTree: mode === '40000' };
     if (prev) {
       const cmp = compareEntries(prev, cur);
-      if (cmp === 0) return `tree has a duplicate entry '${printable(text)}'`;
-      if (cmp > 0) return `tree entries are not sorted at '${printable(text)}'`;
+      if (cmp === 0) return `tree has a duplicate entry '${printable(text, 80)}'`;
+      if (cmp > 0) return `tree entries are not sorted at '${printable(text, 80)}'`;
     }
     prev = cur;
     pos = nul + 21;
@@ -81,6 +82,3 @@ function compareEntries(a: { name: Buffer; isTree: boolean }, b: { name: Buffer;
   return next(a) - next(b);
 }
 
-function printable(s: string): string {
-  return s.replace(/[^\x20-\x7e]/g, '?').slice(0, 80);
-}

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { deflateSync, inflateSync } from 'node:zlib';
-import { writeNewFileDurably } from '../fs-util.ts';
+import { writeNewFileDurably } from '../lib/fs-util.ts';
 import { ByteLru } from './byte-lru.ts';
 import { GitFormatError, hashObject, isObjectType, isOid, objectHeader, type ObjectType } from './objects.ts';
 import { PackFile } from './pack-file.ts';

@@ -21,7 +21,7 @@ import {
 import { join } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { crc32, createInflate, deflateSync } from 'node:zlib';
-import { writeNewFileDurably } from '../fs-util.ts';
+import { writeNewFileDurably } from '../lib/fs-util.ts';
 import { GitFormatError, objectHeader } from './objects.ts';
 import type { ObjectStore } from './object-store.ts';
 import {

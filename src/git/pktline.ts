@@ -1,3 +1,4 @@
+import { printable } from '../lib/text.ts';
 /**
  * pkt-line framing (gitprotocol-common): 4 hex digits of length (including themselves) then payload;
  * `0000` flush, `0001` delim, `0002` response-end. Parsing is incremental because SSH delivers
@@ -82,6 +83,3 @@ export function pktText(p: Pkt): string {
   return s.endsWith('\n') ? s.slice(0, -1) : s;
 }
 
-function printable(s: string): string {
-  return s.replace(/[^\x20-\x7e]/g, '?');
-}

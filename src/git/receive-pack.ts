@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../lib/log.ts';
 import { checkPushedObjects } from './connectivity.ts';
 import type { ChannelWriter, StreamReader } from './io.ts';
 import { ObjectStore } from './object-store.ts';
@@ -8,6 +8,8 @@ import { indexPack, PackError } from './pack-indexer.ts';
 import { encodePkt, FLUSH, PktLineError, pktText } from './pktline.ts';
 import { listRefs, RefTransaction, RefUpdateError, ZERO_OID, type RefChange } from './refs.ts';
 import { Quarantine } from './repo.ts';
+import { pushedRefNameError } from '../lib/ref-name.ts';
+import { printable } from '../lib/text.ts';
 
 const CAPABILITIES = 'report-status delete-refs side-band-64k quiet atomic ofs-delta agent=slipway/0.1 object-format=sha1';
 
@@ -39,8 +41,9 @@ interface Command extends RefChange {
 /** Parses `old new ref` lines; the first one carries capabilities after a NUL. */
 export function parseCommandLine(line: string): { change: RefChange; caps: string[] } {
   const [cmd, capsPart] = line.split('\0', 2) as [string, string | undefined];
-  const m = /^([0-9a-f]{40}) ([0-9a-f]{40}) (refs\/[^\s\0]+)$/.exec(cmd);
-  if (!m) throw new PktLineError(`malformed push command '${cmd.slice(0, 100).replace(/[^\x20-\x7e]/g, '?')}'`);
+  // The name is taken as sent (as git does) and judged later, so a bad one gets its own `ng`.
+  const m = /^([0-9a-f]{40}) ([0-9a-f]{40}) ([^\0]+)$/.exec(cmd);
+  if (!m) throw new PktLineError(`malformed push command '${printable(cmd, 100)}'`);
   return { change: { old: m[1]!, new: m[2]!, ref: m[3]! }, caps: capsPart ? capsPart.trim().split(/\s+/).filter(Boolean) : [] };
 }
 
@@ -179,6 +182,13 @@ async function processCommands(
   const known = new ObjectStore([objectsDir]);
   try {
     for (const c of commands) {
+      const nameError = pushedRefNameError(c.ref, { deleting: c.new === ZERO_OID });
+      if (nameError) {
+        c.error = 'invalid ref name';
+        progress(`error: refusing ref ${printable(c.ref)}: the name ${nameError} (see git help check-ref-format)`);
+        opts.log.info('ref name refused', { ref: printable(c.ref), reason: nameError });
+        continue;
+      }
       c.error = opts.authorize(c) ?? (await validateTarget(c, store, known)) ?? undefined;
       if (c.error) continue;
       try {

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from '../fs-util.ts';
+import { writeFileAtomic } from '../lib/fs-util.ts';
+import { PathEscapeError, resolveInside } from '../lib/paths.ts';
 
 export const ZERO_OID = '0'.repeat(40);
 const OID_RE = /^[0-9a-f]{40}$/;
@@ -43,6 +44,13 @@ function walkLoose(gitDir: string, rel: string, out: Map<string, string>): void 
   }
 }
 
+/** The loose file of `ref`; throws PathEscapeError for anything that would not stay under the repo's `refs/`. */
+export function refPath(gitDir: string, ref: string): string {
+  const refsDir = path.join(gitDir, 'refs');
+  if (!ref.startsWith('refs/')) throw new PathEscapeError(refsDir, [ref]);
+  return resolveInside(refsDir, ref.slice('refs/'.length));
+}
+
 export function readRef(gitDir: string, ref: string): string | null {
   return listRefs(gitDir).get(ref) ?? null;
 }
@@ -81,9 +89,9 @@ export class RefTransaction {
 
   /** Locks one ref and checks its current value; throws RefUpdateError with a pusher-facing reason. */
   lock(change: RefChange): void {
-    const refPath = path.join(this.gitDir, change.ref);
-    const lockPath = `${refPath}.lock`;
-    fs.mkdirSync(path.dirname(refPath), { recursive: true });
+    const file = refPath(this.gitDir, change.ref);
+    const lockPath = `${file}.lock`;
+    fs.mkdirSync(path.dirname(file), { recursive: true });
     let fd: number;
     try {
       fd = fs.openSync(lockPath, 'wx');
@@ -115,12 +123,12 @@ export class RefTransaction {
     if (deletes.length) removeFromPackedRefs(this.gitDir, deletes);
     for (const l of this.locks) {
       fs.closeSync(l.fd);
-      const refPath = l.lockPath.slice(0, -'.lock'.length);
+      const file = l.lockPath.slice(0, -'.lock'.length);
       if (l.change.new === ZERO_OID) {
-        fs.rmSync(refPath, { force: true });
+        fs.rmSync(file, { force: true });
         fs.rmSync(l.lockPath, { force: true });
       } else {
-        fs.renameSync(l.lockPath, refPath);
+        fs.renameSync(l.lockPath, file);
       }
     }
     this.locks = [];

@@ -1,11 +1,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import git from 'isomorphic-git';
-import { UserError } from '../errors.ts';
-import { listDir, writeFileAtomic } from '../fs-util.ts';
+import { UserError } from '../lib/errors.ts';
+import { listDir, writeFileAtomic } from '../lib/fs-util.ts';
 import { readHeadTarget, writeHead } from './refs.ts';
+import { printable } from '../lib/text.ts';
+import { resolveInside } from '../lib/paths.ts';
 
 const REPO_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+/** Longer names cannot be configured anyway (`repos/<name>.yml` must fit a file name). */
+const MAX_REPO_NAME = 200;
 
 // isomorphic-git writes ignorecase=true and filemode=false; on Linux native git needs these values.
 const BARE_CONFIG = `[core]
@@ -17,7 +21,7 @@ const BARE_CONFIG = `[core]
 
 /** Where a repo's bare git dir lives inside the data dir. */
 export function gitDirFor(dataDir: string, repo: string): string {
-  return path.join(dataDir, 'repos', `${repo}.git`);
+  return resolveInside(path.join(dataDir, 'repos'), `${repo}.git`);
 }
 
 /**
@@ -29,8 +33,8 @@ export function repoNameFromPath(clientPath: string): string {
   if (p.startsWith('~/')) p = p.slice(2);
   p = p.replace(/^\/+/, '').replace(/\/+$/, '');
   if (p.endsWith('.git')) p = p.slice(0, -4);
-  if (!REPO_NAME_RE.test(p) || p.includes('..')) {
-    throw new UserError(`invalid repository path '${clientPath.replace(/[^\x20-\x7e]/g, '?')}' (expected a repo name such as 'myapp')`);
+  if (!REPO_NAME_RE.test(p) || p.includes('..') || p.length > MAX_REPO_NAME) {
+    throw new UserError(`invalid repository path '${printable(clientPath)}' (expected a repo name such as 'myapp')`);
   }
   return p;
 }

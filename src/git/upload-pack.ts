@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../lib/log.ts';
 import { enumerateObjects, EnumerateError, planShallow, type Deepen } from './enumerate.ts';
 import type { ChannelWriter, StreamReader } from './io.ts';
 import { ObjectStore } from './object-store.ts';
@@ -7,6 +7,7 @@ import { parseTag } from './objects.ts';
 import { writePack } from './pack-writer.ts';
 import { PktLineError, pktText } from './pktline.ts';
 import { listRefs, readHeadTarget } from './refs.ts';
+import { printable } from '../lib/text.ts';
 
 const BASE_CAPS = 'multi_ack multi_ack_detailed side-band-64k side-band ofs-delta shallow deepen-relative no-progress include-tag agent=slipway/0.1 object-format=sha1';
 const OID = /^[0-9a-f]{40}$/;
@@ -136,7 +137,7 @@ async function readWants(reader: StreamReader, advertised: Set<string>): Promise
     } else if (cmd === 'deepen-since' || cmd === 'deepen-not' || cmd === 'filter') {
       throw new PktLineError(`'${cmd}' is not supported by this server; use --depth`);
     } else {
-      throw new PktLineError(`unexpected line in fetch request '${line.slice(0, 80).replace(/[^\x20-\x7e]/g, '?')}'`);
+      throw new PktLineError(`unexpected line in fetch request '${printable(line, 80)}'`);
     }
   }
   if (req.deepen && req.caps.has('deepen-relative')) req.deepen.relative = true;
@@ -173,7 +174,7 @@ async function negotiate(reader: StreamReader, w: ChannelWriter, store: ObjectSt
       return common;
     }
     const m = /^have ([0-9a-f]{40})$/.exec(line);
-    if (!m) throw new PktLineError(`unexpected line in negotiation '${line.slice(0, 80).replace(/[^\x20-\x7e]/g, '?')}'`);
+    if (!m) throw new PktLineError(`unexpected line in negotiation '${printable(line, 80)}'`);
     const oid = m[1]!;
     if (!store.has(oid) || common.includes(oid)) continue;
     common.push(oid);

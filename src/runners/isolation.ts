@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Config, ConfigProblem, GlobalConfig, IsolationMode, RepoConfig } from '../config/types.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../lib/log.ts';
 import { defaultAppUser, ensureUser, type AppUser } from './app-users.ts';
 import { confinedArgv, type Confinement } from './confine.ts';
 

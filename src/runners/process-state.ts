@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { writeFileAtomic } from '../fs-util.ts';
-import type { Logger } from '../log.ts';
+import { writeFileAtomic } from '../lib/fs-util.ts';
+import type { Logger } from '../lib/log.ts';
 import type { ProcessStatus } from './supervisor.ts';
 
 /**

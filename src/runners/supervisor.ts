@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../lib/log.ts';
 import { bootId, isSameProcess, liveGroupMembers, signalGroup, waitUntil } from './proc-stat.ts';
 import { loadState, saveState, type ProcessRecord } from './process-state.ts';
 import { spawnApp, type LogLimits } from './spawn.ts';

@@ -1,4 +1,4 @@
-import { UserError } from '../errors.ts';
+import { UserError } from '../lib/errors.ts';
 
 export type GitService = 'git-receive-pack' | 'git-upload-pack';
 

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import ssh2 from 'ssh2';
 import { sshFingerprint } from '../config/keys.ts';
-import { writeFileAtomic } from '../fs-util.ts';
+import { writeFileAtomic } from '../lib/fs-util.ts';
 
 const { utils } = ssh2;
 

@@ -3,7 +3,7 @@ import ssh2 from 'ssh2';
 import type { Connection, ServerChannel, AuthContext, PublicKeyAuthContext } from 'ssh2';
 import { sshFingerprint } from '../config/keys.ts';
 import type { Limits } from '../config/types.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../lib/log.ts';
 import type { HostKey } from './hostkeys.ts';
 
 const { Server, utils } = ssh2;

@@ -4,11 +4,11 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { writeStarterConfig } from '../../src/config/init.ts';
+import { writeStarterConfig } from '../../src/cli/init.ts';
 import { loadConfig, type LoadResult } from '../../src/config/load.ts';
 import { parseListen, parseSize } from '../../src/config/schema.ts';
 import { formatProblem, type Config } from '../../src/config/types.ts';
-import { UserError } from '../../src/errors.ts';
+import { UserError } from '../../src/lib/errors.ts';
 
 let tmp: string;
 let keyA: string;

@@ -4,8 +4,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { acquireDataDirLock, runningGateway } from '../../src/data-lock.ts';
-import { UserError } from '../../src/errors.ts';
+import { acquireDataDirLock, runningGateway } from '../../src/lib/data-lock.ts';
+import { UserError } from '../../src/lib/errors.ts';
 
 const dataDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-lock-'));
 const pidFile = (d: string) => path.join(d, 'slipway.pid');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { UserError } from '../../src/errors.ts';
+import { UserError } from '../../src/lib/errors.ts';
 import { repoNameFromPath } from '../../src/git/repo.ts';
 import { parseExec, splitWords } from '../../src/ssh/exec-parse.ts';
 

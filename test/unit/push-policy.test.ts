@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import type { RepoConfig, Role } from '../../src/config/types.ts';
 import { DEFAULT_APP_LIMITS } from '../../src/config/schema.ts';
 import { ZERO_OID } from '../../src/git/refs.ts';
-import { refusePush } from '../../src/push-policy.ts';
+import { refusePush } from '../../src/service/push-policy.ts';
 
 const branch = (name: string) => ({ name, runners: {}, env: {}, hooks: { build: null, maintenance: [] }, customCmds: {}, keepReleases: 3 });
 const repo: RepoConfig = { name: 'myapp', file: 'repos/myapp.yml', branches: { main: branch('main'), staging: branch('staging') }, limits: DEFAULT_APP_LIMITS };

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import type { Logger } from '../../src/log.ts';
+import type { Logger } from '../../src/lib/log.ts';
 import { isSameProcess, readProcStat } from '../../src/runners/proc-stat.ts';
 import { Supervisor, type ProcessSpec, type ProcessStatus } from '../../src/runners/supervisor.ts';
 

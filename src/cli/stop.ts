@@ -1,8 +1,8 @@
 import path from 'node:path';
-import { runningGateway } from './data-lock.ts';
-import { logger } from './log.ts';
-import { isSameProcess, liveGroupMembers, signalGroup, waitUntil } from './runners/proc-stat.ts';
-import { loadState, saveState } from './runners/process-state.ts';
+import { runningGateway } from '../lib/data-lock.ts';
+import { logger } from '../lib/log.ts';
+import { isSameProcess, liveGroupMembers, signalGroup, waitUntil } from '../runners/proc-stat.ts';
+import { loadState, saveState } from '../runners/process-state.ts';
 
 const GRACE_MS = 10_000;
 

@@ -1,19 +1,19 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { writeStarterConfig } from './config/init.ts';
-import { loadConfig } from './config/load.ts';
-import { formatProblem, type Config } from './config/types.ts';
-import { UserError } from './errors.ts';
-import { Gateway } from './gateway.ts';
-import { cleanStaleState, defaultBranchOf, ensureBareRepo, gitDirFor } from './git/repo.ts';
-import { logger } from './log.ts';
-import { loadHostKeys } from './ssh/hostkeys.ts';
-import { startSshServer } from './ssh/server.ts';
-import { seedRepo, SOURCE_ROOT, starterKeys } from './starter.ts';
-import { acquireDataDirLock } from './data-lock.ts';
-import { Supervisor } from './runners/supervisor.ts';
-import { Service } from './service.ts';
-import { detectIsolation, Isolator } from './runners/isolation.ts';
+import { writeStarterConfig } from './init.ts';
+import { loadConfig } from '../config/load.ts';
+import { formatProblem, type Config } from '../config/types.ts';
+import { UserError } from '../lib/errors.ts';
+import { Gateway } from '../ssh/router.ts';
+import { cleanStaleState, defaultBranchOf, ensureBareRepo, gitDirFor } from '../git/repo.ts';
+import { logger } from '../lib/log.ts';
+import { loadHostKeys } from '../ssh/hostkeys.ts';
+import { startSshServer } from '../ssh/server.ts';
+import { seedRepo, SOURCE_ROOT, starterKeys } from '../service/starter.ts';
+import { acquireDataDirLock } from '../lib/data-lock.ts';
+import { Supervisor } from '../runners/supervisor.ts';
+import { Service } from '../service/service.ts';
+import { detectIsolation, Isolator } from '../runners/isolation.ts';
 
 export interface ServeOptions {
   configDir: string;

@@ -1,11 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { formatProblem } from './config/types.ts';
-import { loadConfig } from './config/load.ts';
-import { parseListen } from './config/schema.ts';
-import { writeStarterConfig } from './config/init.ts';
-import { isUserError, UserError } from './errors.ts';
+import { formatProblem } from '../config/types.ts';
+import { loadConfig } from '../config/load.ts';
+import { parseListen } from '../config/schema.ts';
+import { writeStarterConfig } from './init.ts';
+import { isUserError, UserError } from '../lib/errors.ts';
 import { serve } from './serve.ts';
 import { stopEverything } from './stop.ts';
 

@@ -1,4 +1,4 @@
-import type { Config, Role } from './config/types.ts';
+import type { Config, Role } from '../config/types.ts';
 
 /** Everything a user can ask for; the one place that decides is `allowed`. */
 export type Action =

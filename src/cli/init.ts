@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { UserError } from '../errors.ts';
+import { UserError } from '../lib/errors.ts';
 
 /** The commented starter config that `slipway init` writes, kept as plain files under templates/. */
 const STARTER = fileURLToPath(new URL('../../templates/starter/', import.meta.url));

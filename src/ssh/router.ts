@@ -1,21 +1,21 @@
 import type { ServerChannel } from 'ssh2';
-import { allowed, roleOf } from './access.ts';
-import { helpText, runCommand } from './commands/index.ts';
-import { sshFingerprint } from './config/keys.ts';
-import type { Config, RepoConfig, Role } from './config/types.ts';
-import { errorId, isUserError } from './errors.ts';
-import { ChannelWriter, StreamReader } from './git/io.ts';
-import { encodePkt, PktLineError } from './git/pktline.ts';
-import { serveReceivePack, type RefUpdateContext } from './git/receive-pack.ts';
-import { ZERO_OID, type RefChange } from './git/refs.ts';
-import { repack } from './git/repack.ts';
-import { gitDirFor, repoNameFromPath } from './git/repo.ts';
-import { serveUploadPack } from './git/upload-pack.ts';
-import type { Logger } from './log.ts';
-import { refusePush } from './push-policy.ts';
-import type { Service } from './service.ts';
-import { parseExec, type GitService } from './ssh/exec-parse.ts';
-import { type Identity, type SessionContext, type SessionHandlers } from './ssh/server.ts';
+import { allowed, roleOf } from '../service/access.ts';
+import { helpText, runCommand } from '../commands/index.ts';
+import { sshFingerprint } from '../config/keys.ts';
+import type { Config, RepoConfig, Role } from '../config/types.ts';
+import { errorId, isUserError } from '../lib/errors.ts';
+import { ChannelWriter, StreamReader } from '../git/io.ts';
+import { encodePkt, PktLineError } from '../git/pktline.ts';
+import { serveReceivePack, type RefUpdateContext } from '../git/receive-pack.ts';
+import { ZERO_OID, type RefChange } from '../git/refs.ts';
+import { repack } from '../git/repack.ts';
+import { gitDirFor, repoNameFromPath } from '../git/repo.ts';
+import { serveUploadPack } from '../git/upload-pack.ts';
+import type { Logger } from '../lib/log.ts';
+import { refusePush } from '../service/push-policy.ts';
+import type { Service } from '../service/service.ts';
+import { parseExec, type GitService } from './exec-parse.ts';
+import { type Identity, type SessionContext, type SessionHandlers } from './server.ts';
 
 /**
  * The front door: maps verified keys to users, and routes each SSH session to built-in git,

@@ -2,13 +2,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { listDir } from './fs-util.ts';
-import { ObjectStore } from './git/object-store.ts';
-import { serializeCommit, serializeTree } from './git/objects.ts';
-import { listRefs, RefTransaction, ZERO_OID } from './git/refs.ts';
+import { listDir } from '../lib/fs-util.ts';
+import { ObjectStore } from '../git/object-store.ts';
+import { serializeCommit, serializeTree } from '../git/objects.ts';
+import { listRefs, RefTransaction, ZERO_OID } from '../git/refs.ts';
 
 /** The source tree (for `keys/` and `templates/`). */
-export const SOURCE_ROOT = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
+export const SOURCE_ROOT = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
 /**
  * The keys a starter instance trusts: the source tree's `keys/*.pub` (one user per file) and the

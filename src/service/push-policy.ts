@@ -1,6 +1,6 @@
 import { allowed } from './access.ts';
-import type { RepoConfig, Role } from './config/types.ts';
-import { ZERO_OID, type RefChange } from './git/refs.ts';
+import type { RepoConfig, Role } from '../config/types.ts';
+import { ZERO_OID, type RefChange } from '../git/refs.ts';
 
 /**
  * Which ref updates a push may make: configured branches (push), tags (push), deletes (admin).

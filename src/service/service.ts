@@ -1,19 +1,19 @@
 import path from 'node:path';
-import type { Config, RepoConfig } from './config/types.ts';
-import { Deployer, type DeployOutcome } from './deploy/deployer.ts';
-import { appEnv } from './deploy/env.ts';
-import { describeExit, runShell } from './deploy/hooks.ts';
-import { reconcile } from './deploy/reconcile.ts';
-import { currentRelease, ReleaseStore, type BranchState } from './deploy/releases.ts';
-import { releaseSpecs } from './deploy/specs.ts';
-import { UserError } from './errors.ts';
-import { listDir, removeTree } from './fs-util.ts';
-import { ObjectStore } from './git/object-store.ts';
-import { readRef, RefTransaction, RefUpdateError, ZERO_OID } from './git/refs.ts';
-import { gitDirFor } from './git/repo.ts';
-import type { Logger } from './log.ts';
-import type { Isolator } from './runners/isolation.ts';
-import type { ProcessStatus, Supervisor } from './runners/supervisor.ts';
+import type { Config, RepoConfig } from '../config/types.ts';
+import { Deployer, type DeployOutcome } from '../deploy/deployer.ts';
+import { appEnv } from '../deploy/env.ts';
+import { describeExit, runShell } from '../deploy/hooks.ts';
+import { reconcile } from '../deploy/reconcile.ts';
+import { currentRelease, ReleaseStore, type BranchState } from '../deploy/releases.ts';
+import { releaseSpecs } from '../deploy/specs.ts';
+import { UserError } from '../lib/errors.ts';
+import { listDir, removeTree } from '../lib/fs-util.ts';
+import { ObjectStore } from '../git/object-store.ts';
+import { readRef, RefTransaction, RefUpdateError, ZERO_OID } from '../git/refs.ts';
+import { gitDirFor } from '../git/repo.ts';
+import type { Logger } from '../lib/log.ts';
+import type { Isolator } from '../runners/isolation.ts';
+import type { ProcessStatus, Supervisor } from '../runners/supervisor.ts';
 
 const CUSTOM_CMD_TIMEOUT_MS = 60 * 60_000;
 

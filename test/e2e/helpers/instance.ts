@@ -50,6 +50,8 @@ export interface InstanceOptions {
   keyType?: 'ed25519' | 'rsa' | 'ecdsa';
   /** make the instance's temp root searchable by other users (o+x), as `isolation: user` needs */
   openRoot?: boolean;
+  /** run the gateway as this unprivileged uid (and gid), owning the instance's files, with its own HOME */
+  asUid?: number;
 }
 
 const tmpRoots: string[] = [];
@@ -132,10 +134,16 @@ export class Instance {
   }
 
   /** Starts `slipway serve` and waits until it listens. */
+  /** set: the gateway runs as this uid (see InstanceOptions.asUid) */
+  asUid?: number;
+
   async start(extraArgs: string[] = []): Promise<void> {
-    const proc = spawn(process.execPath, [path.join(ROOT, 'bin/slipway.js'), 'serve', '--config', this.configDir, '--data', this.dataDir, '--listen', '127.0.0.1:0', ...extraArgs], {
+    const argv = [process.execPath, path.join(ROOT, 'bin/slipway.js'), 'serve', '--config', this.configDir, '--data', this.dataDir, '--listen', '127.0.0.1:0', ...extraArgs];
+    const as = this.asUid;
+    if (as !== undefined) argv.unshift('setpriv', `--reuid=${as}`, `--regid=${as}`, '--clear-groups', '--');
+    const proc = spawn(argv[0]!, argv.slice(1), {
       cwd: this.root,
-      env: { ...process.env, SLIPWAY_LOG_LEVEL: 'debug' },
+      env: { ...process.env, SLIPWAY_LOG_LEVEL: 'debug', ...(as === undefined ? {} : { HOME: path.join(this.root, 'gateway-home'), USER: 'nobody' }) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.proc = proc;
@@ -202,8 +210,21 @@ export async function startInstance(opts: InstanceOptions = {}): Promise<Instanc
   fs.writeFileSync(path.join(configDir, 'slipway.yml'), opts.slipwayYml ?? '');
   const repos = opts.repos ?? { myapp: 'branches:\n  main: {}\n  staging: {}\n' };
   for (const [name, yml] of Object.entries(repos)) fs.writeFileSync(path.join(configDir, 'repos', `${name}.yml`), yml);
+  if (opts.asUid !== undefined) {
+    inst.asUid = opts.asUid;
+    fs.mkdirSync(path.join(root, 'gateway-home'));
+    fs.chmodSync(root, 0o711);
+    for (const d of [root, configDir, path.join(root, 'gateway-home'), ...walk(configDir)]) fs.chownSync(d, opts.asUid, opts.asUid);
+  }
   await inst.start();
   return inst;
+}
+
+function walk(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    return e.isDirectory() ? [p, ...walk(p)] : [p];
+  });
 }
 
 /** A local working repo with `n` commits, each changing a few files. */

@@ -2,6 +2,7 @@ import { allowed, type Action } from '../service/access.ts';
 import type { Config, Role } from '../config/types.ts';
 import { UserError } from '../lib/errors.ts';
 import type { Service } from '../service/service.ts';
+import type { Pusher } from '../deploy/report.ts';
 
 export interface CommandContext {
   user: string;
@@ -10,7 +11,8 @@ export interface CommandContext {
   config: Config;
   service: Service;
   args: string[];
-  out: (text: string) => void;
+  /** to the client; `backlog` says how much it has not taken yet */
+  out: Pusher;
   err: (text: string) => void;
 }
 

@@ -15,7 +15,7 @@ import { exportCommit } from './checkout.ts';
 import { appEnv } from './env.ts';
 import { describeExit as describeHookExit, runShell } from './hooks.ts';
 import { currentRelease, type BranchState, type PendingDeploy, type Release, type ReleaseStore } from './releases.ts';
-import { DeployReport, seconds } from './report.ts';
+import { DeployReport, seconds, type Pusher } from './report.ts';
 import { describeRunning, portCount, processRunners, releaseSpecs, type ReleaseRef } from './specs.ts';
 import { removeTree } from '../lib/fs-util.ts';
 
@@ -41,7 +41,7 @@ export interface DeployRequest {
   commit: string;
   user: string;
   store: ObjectStore;
-  out: (text: string) => void;
+  out: Pusher;
 }
 
 /** `release` is null for a branch with nothing to run or build: the push only moves the ref. */
@@ -111,7 +111,7 @@ export class Deployer {
     const rel: ReleaseRef = { repo, branch: req.branch, id, commit: req.commit, checkout };
     const confine = this.confinement(repo, checkout);
     const env = appEnv(branch, { repo, branch: req.branch, release: id, commit: req.commit }, undefined, confine);
-    const report = new DeployReport(req.out, path.join(releases.logDir(repo, req.branch), `deploy-${id}.log`), this.opts.config().global.deployLoggerCmd, env, log);
+    const report = new DeployReport(req.out, path.join(releases.logDir(repo, req.branch), `deploy-${id}.log`), this.opts.config().global.deployLoggerCmd, env, log, { maxLogBytes: this.opts.config().global.logs.maxBytes });
     const old = currentRelease(state);
     let oldStopped = false;
     let started_: ProcessSpec[] = [];

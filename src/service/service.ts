@@ -5,6 +5,7 @@ import { appEnv } from '../deploy/env.ts';
 import { describeExit, runShell } from '../deploy/hooks.ts';
 import { reconcile } from '../deploy/reconcile.ts';
 import { currentRelease, ReleaseStore, type BranchState } from '../deploy/releases.ts';
+import type { Pusher } from '../deploy/report.ts';
 import { releaseSpecs } from '../deploy/specs.ts';
 import { UserError } from '../lib/errors.ts';
 import { listDir, removeTree } from '../lib/fs-util.ts';
@@ -89,7 +90,7 @@ export class Service {
   }
 
   /** A push's deploy (called before the ref moves). */
-  deploy(repo: RepoConfig, branch: string, commit: string, user: string, store: ObjectStore, out: (text: string) => void): Promise<DeployOutcome> {
+  deploy(repo: RepoConfig, branch: string, commit: string, user: string, store: ObjectStore, out: Pusher): Promise<DeployOutcome> {
     return this.deployer.deploy({ repo, branch, commit, user, store, out });
   }
 
@@ -122,7 +123,7 @@ export class Service {
   }
 
   /** Deploys the branch's current commit again, as a new release. */
-  async rebuild(repoName: string, branch: string, user: string, out: (text: string) => void): Promise<DeployOutcome> {
+  async rebuild(repoName: string, branch: string, user: string, out: Pusher): Promise<DeployOutcome> {
     const repo = this.repo(repoName);
     this.branch(repoName, branch);
     const gitDir = gitDirFor(this.dataDir, repoName);

@@ -71,7 +71,7 @@ export class Gateway implements SessionHandlers {
         fingerprint: ctx.fingerprint,
         config: this.config,
         service: this.service,
-        out: (s) => ch.write(forTerminal(ctx, s)),
+        out: Object.assign((s: string) => ch.write(forTerminal(ctx, s)), { backlog: () => ch.writableLength }),
         err: (s) => ch.stderr.write(forTerminal(ctx, s)),
       });
     } catch (err) {
@@ -119,7 +119,7 @@ export class Gateway implements SessionHandlers {
           gitDir,
           maxPackBytes: this.config.global.limits.maxPackBytes,
           authorize: (change) => refusePush(change, repo, role) ?? this.busy(repo, change),
-          onRefUpdate: (u) => this.onRefUpdate(u, repo, ctx.user),
+          onRefUpdate: (u) => this.onRefUpdate(u, repo, ctx.user, () => ch.writableLength + ch.stderr.writableLength),
           onRefUpdateUndone: (u) => this.undoRefUpdate(u, repo, ctx.user),
           log,
         });
@@ -151,14 +151,15 @@ export class Gateway implements SessionHandlers {
   }
 
   /** Each accepted branch update deploys before the ref moves; deleting a branch stops its runners. */
-  private async onRefUpdate(u: RefUpdateContext, repo: RepoConfig, user: string): Promise<string | null> {
+  private async onRefUpdate(u: RefUpdateContext, repo: RepoConfig, user: string, backlog: () => number): Promise<string | null> {
     if (!u.change.ref.startsWith('refs/heads/')) return null;
     const branch = u.change.ref.slice('refs/heads/'.length);
     if (u.change.new === ZERO_OID) {
       await this.service.stopBranch(repo.name, branch);
       return null;
     }
-    const outcome = await this.service.deploy(repo, branch, u.change.new, user, u.store, u.progress);
+    // The backlog lets the deploy drop build output the pusher cannot take as fast as it comes.
+    const outcome = await this.service.deploy(repo, branch, u.change.new, user, u.store, Object.assign((t: string) => u.progress(t), { backlog }));
     return outcome.ok ? null : outcome.error;
   }
 

@@ -85,11 +85,16 @@ export class Isolator {
       if (mode === 'user' || mode === 'sandbox') {
         if (!facts.root) out.push({ file, path: 'isolation', message: `'${mode}' needs slipway to run as root (it runs as ${facts.gatewayUser}; expected isolation: none, or start slipway as root)` });
         else if (mode === 'sandbox' && !facts.sandbox) out.push({ file, path: 'isolation', message: `'sandbox' does not work here: ${facts.sandboxProblem} (expected isolation: user, or install bubblewrap)` });
-        else if (mode === 'user' && this.closedAncestor) out.push({ file, path: 'isolation', message: `'user': app users cannot reach ${this.dataDir} because ${this.closedAncestor} is not searchable by others (chmod o+x ${this.closedAncestor}, or use a data dir elsewhere)` });
       }
     };
     need(config.global.isolation, main);
     for (const repo of Object.values(config.repos)) need(repo.isolation, repo.file);
+    // Without a sandbox an app reaches its checkout and HOME through the real path.
+    const plain = Object.values(config.repos).find((r) => facts.root && this.mode(r, config.global) === 'user');
+    if (plain && this.closedAncestor) {
+      const why = plain.isolation || config.global.isolation ? "'user'" : `no sandbox here (${facts.sandboxProblem}), so repos run with isolation 'user', and`;
+      out.push({ file: plain.isolation ? plain.file : main, path: 'isolation', message: `${why} app users cannot reach ${this.dataDir} because ${this.closedAncestor} is not searchable by others (chmod o+x ${this.closedAncestor}, use a data dir elsewhere, or install bubblewrap)` });
+    }
     if (!facts.root && config.global.users) {
       for (const [user, role] of Object.entries(config.global.users)) {
         if (role.kind !== 'deploy') continue;

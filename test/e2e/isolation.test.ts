@@ -76,7 +76,7 @@ function uidOfUser(name: string): number {
 }
 
 for (const mode of ['sandbox', 'user'] as const) {
-  describe(`isolation: ${mode}: a deploy role is not a root shell`, { skip: process.getuid?.() !== 0 && 'needs root (CI runs as root)' }, () => {
+  describe(`isolation: ${mode}: a deploy role is not a root shell`, { skip: process.getuid?.() !== 0 && !process.env.CI && 'needs root (CI runs as root)' }, () => {
     const marker = newMarker();
     const ports = portRange();
     let inst: Instance;
@@ -170,3 +170,12 @@ for (const mode of ['sandbox', 'user'] as const) {
     });
   });
 }
+
+describe('isolation that cannot work here', { skip: process.getuid?.() !== 0 && !process.env.CI && 'needs root (CI runs as root)' }, () => {
+  test('isolation: user with a data dir app users cannot reach is refused at start, saying what to change', async () => {
+    await assert.rejects(
+      startInstance({ slipwayYml: 'isolation: user\n', repos: { app: 'branches: {main: {}}\n' } }),
+      /slipway\.yml: isolation: 'user' app users cannot reach \S+ because \/tmp\/slipway-test-\w+ is not searchable by others \(chmod o\+x/,
+    );
+  });
+});

@@ -3,8 +3,10 @@ import { once } from 'node:events';
 import { confinedArgv, UNCONFINED, type Confinement } from '../runners/confine.ts';
 import { signalGroup } from '../runners/proc-stat.ts';
 
-/** After the command exited, output still in the pipes is read for this long at most (a daemon it left may hold them). */
-const DRAIN_MS = 2000;
+/** After the command exited, its pipes are read until they close, or until nothing came for this long (a daemon it left may hold them). */
+const DRAIN_IDLE_MS = 2000;
+/** With this much not yet taken by the reader, the command's pipes are not read: it waits, nothing piles up here. */
+const MAX_BACKLOG = 1024 * 1024;
 
 export interface ShellResult {
   code: number | null;
@@ -21,7 +23,16 @@ export interface ShellResult {
  */
 export async function runShell(
   cmd: string,
-  opts: { cwd: string; env: Record<string, string>; confine?: Confinement; onOutput: (chunk: string) => void; timeoutMs: number; onSpawn?: (pgid: number) => void },
+  opts: {
+    cwd: string;
+    env: Record<string, string>;
+    confine?: Confinement;
+    onOutput: (chunk: string) => void;
+    /** bytes `onOutput` has not delivered yet; over MAX_BACKLOG the command is held back */
+    backlog?: () => number;
+    timeoutMs: number;
+    onSpawn?: (pgid: number) => void;
+  },
 ): Promise<ShellResult> {
   const argv = confinedArgv(opts.confine ?? UNCONFINED, ['/bin/sh', '-c', cmd], opts.cwd);
   const child = spawn(argv[0]!, argv.slice(1), { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
@@ -38,21 +49,44 @@ export async function runShell(
     signalGroup(pgid, 'SIGKILL');
   }, opts.timeoutMs);
   const streams = [child.stdout!, child.stderr!];
+  let held: NodeJS.Timeout | undefined;
+  const holdBack = () => {
+    if (held || !opts.backlog || opts.backlog() <= MAX_BACKLOG) return;
+    for (const s of streams) s.pause();
+    held = setInterval(() => {
+      if (opts.backlog!() > MAX_BACKLOG / 2) return;
+      clearInterval(held);
+      held = undefined;
+      for (const s of streams) s.resume();
+    }, 20);
+  };
+  let lastData = Date.now();
   const closed = streams.map((s) => {
     s.setEncoding('utf8');
-    s.on('data', (d: string) => opts.onOutput(d));
+    s.on('data', (d: string) => {
+      lastData = Date.now();
+      opts.onOutput(d);
+      holdBack();
+    });
     return new Promise<void>((r) => s.once('close', () => r()));
   });
   try {
     const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
     signalGroup(pgid, 'SIGKILL');
-    let drainTimer: NodeJS.Timeout | undefined;
-    const drained = await Promise.race([Promise.all(closed).then(() => true), new Promise<boolean>((r) => (drainTimer = setTimeout(() => r(false), DRAIN_MS)))]);
-    clearTimeout(drainTimer);
+    // Held back by a slow reader is not idle: that output is still coming.
+    let idleCheck: NodeJS.Timeout | undefined;
+    const idle = new Promise<false>((r) => {
+      idleCheck = setInterval(() => {
+        if (!held && Date.now() - lastData > DRAIN_IDLE_MS) r(false);
+      }, 100);
+    });
+    const drained = await Promise.race([Promise.all(closed).then(() => true), idle]);
+    clearInterval(idleCheck);
     if (!drained) for (const s of streams) s.destroy();
     return { code, signal, timedOut };
   } finally {
     clearTimeout(timer);
+    clearInterval(held);
   }
 }
 

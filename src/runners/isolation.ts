@@ -128,6 +128,7 @@ export class Isolator {
       if (this.mode(repo, config.global) === 'none') continue;
       const user = ensureUser(repo.runAs ?? defaultAppUser(repo.name));
       const home = this.homeOf(repo.name);
+      fs.mkdirSync(path.dirname(home), { recursive: true, mode: 0o711 });
       fs.mkdirSync(home, { recursive: true, mode: 0o700 });
       const st = fs.lstatSync(home);
       if (!st.isDirectory()) throw new Error(`${home} is not a directory`);
@@ -183,10 +184,10 @@ function closeGatewayFolders(dataDir: string): void {
     fs.mkdirSync(p, { recursive: true, mode: 0o700 });
     fs.chmodSync(p, 0o700);
   }
+  // Created when first needed (a deploy, a repo's data folder), 0711 then too.
   for (const d of ['checkouts', 'apps']) {
     const p = path.join(dataDir, d);
-    fs.mkdirSync(p, { recursive: true, mode: 0o711 });
-    fs.chmodSync(p, 0o711);
+    if (fs.existsSync(p)) fs.chmodSync(p, 0o711);
   }
 }
 

@@ -199,7 +199,7 @@ export class Service {
   }
 
   /** Runs a branch's configured custom command in its current checkout; resolves to its exit code. */
-  async customCmd(repoName: string, branch: string, name: string, out: (text: string) => void): Promise<number> {
+  async customCmd(repoName: string, branch: string, name: string, out: Pusher): Promise<number> {
     const branchCfg = this.branch(repoName, branch);
     const cmd = branchCfg.customCmds[name];
     if (cmd === undefined) {
@@ -210,7 +210,7 @@ export class Service {
     if (!current) throw new UserError(`${repoName}/${branch} is not deployed; custom commands run in the current checkout`);
     const confine = this.deployer.confinement(repoName, current.checkout);
     const env = appEnv(branchCfg, { repo: repoName, branch, release: current.id, commit: current.commit }, undefined, confine);
-    const r = await runShell(cmd, { cwd: current.checkout, env, confine, onOutput: out, timeoutMs: CUSTOM_CMD_TIMEOUT_MS });
+    const r = await runShell(cmd, { cwd: current.checkout, env, confine, onOutput: out, backlog: out.backlog, timeoutMs: CUSTOM_CMD_TIMEOUT_MS });
     if (r.code !== 0) out(`custom command '${name}' ${describeExit(r, CUSTOM_CMD_TIMEOUT_MS)}\n`);
     return r.code ?? 1;
   }

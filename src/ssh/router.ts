@@ -71,7 +71,8 @@ export class Gateway implements SessionHandlers {
         fingerprint: ctx.fingerprint,
         config: this.config,
         service: this.service,
-        out: Object.assign((s: string) => ch.write(forTerminal(ctx, s)), { backlog: () => ch.writableLength }),
+        // A client gone away takes nothing more: its backlog no longer holds anything back.
+        out: Object.assign((s: string) => ch.write(forTerminal(ctx, s)), { backlog: () => (ch.destroyed ? 0 : ch.writableLength) }),
         err: (s) => ch.stderr.write(forTerminal(ctx, s)),
       });
     } catch (err) {
@@ -119,7 +120,7 @@ export class Gateway implements SessionHandlers {
           gitDir,
           maxPackBytes: this.config.global.limits.maxPackBytes,
           authorize: (change) => refusePush(change, repo, role) ?? this.busy(repo, change),
-          onRefUpdate: (u) => this.onRefUpdate(u, repo, ctx.user, () => ch.writableLength + ch.stderr.writableLength),
+          onRefUpdate: (u) => this.onRefUpdate(u, repo, ctx.user, () => (ch.destroyed ? 0 : ch.writableLength + ch.stderr.writableLength)),
           onRefUpdateUndone: (u) => this.undoRefUpdate(u, repo, ctx.user),
           log,
         });

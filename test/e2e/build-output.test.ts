@@ -27,7 +27,7 @@ describe('100 MB of build output', () => {
   before(async () => {
     inst = await startInstance({
       slipwayYml: 'logs: {max_size: 5MB}\n',
-      repos: { loud: `branches:\n  main:\n    env: {SLIPWAY_TEST_ID: ${marker}}\n    hooks: {build: sh loud.sh}\n` },
+      repos: { loud: `branches:\n  main:\n    env: {SLIPWAY_TEST_ID: ${marker}}\n    hooks: {build: sh loud.sh}\n    custom_cmds: {loud: \"head -c 99000000 /dev/zero | tr '\\\\0' x | fold -w 99; echo; echo loud command done\"}\n` },
     });
     work = path.join(tempDir(), 'loud');
     fs.mkdirSync(work);
@@ -77,5 +77,28 @@ describe('100 MB of build output', () => {
     const tail = fs.readFileSync(log, 'utf8').slice(-4000);
     assert.match(tail, /\[slipway: \d+ lines \(\d+ bytes\) of output dropped here: the deploy log is capped at 5000000 bytes\]/);
     assert.match(tail, /loud\/main [0-9a-f]{8}: no runners/, 'slipway’s own lines still reach the log');
+  });
+
+  test('a custom command printing 100 MB to a client that reads slowly is held back, not buffered: the client gets all of it', async () => {
+    const pid = inst.proc!.pid!;
+    const baseline = rssBytes(pid);
+    let peak = baseline;
+    const sampler = setInterval(() => (peak = Math.max(peak, rssBytes(pid))), 50);
+    const child = spawn('ssh', [...inst.sshCommand('alice').split(' ').slice(1), '-p', String(inst.port), 'paas@127.0.0.1', 'custom_cmds', 'loud', 'main', 'loud'], { env: gitEnv(inst.home), stdio: ['ignore', 'pipe', 'inherit'] });
+    // Read nothing for 3 s, then everything.
+    child.stdout.pause();
+    await new Promise((r) => setTimeout(r, 3000));
+    let lines = 0;
+    let tail = '';
+    for await (const line of readline.createInterface({ input: child.stdout })) {
+      if (line.startsWith('x'.repeat(99))) lines++;
+      tail = line;
+    }
+    const code = await new Promise<number | null>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.on('close', resolve)));
+    clearInterval(sampler);
+    assert.equal(code, 0);
+    assert.equal(lines, 1_000_000, 'every line arrives');
+    assert.equal(tail, 'loud command done');
+    assert.ok(peak - baseline < 50 * 1024 * 1024, `the gateway grew by ${((peak - baseline) / 1024 / 1024).toFixed(1)} MB`);
   });
 });

@@ -1,107 +1,174 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { formatProblem } from '../config/types.ts';
-import { loadConfig } from '../config/load.ts';
-import { parseListen } from '../config/schema.ts';
-import { writeStarterConfig } from './init.ts';
-import { isUserError, UserError } from '../lib/errors.ts';
-import { serve } from './serve.ts';
-import { stopEverything } from './stop.ts';
-
-const USAGE = `usage: slipway <command> [options]
-
-  serve [--config DIR] [--data DIR] [--listen HOST:PORT]
-        run the gateway; with no flags, the starter instance in ./.slipway/
-  stop [--data DIR]      stop the gateway of a data dir and every app it runs
-  check [--config DIR]   validate a config directory, print every problem
-  init DIR               write a starter config directory
-  help                   this text
-`;
+import { isUserError, reportInternal, UserError } from '../lib/errors.ts';
+import { logger } from '../lib/log.ts';
+import { count } from '../lib/plural.ts';
 
 const DEFAULT_BASE = '.slipway';
 
+interface CliCommand {
+  name: string;
+  /** flags and arguments after the command name */
+  usage: string;
+  summary: string;
+  /** each flag takes a value */
+  flags: string[];
+  /** positional arguments allowed */
+  args: { min: number; max: number };
+  run(values: Record<string, string | undefined>, args: string[]): Promise<number> | number;
+}
+
+// Each command loads what it needs when it runs: `help` and `--version` load nothing, `check`
+// no ssh2, git or supervisor.
+const COMMANDS: CliCommand[] = [
+  {
+    name: 'serve',
+    usage: '[--config DIR] [--data DIR] [--listen HOST:PORT]',
+    summary: 'run the gateway; with no flags, the starter instance in ./.slipway/',
+    flags: ['config', 'data', 'listen'],
+    args: { min: 0, max: 0 },
+    run: serveCommand,
+  },
+  {
+    name: 'stop',
+    usage: '[--data DIR]',
+    summary: 'stop the gateway of a data dir and every app it runs',
+    flags: ['data'],
+    args: { min: 0, max: 0 },
+    run: stopCommand,
+  },
+  {
+    name: 'check',
+    usage: '[--config DIR]',
+    summary: 'validate a config directory, print every problem',
+    flags: ['config'],
+    args: { min: 0, max: 0 },
+    run: checkCommand,
+  },
+  {
+    name: 'init',
+    usage: 'DIR',
+    summary: 'write a starter config directory',
+    flags: [],
+    args: { min: 1, max: 1 },
+    run: (_values, [dir]) => initCommand(dir!),
+  },
+];
+
+function usageText(): string {
+  const width = Math.max(...COMMANDS.map((c) => `${c.name} ${c.usage}`.length));
+  return [
+    'usage: slipway <command> [options]',
+    '',
+    ...COMMANDS.map((c) => `  ${`${c.name} ${c.usage}`.padEnd(width)}  ${c.summary}`),
+    `  ${'help [<command>]'.padEnd(width)}  this text, or one command's`,
+    `  ${'--version'.padEnd(width)}  print the version`,
+    '',
+  ].join('\n');
+}
+
+function commandHelp(cmd: CliCommand): string {
+  return `usage: slipway ${cmd.name} ${cmd.usage}\n${cmd.summary}\n`;
+}
+
+function version(): string {
+  const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function find(name: string): CliCommand {
+  const cmd = COMMANDS.find((c) => c.name === name);
+  if (!cmd) throw new UserError(`unknown command '${name}'\n${usageText()}`, 2);
+  return cmd;
+}
+
 export async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  switch (command) {
-    case 'serve':
-      return serveCommand(rest);
-    case 'check':
-      return checkCommand(rest);
-    case 'stop':
-      return stopCommand(rest);
-    case 'init':
-      return initCommand(rest);
+  const [name, ...rest] = argv;
+  switch (name) {
+    case undefined:
+      process.stderr.write(usageText());
+      return 2;
     case 'help':
     case '--help':
     case '-h':
-    case undefined:
-      process.stdout.write(USAGE);
-      return command === undefined ? 2 : 0;
-    default:
-      throw new UserError(`unknown command '${command}'\n${USAGE}`, 2);
+      process.stdout.write(rest[0] === undefined ? usageText() : commandHelp(find(rest[0])));
+      return 0;
+    case '--version':
+    case '-v':
+    case 'version':
+      process.stdout.write(`slipway ${version()}\n`);
+      return 0;
   }
+  const cmd = find(name);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(commandHelp(cmd));
+    return 0;
+  }
+  const { values, positionals } = parseFlags(cmd, rest);
+  return cmd.run(values, positionals);
 }
 
-function flags<T extends Record<string, { type: 'string' }>>(args: string[], options: T, usage: string) {
+/** Node's parser, with its errors reworded to name the flags that exist. */
+function parseFlags(cmd: CliCommand, args: string[]) {
+  const usage = `usage: slipway ${cmd.name} ${cmd.usage}`;
+  const options = Object.fromEntries(cmd.flags.map((f) => [f, { type: 'string' as const }]));
+  let parsed;
   try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (err) {
-    throw new UserError(`${(err as Error).message.split('\n')[0]}\nusage: slipway ${usage}`, 2);
+    const code = (err as NodeJS.ErrnoException).code;
+    const known = cmd.flags.length ? `${cmd.name} takes ${cmd.flags.map((f) => `--${f}`).join(', ')}` : `${cmd.name} takes no flags`;
+    const flag = /'(-[^']*)'/.exec((err as Error).message)?.[1] ?? '';
+    const what = code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' ? `${flag.split(' ')[0]} needs a value` : `unknown flag '${flag}'`;
+    throw new UserError(`${what} (${known})\n${usage}`, 2);
   }
+  const { positionals } = parsed;
+  if (positionals.length > cmd.args.max) throw new UserError(`unexpected argument '${positionals[cmd.args.max]}'\n${usage}`, 2);
+  if (positionals.length < cmd.args.min) throw new UserError(usage, 2);
+  return { values: parsed.values as Record<string, string | undefined>, positionals };
 }
 
-async function serveCommand(args: string[]): Promise<number> {
-  const usage = 'serve [--config DIR] [--data DIR] [--listen HOST:PORT]';
-  const { values, positionals } = flags(args, { config: { type: 'string' }, data: { type: 'string' }, listen: { type: 'string' } }, usage);
-  if (positionals.length) throw new UserError(`unexpected argument '${positionals[0]}'\nusage: slipway ${usage}`, 2);
+async function serveCommand(values: Record<string, string | undefined>): Promise<number> {
+  const { parseListen } = await import('../config/schema.ts');
   const listen = values.listen === undefined ? undefined : parseListen(values.listen);
   if (listen === null) throw new UserError(`--listen: '${values.listen}' is not HOST:PORT (e.g. 127.0.0.1:2222; port 0 picks a free one)`, 2);
-  const starter = values.config === undefined;
+  const { serve } = await import('./serve.ts');
   await serve({
     configDir: path.resolve(values.config ?? path.join(DEFAULT_BASE, 'config')),
     dataDir: path.resolve(values.data ?? path.join(DEFAULT_BASE, 'data')),
     listen,
-    starter,
+    starter: values.config === undefined,
   });
   return new Promise<number>(() => {}); // runs until a signal ends the process
 }
 
-async function stopCommand(args: string[]): Promise<number> {
-  const { values, positionals } = flags(args, { data: { type: 'string' } }, 'stop [--data DIR]');
-  if (positionals.length) throw new UserError(`unexpected argument '${positionals[0]}'\nusage: slipway stop [--data DIR]`, 2);
+async function stopCommand(values: Record<string, string | undefined>): Promise<number> {
   const dir = path.resolve(values.data ?? path.join(DEFAULT_BASE, 'data'));
   if (!fs.existsSync(dir)) throw new UserError(`${dir} does not exist (give the data dir with --data)`);
+  const { stopEverything } = await import('./stop.ts');
   await stopEverything(dir, (line) => process.stdout.write(line + '\n'));
   return 0;
 }
 
-function checkCommand(args: string[]): number {
-  const { values, positionals } = flags(args, { config: { type: 'string' } }, 'check [--config DIR]');
-  if (positionals.length) throw new UserError(`unexpected argument '${positionals[0]}'\nusage: slipway check [--config DIR]`, 2);
+async function checkCommand(values: Record<string, string | undefined>): Promise<number> {
+  const [{ loadConfig }, { formatProblem }] = await Promise.all([import('../config/load.ts'), import('../config/types.ts')]);
   const dir = path.resolve(values.config ?? path.join(DEFAULT_BASE, 'config'));
   const result = loadConfig(dir);
   for (const w of result.warnings) process.stderr.write(`warning: ${formatProblem(w)}\n`);
   if ('problems' in result) {
     for (const p of result.problems) process.stderr.write(`${formatProblem(p)}\n`);
-    process.stderr.write(`${result.problems.length} problem${result.problems.length === 1 ? '' : 's'} in ${dir}\n`);
+    process.stderr.write(`${count(result.problems.length, 'problem')} in ${dir}\n`);
     return 1;
   }
   const c = result.config;
-  process.stdout.write(
-    `${dir}: ok (${c.mainFile}; ${Object.keys(c.repos).length} repos, ${Object.keys(c.domains).length} domains, ${c.keys.length} keys)\n`,
-  );
+  process.stdout.write(`${dir}: ok (${c.mainFile}; ${count(Object.keys(c.repos).length, 'repo')}, ${count(Object.keys(c.domains).length, 'domain')}, ${count(c.keys.length, 'key')})\n`);
   return 0;
 }
 
-function initCommand(args: string[]): number {
-  const { positionals } = flags(args, {}, 'init DIR');
-  if (positionals.length !== 1) throw new UserError('usage: slipway init DIR', 2);
-  const dir = path.resolve(positionals[0]!);
+async function initCommand(target: string): Promise<number> {
+  const { writeStarterConfig } = await import('./init.ts');
+  const dir = path.resolve(target);
   if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) throw new UserError(`${dir} exists and is not a directory`);
   writeStarterConfig(dir, []);
   process.stdout.write(`wrote a starter config to ${dir}; add public keys as ${path.join(dir, 'keys', '<user>.pub')}\n`);
@@ -115,7 +182,7 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`slipway: ${err.message}\n`);
       process.exit(err.exitCode);
     }
-    process.stderr.write(`slipway: internal error: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.stderr.write(`slipway: ${reportInternal(logger('slipway'), err)}\n`);
     process.exit(70);
   },
 );

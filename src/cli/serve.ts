@@ -4,7 +4,7 @@ import { writeStarterConfig } from './init.ts';
 import { loadConfig } from '../config/load.ts';
 import { formatProblem, type Config } from '../config/types.ts';
 import { UserError } from '../lib/errors.ts';
-import { Gateway } from '../ssh/router.ts';
+import { Router } from '../ssh/router.ts';
 import { cleanStaleState, defaultBranchOf, ensureBareRepo, gitDirFor } from '../git/repo.ts';
 import { logger } from '../lib/log.ts';
 import { loadHostKeys } from '../ssh/hostkeys.ts';
@@ -12,6 +12,7 @@ import { startSshServer } from '../ssh/server.ts';
 import { seedRepo, SOURCE_ROOT, starterKeys } from '../service/starter.ts';
 import { acquireDataDirLock } from '../lib/data-lock.ts';
 import { Supervisor } from '../runners/supervisor.ts';
+import { mayLogIn } from '../service/access.ts';
 import { Service } from '../service/service.ts';
 import { detectIsolation, Isolator } from '../runners/isolation.ts';
 
@@ -40,7 +41,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
   prepareIsolation(isolator, config);
   await prepareRepos(config, opts.dataDir);
   if (opts.starter && config.repos.hello?.branches.main) {
-    const seeded = seedRepo(gitDirFor(opts.dataDir, 'hello'), 'main', path.join(SOURCE_ROOT, 'templates', 'hello'));
+    const seeded = await seedRepo(gitDirFor(opts.dataDir, 'hello'), 'main', path.join(SOURCE_ROOT, 'templates', 'hello'));
     if (seeded) log.info('seeded the example repo', { repo: 'hello', commit: seeded });
   }
 
@@ -54,15 +55,15 @@ export async function serve(opts: ServeOptions): Promise<void> {
   await service.reconcile();
 
   const hostKeys = loadHostKeys(opts.dataDir);
-  const gateway = new Gateway(config, opts.dataDir, service, log.child('gateway'));
+  const router = new Router(service, log.child('gateway'));
   const listen = opts.listen ?? config.global.listen;
   const server = await startSshServer(
     {
       hostKeys,
-      limits: () => gateway.currentConfig.global.limits,
-      identify: (blob) => gateway.identify(blob),
-      knows: (blob) => gateway.knows(blob),
-      handlers: gateway,
+      limits: () => service.currentConfig.global.limits,
+      identify: (blob) => router.identify(blob),
+      knows: (blob) => router.knows(blob),
+      handlers: router,
       log: log.child('ssh'),
     },
     listen.host,
@@ -92,11 +93,11 @@ export async function serve(opts: ServeOptions): Promise<void> {
     const problems = 'problems' in result ? result.problems : isolator.problems(result.config);
     if ('problems' in result || problems.length) {
       for (const p of problems) log.error(`config reload refused: ${formatProblem(p)}`);
+      service.refuseConfig(problems.map(formatProblem));
       return;
     }
     await prepareRepos(result.config, opts.dataDir, { cleanLeftovers: false });
     isolator.prepare(result.config);
-    gateway.setConfig(result.config);
     await service.setConfig(result.config);
     log.info('config reloaded', { repos: Object.keys(result.config.repos).length, keys: result.config.keys.length });
   }
@@ -156,15 +157,15 @@ function banner(config: Config, opts: ServeOptions, host: string, port: number, 
     `data:   ${opts.dataDir}`,
     'host keys:',
     ...keys.map((k) => `  ${k.type.toUpperCase().padEnd(7)} ${k.fingerprint}`),
-    `users:  ${config.global.users === null ? `every key is an admin (no 'users' in ${config.mainFile}); ` : ''}${[...new Set(config.keys.map((k) => k.user))].join(', ') || '(no keys: nobody can log in)'}`,
+    `users:  ${config.global.users === null ? `every key is an admin (no 'users' in ${config.mainFile}); ` : ''}${[...new Set(config.keys.map((k) => k.user))].filter((u) => mayLogIn(config, u)).join(', ') || '(no keys: nobody can log in)'}`,
   ];
   if (repos.length) {
     const first = repos.includes('hello') ? 'hello' : repos[0]!;
+    const branch = defaultBranchOf(Object.keys(config.repos[first]!.branches));
     lines.push(
       'try:',
-      `  git clone ${url(first)}`,
-      `  git remote add slipway ${url(first)}`,
-      `  git push slipway ${defaultBranchOf(Object.keys(config.repos[first]!.branches))}`,
+      `  git clone ${url(first)}          # then, in the clone: git push origin ${branch}`,
+      `  git remote add slipway ${url(first)}   # or, in a repo of your own: git push slipway ${branch}`,
       `  ssh -p ${port} paas@${shown} help`,
     );
   }

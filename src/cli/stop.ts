@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { runningGateway } from '../lib/data-lock.ts';
 import { logger } from '../lib/log.ts';
+import { count } from '../lib/plural.ts';
 import { isSameProcess, liveGroupMembers, signalGroup, waitUntil } from '../runners/proc-stat.ts';
 import { loadState, saveState } from '../runners/process-state.ts';
 
@@ -27,5 +28,5 @@ export async function stopEverything(dataDir: string, out: (line: string) => voi
   if (!(await waitUntil(allGone, GRACE_MS, 50))) for (const p of live) signalGroup(p.pid!, 'SIGKILL');
   await waitUntil(allGone, 2_000, 50);
   if (state) saveState(file, { bootId: state.bootId, processes: [] });
-  out(`stopped ${live.length} app process${live.length === 1 ? '' : 'es'}`);
+  out(`stopped ${count(live.length, 'app process', 'app processes')}`);
 }

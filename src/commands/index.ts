@@ -1,3 +1,6 @@
+import { UserError } from '../lib/errors.ts';
+import { printable } from '../lib/text.ts';
+import { requireAccess } from '../service/access.ts';
 import { cleanup } from './cleanup.ts';
 import { customCmds } from './custom-cmds.ts';
 import { rebuild } from './rebuild.ts';
@@ -6,25 +9,23 @@ import { restart } from './restart.ts';
 import { rollback } from './rollback.ts';
 import { status } from './status.ts';
 import type { Command, CommandContext } from './types.ts';
-import { expectArgs } from './types.ts';
 import { whoami } from './whoami.ts';
-import { printable } from '../lib/text.ts';
-
-/** Every ssh command, in the order `help` lists them. */
-const commands: Command[] = [];
 
 const help: Command = {
   name: 'help',
-  usage: '',
-  summary: 'list the commands',
+  usage: '[<command>]',
+  summary: 'list the commands, or explain one',
+  argCounts: [0, 1],
+  needs: null,
   async run(ctx) {
-    expectArgs(this, ctx, 0);
-    ctx.out(helpText());
+    const [name] = ctx.args;
+    ctx.out(name === undefined ? helpText() : commandHelp(find(name)));
     return 0;
   },
 };
 
-commands.push(help, whoami, status, releases, rebuild, restart, rollback, customCmds, cleanup);
+/** Every ssh command, in the order `help` lists them. */
+const commands: Command[] = [help, whoami, status, releases, rebuild, restart, rollback, customCmds, cleanup];
 
 export function helpText(): string {
   const width = Math.max(...commands.map((c) => `${c.name} ${c.usage}`.trim().length));
@@ -35,23 +36,55 @@ export function helpText(): string {
     '  git push ssh://<user>@<host>:<port>/<repo> <branch>   deploy a branch',
     '  git clone ssh://<user>@<host>:<port>/<repo>           clone a repo',
     '',
-    'Commands (ssh <host> <command>):',
+    'Commands (ssh <host> <command>; <command> --help explains one):',
     ...lines,
     '',
   ].join('\n');
 }
 
-/** Runs `argv` as a command; unknown ones exit 127 like a shell would. */
+function usageOf(cmd: Command): string {
+  return `usage: ${cmd.name} ${cmd.usage}`.trim();
+}
+
+function commandHelp(cmd: Command): string {
+  const needs = cmd.needs ? `\nneeds: the right to ${cmd.needs.action}${cmd.needs.repoArg ? ' the repo' : ''}` : '';
+  return `${usageOf(cmd)}\n${cmd.summary}${needs}\n`;
+}
+
+function find(name: string): Command {
+  const cmd = commands.find((c) => c.name === name);
+  if (!cmd) throw new UserError(`unknown command '${printable(name)}'; try 'help'`, 127);
+  return cmd;
+}
+
+/**
+ * Runs `argv` as a command (unknown ones exit 127 like a shell would). Arguments and the access
+ * the command declares are checked here, before it runs, so no command can forget its gate.
+ * Refusals are thrown as user errors for the front door to print.
+ */
 export async function runCommand(argv: string[], ctx: Omit<CommandContext, 'args'>): Promise<number> {
   const [name, ...args] = argv;
   if (!name) {
     ctx.out(helpText());
     return 0;
   }
-  const cmd = commands.find((c) => c.name === name);
-  if (!cmd) {
-    ctx.err(`unknown command '${printable(name)}'; try 'help'\n`);
-    return 127;
+  const cmd = find(name);
+  if (args.includes('--help') || args.includes('-h')) {
+    ctx.out(commandHelp(cmd));
+    return 0;
+  }
+  const flag = args.find((a) => a.startsWith('-'));
+  if (flag !== undefined) throw new UserError(`unknown flag '${printable(flag)}' (${cmd.name} takes none but --help)\n${usageOf(cmd)}`, 2);
+  if (!cmd.argCounts.includes(args.length)) throw new UserError(usageOf(cmd), 2);
+  if (cmd.needs) {
+    const [repo, branch] = args;
+    const { action, repoArg } = cmd.needs;
+    if (repoArg && repo !== undefined) {
+      requireAccess(ctx.service.currentConfig, ctx.user, action, repo);
+      if (branch !== undefined) ctx.service.branch(repo, branch);
+    } else if (action === 'admin') {
+      requireAccess(ctx.service.currentConfig, ctx.user, action);
+    }
   }
   return cmd.run({ ...ctx, args });
 }

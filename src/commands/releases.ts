@@ -1,16 +1,14 @@
 import type { Command } from './types.ts';
-import { expectArgs, requireRole } from './types.ts';
 
 export const releases: Command = {
   name: 'releases',
   usage: '<repo> <branch>',
   summary: 'list the kept releases of a branch (current marked *)',
+  argCounts: [2],
+  needs: { action: 'read', repoArg: true },
   async run(ctx) {
-    expectArgs(this, ctx, 2);
     const [repo, branch] = ctx.args as [string, string];
-    requireRole(ctx, 'read', repo);
-    ctx.service.branch(repo, branch);
-    const state = ctx.service.branchState(repo, branch);
+    const state = ctx.service.releasesOf(repo, branch);
     if (state.releases.length === 0) {
       ctx.out(`${repo}/${branch}: no releases yet\n`);
       return 0;

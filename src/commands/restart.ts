@@ -1,17 +1,15 @@
-import { currentRelease } from '../deploy/releases.ts';
 import type { Command } from './types.ts';
-import { branchesFor } from './types.ts';
 
 export const restart: Command = {
   name: 'restart',
   usage: '[<repo> <branch>]',
   summary: 'restart the runners of a branch (every deployed branch you may operate when none is named)',
+  argCounts: [0, 2],
+  needs: { action: 'operate', repoArg: true },
   async run(ctx) {
-    const named = ctx.args.length > 0;
-    for (const { repo, branch } of branchesFor(ctx, 'operate', this)) {
-      if (!named && !currentRelease(ctx.service.branchState(repo, branch))) continue;
-      await ctx.service.restart(repo, branch, ctx.user, ctx.out);
-    }
+    const [repo, branch] = ctx.args;
+    const targets = repo && branch ? [{ repo, branch }] : ctx.service.branchesFor(ctx.user, 'operate').filter((b) => ctx.service.currentRelease(b.repo, b.branch));
+    for (const t of targets) await ctx.service.restart(t.repo, t.branch, ctx.user, ctx.out);
     return 0;
   },
 };

@@ -1,17 +1,17 @@
 import { describeRole, visibleRepos } from '../service/access.ts';
 import type { Command } from './types.ts';
-import { expectArgs } from './types.ts';
 
 export const whoami: Command = {
   name: 'whoami',
   usage: '',
   summary: 'show who you are logged in as and what you may do',
+  argCounts: [0],
+  needs: null,
   async run(ctx) {
-    expectArgs(this, ctx, 0);
     ctx.out(`user: ${ctx.user}\n`);
     ctx.out(`role: ${describeRole(ctx.role)}\n`);
     ctx.out(`key:  ${ctx.fingerprint}\n`);
-    const repos = visibleRepos(ctx.config, ctx.role);
+    const repos = visibleRepos(ctx.service.currentConfig, ctx.user);
     ctx.out(`repos: ${repos.length ? repos.join(', ') : '(none)'}\n`);
     return 0;
   },

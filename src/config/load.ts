@@ -57,10 +57,8 @@ function loadDir(dir: string): LoadResult {
   const keys = loadKeys(root, found);
   if (global?.users) checkUsers(global.users, mainFile, keys, known, found);
   if (found.problems.length > 0 || !global) return found;
-  const users = global.users;
-  // Keys of users missing from `users` are left out here, so they cannot log in at all.
-  const allowed = users ? keys.filter((k) => users[k.user]) : keys;
-  return { config: { dir: root, mainFile, global, repos, domains, keys: allowed }, warnings: found.warnings };
+  // Who may log in is access.ts's decision (mayLogIn), not the loader's: every key is kept.
+  return { config: { dir: root, mainFile, global, repos, domains, keys }, warnings: found.warnings };
 }
 
 // ---------------------------------------------------------------- files and YAML

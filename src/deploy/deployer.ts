@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { BranchConfig, Config, RepoConfig } from '../config/types.ts';
-import { isUserError } from '../lib/errors.ts';
+import { isUserError, reportInternal } from '../lib/errors.ts';
+import { count } from '../lib/plural.ts';
 import type { ObjectStore } from '../git/object-store.ts';
 import { parseCommit, parseTree } from '../git/objects.ts';
 import type { Logger } from '../lib/log.ts';
@@ -14,7 +15,7 @@ import { describeExit, type ProcessSpec, type Supervisor } from '../runners/supe
 import { exportCommit } from './checkout.ts';
 import { appEnv } from './env.ts';
 import { describeExit as describeHookExit, runShell } from './hooks.ts';
-import { currentRelease, type BranchState, type PendingDeploy, type Release, type ReleaseStore } from './releases.ts';
+import { currentRelease, type PendingDeploy, type Release, type ReleaseStore } from './releases.ts';
 import { DeployReport, seconds, type Pusher } from './report.ts';
 import { describeRunning, portCount, processRunners, releaseSpecs, type ReleaseRef } from './specs.ts';
 import { removeTree } from '../lib/fs-util.ts';
@@ -44,6 +45,12 @@ export interface DeployRequest {
   out: Pusher;
 }
 
+/** What a deploy announces while it runs (the service publishes these). */
+export type DeployEvent =
+  | { type: 'deploy-started'; repo: string; branch: string; release: string; commit: string; user: string }
+  | { type: 'deploy-step'; repo: string; branch: string; release: string; step: string; detail: string }
+  | { type: 'deploy-finished'; repo: string; branch: string; release: string; ok: boolean; error?: string; ms: number };
+
 /** `release` is null for a branch with nothing to run or build: the push only moves the ref. */
 export type DeployOutcome = { ok: true; release: Release | null; summary: string } | { ok: false; error: string };
 
@@ -57,6 +64,7 @@ export interface DeployerOptions {
   isolator: Isolator;
   /** Points traffic (nginx) at what now runs for a branch. */
   switchTraffic: (repo: string, branch: string) => Promise<void>;
+  onEvent: (event: DeployEvent) => void;
 }
 
 /**
@@ -101,18 +109,28 @@ export class Deployer {
     const repo = req.repo.name;
     const branch = req.repo.branches[req.branch]!;
     const started = Date.now();
-    const state = releases.load(repo, req.branch);
-    const id = `r${state.seq + 1}`;
-    const checkout = releases.checkoutDir(repo, req.branch, id, req.commit);
-    state.seq += 1;
-    state.pending = { id, commit: req.commit, user: req.user, time: started, checkout };
-    releases.save(repo, req.branch, state);
+    const { id, checkout, old } = releases.update(repo, req.branch, (state) => {
+      const id = `r${state.seq + 1}`;
+      const checkout = releases.checkoutDir(repo, req.branch, id, req.commit);
+      state.seq += 1;
+      state.pending = { id, commit: req.commit, user: req.user, time: started, checkout };
+      return { id, checkout, old: currentRelease(state) };
+    });
 
     const rel: ReleaseRef = { repo, branch: req.branch, id, commit: req.commit, checkout };
     const confine = this.confinement(repo, checkout);
     const env = appEnv(branch, { repo, branch: req.branch, release: id, commit: req.commit }, undefined, confine);
-    const report = new DeployReport(req.out, path.join(releases.logDir(repo, req.branch), `deploy-${id}.log`), this.opts.config().global.deployLoggerCmd, env, log, { maxLogBytes: this.opts.config().global.logs.maxBytes });
-    const old = currentRelease(state);
+    const where = { repo, branch: req.branch, release: id };
+    this.opts.onEvent({ type: 'deploy-started', ...where, commit: req.commit, user: req.user });
+    const report = new DeployReport(
+      req.out,
+      path.join(releases.logDir(repo, req.branch), `deploy-${id}.log`),
+      this.opts.config().global.deployLoggerCmd,
+      env,
+      log,
+      (step, detail) => this.opts.onEvent({ type: 'deploy-step', ...where, step, detail }),
+      { maxLogBytes: this.opts.config().global.logs.maxBytes },
+    );
     let oldStopped = false;
     let started_: ProcessSpec[] = [];
     try {
@@ -122,7 +140,7 @@ export class Deployer {
       const exported = await guard(() => exportCommit(req.store, req.commit, checkout));
       this.opts.isolator.own(confine, checkout);
       for (const s of exported.submodules) report.warn(`submodule '${s}' is not fetched: slipway deploys the repo's own files only`);
-      report.done(`${exported.files} files`);
+      report.done(count(exported.files, 'file'));
 
       const hookCtx = { repo, branch: req.branch, confine, timeoutMs: req.repo.limits.buildTimeoutMs };
       await this.build(branch, checkout, env, report, hookCtx);
@@ -146,11 +164,11 @@ export class Deployer {
 
       report.step('Switch');
       const release: Release = { id, commit: req.commit, user: req.user, time: started, durationMs: Date.now() - started, checkout };
-      const next = releases.load(repo, req.branch);
-      next.releases.push(release);
-      next.current = id;
-      next.pending = null;
-      releases.save(repo, req.branch, next);
+      releases.update(repo, req.branch, (next) => {
+        next.releases.push(release);
+        next.current = id;
+        next.pending = null;
+      });
       await this.opts.switchTraffic(repo, req.branch);
       report.done();
 
@@ -167,10 +185,10 @@ export class Deployer {
       report.line(summary);
       const steps = Object.fromEntries(Object.entries(report.durations).map(([k, v]) => [`${k}_ms`, v]));
       log.info('deployed', { repo, branch: req.branch, release: id, commit: req.commit, user: req.user, ms: Date.now() - started, ...steps });
+      this.opts.onEvent({ type: 'deploy-finished', ...where, ok: true, ms: Date.now() - started });
       return { ok: true, release, summary };
     } catch (err) {
-      const reason = err instanceof DeployFailure ? err.message : `internal error: ${(err as Error).message}`;
-      if (!(err instanceof DeployFailure)) log.error('deploy crashed', { repo, branch: req.branch, error: (err as Error).stack });
+      const reason = err instanceof DeployFailure ? err.message : reportInternal(log, err, { repo, branch: req.branch, release: id });
       report.fail(reason);
       const failedStep = report.currentStep.toLowerCase();
       await this.stopRelease(repo, req.branch, (p) => p.release === id);
@@ -186,12 +204,13 @@ export class Deployer {
         }
       }
       removeTree(checkout);
-      const after = releases.load(repo, req.branch);
-      after.pending = null;
-      releases.save(repo, req.branch, after);
+      releases.update(repo, req.branch, (after) => {
+        after.pending = null;
+      });
       const error = `deploy failed: ${reason.startsWith(failedStep) ? reason : `${failedStep} ${reason}`}`;
       report.line(`! ${error}; ${old ? `release ${old.id} keeps running` : 'nothing was running'}`);
       log.info('deploy failed', { repo, branch: req.branch, release: id, user: req.user, reason });
+      this.opts.onEvent({ type: 'deploy-finished', ...where, ok: false, error, ms: Date.now() - started });
       return { ok: false, error };
     } finally {
       report.close();
@@ -209,12 +228,10 @@ export class Deployer {
 
   /** Runs one hook command; its process group is recorded so a start after a kill can end it. */
   private async hook(kind: string, cmd: string, cwd: string, env: Record<string, string>, report: DeployReport, where: HookPlace): Promise<void> {
-    const recordHook = (hook: PendingDeploy['hook']) => {
-      const state = this.opts.releases.load(where.repo, where.branch);
-      if (!state.pending) return;
-      state.pending.hook = hook;
-      this.opts.releases.save(where.repo, where.branch, state);
-    };
+    const recordHook = (hook: PendingDeploy['hook']) =>
+      this.opts.releases.update(where.repo, where.branch, (state) => {
+        if (state.pending) state.pending.hook = hook;
+      });
     const r = await runShell(cmd, {
       cwd,
       env,
@@ -298,14 +315,15 @@ export class Deployer {
   /** Keeps the newest `keep_releases` releases (and always the current one); removes older checkouts. */
   prune(repo: string, branchName: string, branch: BranchConfig): void {
     const { releases } = this.opts;
-    const state = releases.load(repo, branchName);
-    const keep = new Set(state.releases.slice(-branch.keepReleases).map((r) => r.id));
-    if (state.current) keep.add(state.current);
-    const dropped = state.releases.filter((r) => !keep.has(r.id));
-    if (dropped.length === 0) return;
+    const dropped = releases.update(repo, branchName, (state) => {
+      const keep = new Set(state.releases.slice(-branch.keepReleases).map((r) => r.id));
+      if (state.current) keep.add(state.current);
+      const dropped = state.releases.filter((r) => !keep.has(r.id));
+      state.releases = state.releases.filter((r) => keep.has(r.id));
+      return dropped;
+    });
+    // The state no longer names them before they go: a kill in between leaves only stray files.
     for (const r of dropped) removeTree(r.checkout);
-    state.releases = state.releases.filter((r) => keep.has(r.id));
-    releases.save(repo, branchName, state);
   }
 
   /** Used by rollback: switches the branch to a kept release without rebuilding. */
@@ -325,10 +343,11 @@ export class Deployer {
       }
       report.done();
       report.step('Switch');
-      const state: BranchState = releases.load(repoName, branchName);
-      const previous = state.current;
-      state.current = target.id;
-      releases.save(repoName, branchName, state);
+      const previous = releases.update(repoName, branchName, (state) => {
+        const previous = state.current;
+        state.current = target.id;
+        return previous;
+      });
       await this.opts.switchTraffic(repoName, branchName);
       report.done();
       report.step('Stop', previous ? `release ${previous}` : '');

@@ -31,6 +31,7 @@ export interface AppIdentity {
 export function appEnv(branch: BranchConfig, id: AppIdentity, port?: number, confine?: Confinement): Record<string, string> {
   const env: Record<string, string> = {};
   for (const k of BASE_KEYS) env[k] = process.env[k] || FALLBACK[k];
+  env.PATH = withoutNpmPath(process.env) || FALLBACK.PATH;
   if (confine?.user) Object.assign(env, { HOME: confine.home, USER: confine.user.name, TMPDIR: '/tmp', SHELL: '/bin/sh' });
   Object.assign(env, branch.env);
   env.GIT_COMMIT = id.commit;
@@ -39,4 +40,14 @@ export function appEnv(branch: BranchConfig, id: AppIdentity, port?: number, con
   env.SLIPWAY_RELEASE = id.release;
   if (port !== undefined) env.PORT = String(port);
   return env;
+}
+
+/**
+ * The gateway's PATH, minus what `npm start` put in front of it (slipway's own
+ * `node_modules/.bin` and its parents', npm's `node-gyp-bin`): an app must not find slipway's tools.
+ */
+export function withoutNpmPath(env: NodeJS.ProcessEnv): string {
+  const dirs = (env.PATH ?? '').split(':');
+  if (!env.npm_lifecycle_event) return dirs.join(':');
+  return dirs.filter((d) => !/\/node_modules\/\.bin\/?$|\/node-gyp-bin\/?$/.test(d)).join(':');
 }

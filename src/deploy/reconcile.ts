@@ -1,7 +1,8 @@
 import path from 'node:path';
 import type { Config } from '../config/types.ts';
 import { ObjectStore } from '../git/object-store.ts';
-import { readRef, RefTransaction, RefUpdateError, ZERO_OID } from '../git/refs.ts';
+import { moveRef } from '../git/move-ref.ts';
+import { readRef, RefUpdateError, ZERO_OID } from '../git/refs.ts';
 import { gitDirFor } from '../git/repo.ts';
 import type { Logger } from '../lib/log.ts';
 import { allocatePorts } from '../runners/ports.ts';
@@ -46,12 +47,14 @@ export async function reconcile(opts: {
       removeTree(state.pending.checkout);
       removeTree(`${state.pending.checkout}.partial`);
       state.pending = null;
-      releases.save(repo, branch, state);
+      releases.update(repo, branch, (s) => {
+        s.pending = null;
+      });
     }
     const branchCfg = config.repos[repo]?.branches[branch];
     const current = currentRelease(state);
     if (!branchCfg || !current) continue;
-    followRef(dataDir, repo, branch, current.commit, log);
+    await followRef(dataDir, repo, branch, current.commit, log);
 
     const rel = { repo, branch, id: current.id, commit: current.commit, checkout: current.checkout };
     const running = new Map(supervisor.list((p) => p.repo === repo && p.branch === branch && p.release === current.id).map((p) => [`${p.runner}/${p.index}`, p]));
@@ -77,7 +80,7 @@ async function stopWhere(supervisor: Supervisor, which: (p: { id: string; repo: 
 }
 
 /** The branch ref names what runs: after a kill between switch and ref update, move the ref forward. */
-function followRef(dataDir: string, repo: string, branch: string, commit: string, log: Logger): void {
+async function followRef(dataDir: string, repo: string, branch: string, commit: string, log: Logger): Promise<void> {
   const gitDir = gitDirFor(dataDir, repo);
   const ref = `refs/heads/${branch}`;
   const current = readRef(gitDir, ref) ?? ZERO_OID;
@@ -91,13 +94,10 @@ function followRef(dataDir: string, repo: string, branch: string, commit: string
   } finally {
     store.close();
   }
-  const tx = new RefTransaction(gitDir);
   try {
-    tx.lock({ ref, old: current, new: commit });
-    tx.commit();
+    await moveRef(gitDir, ref, commit, { from: current });
     log.warn('moved the branch to the release that runs', { repo, branch, from: current, to: commit });
   } catch (err) {
-    tx.abort();
     if (!(err instanceof RefUpdateError)) throw err;
     log.error('could not move the branch to the release that runs', { repo, branch, error: err.message });
   }

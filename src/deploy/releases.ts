@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { z } from 'zod';
 import { listDir, writeFileAtomic } from '../lib/fs-util.ts';
 import { resolveInside } from '../lib/paths.ts';
 
@@ -33,6 +34,24 @@ export interface BranchState {
   pending: PendingDeploy | null;
 }
 
+const release = z.object({
+  id: z.string(),
+  commit: z.string().regex(/^[0-9a-f]{40}$/),
+  user: z.string(),
+  time: z.number(),
+  durationMs: z.number(),
+  checkout: z.string(),
+});
+const branchState = z.object({
+  seq: z.number().int().nonnegative(),
+  current: z.string().nullable(),
+  releases: z.array(release),
+  pending: release
+    .omit({ durationMs: true })
+    .extend({ hook: z.object({ pgid: z.number().int().positive(), startTicks: z.number().int().nonnegative() }).nullable().optional() })
+    .nullable(),
+});
+
 const EMPTY: BranchState = { seq: 0, current: null, releases: [], pending: null };
 
 /** `feature/x` → `feature%2Fx`: one path segment per branch, no collisions with `feature`. */
@@ -48,20 +67,35 @@ export class ReleaseStore {
     return resolveInside(path.join(this.dataDir, 'state', 'branches'), repo, `${branchSegment(branch)}.json`);
   }
 
+  /** The branch's state as on disk (a fresh copy: changing it changes nothing until `update`). */
   load(repo: string, branch: string): BranchState {
+    const file = this.file(repo, branch);
+    let text: string;
     try {
-      const parsed = JSON.parse(fs.readFileSync(this.file(repo, branch), 'utf8')) as BranchState;
-      return { ...EMPTY, ...parsed };
+      text = fs.readFileSync(file, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return structuredClone(EMPTY);
-      throw new Error(`${this.file(repo, branch)}: unreadable release state: ${(err as Error).message}`);
+      throw err;
+    }
+    try {
+      return branchState.parse(JSON.parse(text)) as BranchState;
+    } catch (err) {
+      const reason = err instanceof z.ZodError ? `${err.issues[0]!.path.join('.')}: ${err.issues[0]!.message}` : (err as Error).message;
+      throw new Error(`${file}: unreadable release state: ${reason}`);
     }
   }
 
-  save(repo: string, branch: string, state: BranchState): void {
+  /**
+   * The one way to change a branch's state: `fn` edits a fresh copy, which is then written
+   * atomically. Callers run under the branch's deploy lock (or at start), so nothing interleaves.
+   */
+  update<T = void>(repo: string, branch: string, fn: (state: BranchState) => T): T {
+    const state = this.load(repo, branch);
+    const result = fn(state);
     const file = this.file(repo, branch);
     fs.mkdirSync(path.dirname(file), { recursive: true });
-    writeFileAtomic(file, JSON.stringify(state, null, 2) + '\n');
+    writeFileAtomic(file, JSON.stringify(branchState.parse(state), null, 2) + '\n');
+    return result;
   }
 
   /** Every (repo, branch) that has state on disk. */

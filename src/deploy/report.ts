@@ -53,6 +53,8 @@ export class DeployReport {
   private stepName = '';
   private stepStart = 0;
   private tail: string[] = [];
+  /** output lines of the current step */
+  private lines = 0;
   private partial = '';
   /** milliseconds per step (and sub-step), for the gateway log and the benchmark */
   readonly durations: Record<string, number> = {};
@@ -63,6 +65,7 @@ export class DeployReport {
     loggerCmd: string | undefined,
     env: Record<string, string>,
     private readonly log: Logger,
+    private readonly onStep: (name: string, detail: string) => void = () => {},
     opts: { maxLogBytes?: number } = {},
   ) {
     this.maxLogBytes = opts.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES;
@@ -133,7 +136,9 @@ export class DeployReport {
     this.stepName = name;
     this.stepStart = Date.now();
     this.tail = [];
+    this.lines = 0;
     this.emit(`-----> ${name}${detail ? ` ${detail}` : ''}`);
+    this.onStep(name, detail);
   }
 
   /** Ends the current step with its duration. */
@@ -169,6 +174,7 @@ export class DeployReport {
   private outputLine(l: string): void {
     if (l.length > MAX_LINE) l = l.slice(0, MAX_LINE) + ' [line cut]';
     this.tail.push(l);
+    this.lines++;
     if (this.tail.length > TAIL_LINES) this.tail.shift();
     this.emitOutput(INDENT + l);
   }
@@ -178,12 +184,15 @@ export class DeployReport {
     this.partial = '';
   }
 
-  /** The current step failed: say which, why, and repeat the tail of its output. */
+  /**
+   * The current step failed: say which and why. Output that scrolled by is summed up by its last
+   * lines; output short enough to be still on screen just above is not printed twice.
+   */
   fail(reason: string): void {
     this.flushPartial();
     this.emit(`!----> ${this.stepName} failed: ${reason} (${seconds(Date.now() - this.stepStart)})`);
-    if (this.tail.length) {
-      this.emit(`${INDENT}last ${this.tail.length} line${this.tail.length === 1 ? '' : 's'} of output:`);
+    if (this.lines > this.tail.length) {
+      this.emit(`${INDENT}last ${this.tail.length} of ${this.lines} lines of output:`);
       for (const l of this.tail) this.emit(`${INDENT}| ${l}`);
     }
   }

@@ -1,4 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
+import { ClientGoneError } from '../lib/errors.ts';
 import { encodePkt, encodeSideband, FLUSH, PktLineError, PktReader, type Pkt } from './pktline.ts';
 
 const HIGH_WATER = 4 * 1024 * 1024;
@@ -81,7 +82,7 @@ export class ChannelWriter {
   ) {}
 
   async raw(buf: Buffer): Promise<void> {
-    if (this.out.destroyed || this.out.writableEnded) throw new Error('client went away');
+    if (this.out.destroyed || this.out.writableEnded) throw new ClientGoneError();
     if (!this.out.write(buf)) {
       await new Promise<void>((resolve, reject) => {
         const done = () => {
@@ -91,7 +92,7 @@ export class ChannelWriter {
         };
         const gone = () => {
           this.out.off('drain', done);
-          reject(new Error('client went away'));
+          reject(new ClientGoneError());
         };
         this.out.once('drain', done);
         this.out.once('close', gone);

@@ -77,7 +77,7 @@ interface Entry {
 /**
  * Owns the app processes: starts them detached so they outlive the gateway, restarts them when
  * they crash, records them in a state file on every change, and adopts them again after a
- * gateway restart. Emits 'crash' and 'restart' with the process's status.
+ * gateway restart. Emits 'start', 'crash' and 'restart' with the process's status.
  */
 export class Supervisor extends EventEmitter {
   private readonly entries = new Map<string, Entry>();
@@ -143,6 +143,7 @@ export class Supervisor extends EventEmitter {
       this.entries.delete(spec.id);
       throw err;
     }
+    this.emit('start', this.status(e));
     return this.status(e);
   }
 

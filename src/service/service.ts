@@ -1,38 +1,57 @@
 import path from 'node:path';
-import type { Config, RepoConfig } from '../config/types.ts';
+import { sshFingerprint } from '../config/keys.ts';
+import type { BranchConfig, Config, RepoConfig, Role } from '../config/types.ts';
 import { Deployer, type DeployOutcome } from '../deploy/deployer.ts';
 import { appEnv } from '../deploy/env.ts';
 import { describeExit, runShell } from '../deploy/hooks.ts';
 import { reconcile } from '../deploy/reconcile.ts';
-import { currentRelease, ReleaseStore, type BranchState } from '../deploy/releases.ts';
+import { currentRelease, ReleaseStore, type Release } from '../deploy/releases.ts';
 import type { Pusher } from '../deploy/report.ts';
 import { releaseSpecs } from '../deploy/specs.ts';
+import { moveRef } from '../git/move-ref.ts';
+import { ObjectStore } from '../git/object-store.ts';
+import { readRef, RefUpdateError } from '../git/refs.ts';
+import { gitDirFor } from '../git/repo.ts';
 import { UserError } from '../lib/errors.ts';
 import { listDir, removeTree } from '../lib/fs-util.ts';
-import { ObjectStore } from '../git/object-store.ts';
-import { readRef, RefTransaction, RefUpdateError, ZERO_OID } from '../git/refs.ts';
-import { gitDirFor } from '../git/repo.ts';
 import type { Logger } from '../lib/log.ts';
+import { count } from '../lib/plural.ts';
 import type { Isolator } from '../runners/isolation.ts';
 import type { ProcessStatus, Supervisor } from '../runners/supervisor.ts';
+import { allowed, decide, mayLogIn, notFound, roleOf, type Action, type Decision } from './access.ts';
+import { ServiceEvents } from './events.ts';
+import { PushFlow } from './push.ts';
 
 const CUSTOM_CMD_TIMEOUT_MS = 60 * 60_000;
 
+export interface BranchRef {
+  repo: string;
+  branch: string;
+}
+
 /**
- * The one service every front end (git push, ssh commands, later the dashboard) goes through
- * for deploy state and operations. Role checks happen in the callers, through `access.ts`.
+ * The one service every front end (git push, ssh commands, later the dashboard) goes through:
+ * it holds the one current config, answers the queries and runs the operations, and publishes
+ * what happens as events. Who may do what is `access.ts`; front ends ask through `decide`.
  */
 export class Service {
-  readonly releases: ReleaseStore;
-  readonly deployer: Deployer;
+  readonly events: ServiceEvents;
+  private config: Config;
+  private keyOwners = new Map<string, string>();
+  private readonly releases: ReleaseStore;
+  private readonly deployer: Deployer;
+  private readonly push: PushFlow;
 
   constructor(
-    private config: Config,
-    readonly dataDir: string,
-    readonly supervisor: Supervisor,
+    config: Config,
+    private readonly dataDir: string,
+    private readonly supervisor: Supervisor,
     private readonly log: Logger,
     readonly isolator: Isolator,
   ) {
+    this.config = config;
+    this.indexKeys();
+    this.events = this.makeEvents();
     this.releases = new ReleaseStore(dataDir);
     this.deployer = new Deployer({
       dataDir,
@@ -43,12 +62,122 @@ export class Service {
       isolator,
       // nginx arrives with the domains issue; the deploy already calls this at the switch point.
       switchTraffic: async () => {},
+      onEvent: (e) => this.events.emit(e),
     });
+    this.push = new PushFlow({
+      config: () => this.config,
+      releases: this.releases,
+      deployer: this.deployer,
+      stopBranch: (repo, branch) => this.stopBranch(repo, branch),
+      gitDir: (repo) => this.gitDir(repo),
+      log: log.child('push'),
+    });
+  }
+
+  private makeEvents(): ServiceEvents {
+    const events = new ServiceEvents(this.log.child('events'));
+    this.supervisor.on('start', (process: ProcessStatus) => events.emit({ type: 'process-started', process }));
+    this.supervisor.on('crash', (process: ProcessStatus) => events.emit({ type: process.state === 'crash-loop' ? 'process-crash-loop' : 'process-exited', process }));
+    this.supervisor.on('restart', (process: ProcessStatus) => events.emit({ type: 'process-restarted', process }));
+    return events;
+  }
+
+  private indexKeys(): void {
+    this.keyOwners = new Map(this.config.keys.map((k) => [k.blob.toString('base64'), k.user]));
   }
 
   get currentConfig(): Config {
     return this.config;
   }
+
+  // ------------------------------------------------------------ config and identity
+
+  /** A valid new config: it replaces the old one whole, then what runs is made to match it. */
+  async setConfig(config: Config): Promise<void> {
+    this.config = config;
+    this.indexKeys();
+    this.events.emit({ type: 'config-applied', repos: Object.keys(config.repos).length, keys: config.keys.length });
+    await this.reconcile();
+  }
+
+  /** A reload found problems: the running config stays. */
+  refuseConfig(problems: string[]): void {
+    this.events.emit({ type: 'config-refused', problems });
+  }
+
+  /** The user a verified key belongs to, if that user may log in. */
+  identify(blob: Buffer): { user: string; fingerprint: string } | null {
+    const user = this.keyOwners.get(blob.toString('base64'));
+    if (!user || !mayLogIn(this.config, user)) return null;
+    return { user, fingerprint: sshFingerprint(blob) };
+  }
+
+  role(user: string): Role | null {
+    return roleOf(this.config, user);
+  }
+
+  decide(user: string, action: Action, repo?: string): Decision {
+    return decide(this.config, user, action, repo);
+  }
+
+  // ------------------------------------------------------------ queries
+
+  repo(name: string): RepoConfig {
+    const repo = this.config.repos[name];
+    if (!repo) throw new UserError(notFound(name), 1, 'not-found');
+    return repo;
+  }
+
+  branch(repoName: string, branch: string): BranchConfig {
+    const repo = this.repo(repoName);
+    const b = repo.branches[branch];
+    if (!b) throw new UserError(`branch '${branch}' is not configured for repo '${repoName}' (configured: ${Object.keys(repo.branches).join(', ')})`);
+    return b;
+  }
+
+  /** Configured branches of the repos the user may `action`, in config order. */
+  branchesFor(user: string, action: Action): BranchRef[] {
+    return Object.values(this.config.repos)
+      .filter((r) => allowed(this.config, user, action, r.name))
+      .flatMap((r) => Object.keys(r.branches).map((branch) => ({ repo: r.name, branch })));
+  }
+
+  gitDir(repo: string): string {
+    return gitDirFor(this.dataDir, repo);
+  }
+
+  /** The commit a branch points at, or null when it was never pushed. */
+  head(repo: string, branch: string): string | null {
+    return readRef(this.gitDir(repo), `refs/heads/${branch}`);
+  }
+
+  currentRelease(repo: string, branch: string): Release | null {
+    return currentRelease(this.releases.load(repo, branch));
+  }
+
+  /** Kept releases, oldest first, and the id of the current one. */
+  releasesOf(repo: string, branch: string): { current: string | null; releases: Release[] } {
+    const { current, releases } = this.releases.load(repo, branch);
+    return { current, releases };
+  }
+
+  processes(repo: string, branch: string): ProcessStatus[] {
+    return this.supervisor.list((p) => p.repo === repo && p.branch === branch);
+  }
+
+  // ------------------------------------------------------------ git push
+
+  /** The callbacks a push of `repo` by `user` runs with: ref policy, deploy before the ref moves, undo. */
+  pushHooks(user: string, repo: string, backlog?: () => number) {
+    return this.push.hooks(user, repo, backlog);
+  }
+
+  /** After a push answered: housekeeping of the repo (merging packs). */
+  pushed(repo: string): void {
+    this.push.pushed(repo);
+  }
+
+  // ------------------------------------------------------------ operations
 
   /** Adopts or starts what the current releases need, undoes interrupted deploys. */
   async reconcile(): Promise<void> {
@@ -63,61 +192,11 @@ export class Service {
     });
   }
 
-  async setConfig(config: Config): Promise<void> {
-    this.config = config;
-    await this.reconcile();
-  }
-
-  repo(name: string): RepoConfig {
-    const repo = this.config.repos[name];
-    if (!repo) throw new UserError(`unknown repo '${name}' (configured: ${Object.keys(this.config.repos).sort().join(', ') || 'none'})`);
-    return repo;
-  }
-
-  branch(repoName: string, branch: string) {
-    const repo = this.repo(repoName);
-    const b = repo.branches[branch];
-    if (!b) throw new UserError(`branch '${branch}' is not configured for repo '${repoName}' (configured: ${Object.keys(repo.branches).join(', ')})`);
-    return b;
-  }
-
-  branchState(repo: string, branch: string): BranchState {
-    return this.releases.load(repo, branch);
-  }
-
-  processes(repo: string, branch: string): ProcessStatus[] {
-    return this.supervisor.list((p) => p.repo === repo && p.branch === branch);
-  }
-
-  /** A push's deploy (called before the ref moves). */
-  deploy(repo: RepoConfig, branch: string, commit: string, user: string, store: ObjectStore, out: Pusher): Promise<DeployOutcome> {
-    return this.deployer.deploy({ repo, branch, commit, user, store, out });
-  }
-
-  /**
-   * Takes back a deploy whose ref will not move after all (another ref of an atomic push failed):
-   * the previous release runs again, or nothing when there was none; the undone release is forgotten.
-   */
-  async undoDeploy(repo: string, branch: string, commit: string, user: string, out: (text: string) => void): Promise<void> {
-    const state = this.releases.load(repo, branch);
-    const undone = currentRelease(state);
-    if (!undone || undone.commit !== commit) return;
-    const idx = state.releases.findIndex((r) => r.id === undone.id);
-    const previous = idx > 0 ? state.releases[idx - 1]! : null;
-    out(`atomic push failed: taking back release ${undone.id} of ${repo}/${branch}\n`);
-    if (previous) await this.deployer.activate(repo, branch, previous, out, user);
-    else await this.stopBranch(repo, branch);
-    const after = this.releases.load(repo, branch);
-    after.releases = after.releases.filter((r) => r.id !== undone.id);
-    this.releases.save(repo, branch, after);
-    removeTree(undone.checkout);
-  }
-
   /** The branch ref was deleted: stop its runners, keep its releases for a later push or rollback. */
   async stopBranch(repo: string, branch: string): Promise<void> {
-    const state = this.releases.load(repo, branch);
-    state.current = null;
-    this.releases.save(repo, branch, state);
+    this.releases.update(repo, branch, (state) => {
+      state.current = null;
+    });
     await this.deployer.stopRelease(repo, branch, () => true);
     this.log.info('branch deleted: runners stopped', { repo, branch });
   }
@@ -126,12 +205,11 @@ export class Service {
   async rebuild(repoName: string, branch: string, user: string, out: Pusher): Promise<DeployOutcome> {
     const repo = this.repo(repoName);
     this.branch(repoName, branch);
-    const gitDir = gitDirFor(this.dataDir, repoName);
-    const commit = readRef(gitDir, `refs/heads/${branch}`);
+    const commit = this.head(repoName, branch);
     if (!commit) throw new UserError(`${repoName}/${branch} has never been pushed; nothing to rebuild`);
-    const store = new ObjectStore([path.join(gitDir, 'objects')]);
+    const store = new ObjectStore([path.join(this.gitDir(repoName), 'objects')]);
     try {
-      return await this.deploy(repo, branch, commit, user, store, out);
+      return await this.deployer.deploy({ repo, branch, commit, user, store, out });
     } finally {
       store.close();
     }
@@ -140,7 +218,7 @@ export class Service {
   /** Switches to a kept release without rebuilding and moves the branch ref to its commit. */
   async rollback(repoName: string, branch: string, releaseId: string | undefined, user: string, out: (text: string) => void): Promise<string> {
     this.branch(repoName, branch);
-    const r = await this.deployer.exclusive(repoName, branch, user, 'rollback', async () => {
+    return this.exclusive(repoName, branch, user, 'rollback', async () => {
       const state = this.releases.load(repoName, branch);
       const current = currentRelease(state);
       const idx = state.releases.findIndex((x) => x.id === state.current);
@@ -148,34 +226,21 @@ export class Service {
       const kept = state.releases.map((x) => x.id).join(', ') || 'none';
       if (!target) throw new UserError(releaseId ? `no kept release '${releaseId}' for ${repoName}/${branch} (kept: ${kept})` : `${repoName}/${branch} has no earlier release to roll back to (kept: ${kept})`);
       if (target.id === current?.id) throw new UserError(`${target.id} is already the current release of ${repoName}/${branch}`);
-      const gitDir = gitDirFor(this.dataDir, repoName);
       const ref = `refs/heads/${branch}`;
-      const tx = new RefTransaction(gitDir);
       try {
-        tx.lock({ ref, old: readRef(gitDir, ref) ?? ZERO_OID, new: target.commit });
+        return (await moveRef(this.gitDir(repoName), ref, target.commit, { during: () => this.deployer.activate(repoName, branch, target, out, user) }))!;
       } catch (err) {
         if (err instanceof RefUpdateError) throw new UserError(`cannot move ${ref}: ${err.message}`);
         throw err;
       }
-      try {
-        const summary = await this.deployer.activate(repoName, branch, target, out, user);
-        tx.commit();
-        return summary;
-      } catch (err) {
-        tx.abort();
-        throw err;
-      }
     });
-    if (typeof r === 'object' && 'busy' in r) throw new UserError(r.busy);
-    return r;
   }
 
   /** Stops and starts the current release's processes (same ports, current config), one at a time. */
   async restart(repoName: string, branch: string, user: string, out: (text: string) => void): Promise<number> {
     const branchCfg = this.branch(repoName, branch);
-    const r = await this.deployer.exclusive(repoName, branch, user, 'restart', async () => {
-      const state = this.releases.load(repoName, branch);
-      const current = currentRelease(state);
+    return this.exclusive(repoName, branch, user, 'restart', async () => {
+      const current = this.currentRelease(repoName, branch);
       if (!current) {
         out(`${repoName}/${branch}: not deployed, nothing to restart\n`);
         return 0;
@@ -190,12 +255,10 @@ export class Service {
         await this.supervisor.stop(s.id);
         await this.supervisor.start(s);
       }
-      out(`${repoName}/${branch}: restarted ${specs.length} process${specs.length === 1 ? '' : 'es'} of ${current.id}\n`);
+      out(`${repoName}/${branch}: restarted ${count(specs.length, 'process', 'processes')} of ${current.id}\n`);
       this.log.info('restarted', { repo: repoName, branch, user, processes: specs.length });
       return specs.length;
     });
-    if (typeof r === 'object') throw new UserError(r.busy);
-    return r;
   }
 
   /** Runs a branch's configured custom command in its current checkout; resolves to its exit code. */
@@ -206,7 +269,7 @@ export class Service {
       const known = Object.keys(branchCfg.customCmds).join(', ') || 'none configured';
       throw new UserError(`no custom command '${name}' for ${repoName}/${branch} (known: ${known})`);
     }
-    const current = currentRelease(this.releases.load(repoName, branch));
+    const current = this.currentRelease(repoName, branch);
     if (!current) throw new UserError(`${repoName}/${branch} is not deployed; custom commands run in the current checkout`);
     const confine = this.deployer.confinement(repoName, current.checkout);
     const env = appEnv(branchCfg, { repo: repoName, branch, release: current.id, commit: current.commit }, undefined, confine);
@@ -237,5 +300,12 @@ export class Service {
       }
     }
     return removed;
+  }
+
+  /** Runs `fn` holding the branch's deploy lock; a busy branch is the user's refusal. */
+  private async exclusive<T>(repo: string, branch: string, user: string, what: string, fn: () => Promise<T>): Promise<T> {
+    const r = await this.deployer.exclusive(repo, branch, user, what, fn);
+    if (typeof r === 'object' && r !== null && 'busy' in r) throw new UserError((r as { busy: string }).busy);
+    return r as T;
   }
 }

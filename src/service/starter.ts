@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { listDir } from '../lib/fs-util.ts';
 import { ObjectStore } from '../git/object-store.ts';
 import { serializeCommit, serializeTree } from '../git/objects.ts';
-import { listRefs, RefTransaction, ZERO_OID } from '../git/refs.ts';
+import { moveRef } from '../git/move-ref.ts';
+import { listRefs, ZERO_OID } from '../git/refs.ts';
 
 /** The source tree (for `keys/` and `templates/`). */
 export const SOURCE_ROOT = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -36,7 +37,7 @@ function safeUserName(): string {
 }
 
 /** Gives an empty repo a first commit on `branch` holding the files of `templateDir`. */
-export function seedRepo(gitDir: string, branch: string, templateDir: string): string | null {
+export async function seedRepo(gitDir: string, branch: string, templateDir: string): Promise<string | null> {
   if (listRefs(gitDir).size > 0) return null;
   const store = new ObjectStore([path.join(gitDir, 'objects')]);
   try {
@@ -46,9 +47,7 @@ export function seedRepo(gitDir: string, branch: string, templateDir: string): s
       'commit',
       serializeCommit({ tree, parents: [], author: who, committer: who, message: 'Example app\n' }),
     );
-    const tx = new RefTransaction(gitDir);
-    tx.lock({ ref: `refs/heads/${branch}`, old: ZERO_OID, new: commit });
-    tx.commit();
+    await moveRef(gitDir, `refs/heads/${branch}`, commit, { from: ZERO_OID });
     return commit;
   } finally {
     store.close();

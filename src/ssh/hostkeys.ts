@@ -21,7 +21,7 @@ export function loadHostKeys(dataDir: string): HostKey[] {
   return (['ed25519', 'rsa'] as const).map((type) => {
     const file = path.join(dir, `ssh_host_${type}_key`);
     if (!fs.existsSync(file)) {
-      const pair = generate(type);
+      const pair = generateHostKey(type);
       writeFileAtomic(`${file}.pub`, pair.public + '\n');
       writeFileAtomic(file, pair.private + '\n');
       fs.chmodSync(file, 0o600);
@@ -34,13 +34,17 @@ export function loadHostKeys(dataDir: string): HostKey[] {
   });
 }
 
+type KeyGen = (type: HostKey['type']) => { private: string; public: string };
+
+const defaultKeyGen: KeyGen = (type) => (type === 'rsa' ? utils.generateKeyPairSync('rsa', { bits: 3072 }) : utils.generateKeyPairSync('ed25519'));
+
 /**
  * A new key pair that ssh2 itself can read back. ssh2 1.17 writes about one ed25519 key in 200
  * with a 31-byte public key (a leading zero byte dropped), which its own parser then refuses.
  */
-function generate(type: HostKey['type']): { private: string; public: string } {
+export function generateHostKey(type: HostKey['type'], keygen: KeyGen = defaultKeyGen): { private: string; public: string } {
   for (let attempt = 0; attempt < 20; attempt++) {
-    const pair = type === 'rsa' ? utils.generateKeyPairSync('rsa', { bits: 3072 }) : utils.generateKeyPairSync('ed25519');
+    const pair = keygen(type);
     if (!(utils.parseKey(pair.private) instanceof Error)) return pair;
   }
   throw new Error(`could not generate a readable ${type} host key`);

@@ -3,6 +3,7 @@ import ssh2 from 'ssh2';
 import type { Connection, ServerChannel, AuthContext, PublicKeyAuthContext } from 'ssh2';
 import { sshFingerprint } from '../config/keys.ts';
 import type { Limits } from '../config/types.ts';
+import { reportInternal } from '../lib/errors.ts';
 import type { Logger } from '../lib/log.ts';
 import type { HostKey } from './hostkeys.ts';
 
@@ -187,7 +188,8 @@ function handleConnection(client: Connection, remote: string, opts: SshServerOpt
     channel.on('error', () => {});
     fn(channel)
       .catch((err: unknown) => {
-        log.error('session failed', { remote, user: identity?.user, error: err instanceof Error ? err.stack : String(err) });
+        const line = reportInternal(log, err, { remote, user: identity?.user });
+        if (!channel.destroyed) channel.stderr.write(`${line}\n`);
         return 1;
       })
       .then((code) => {

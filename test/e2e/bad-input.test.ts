@@ -20,6 +20,8 @@ import {
   serverRef,
   startInstance,
   tempDir,
+  assertNoStackTrace,
+  waitUntil,
   type Instance,
 } from './helpers/instance.ts';
 import {
@@ -36,9 +38,7 @@ import {
   packObjects,
   objectCount,
   withChecksum,
-  poll,
   assertNoLeftovers,
-  assertNoStackTrace,
   logLine,
   assertPackRefusalLogged,
   refs,
@@ -229,7 +229,7 @@ describe('bad input over an authenticated connection', () => {
         ch.close();
         conn.end();
       }
-      await poll(`the end of session ${i + 1} (cut at byte ${offset}) in the log`, () => inst.output.slice(loopStart).match(ended)?.length ?? 0, (n) => n >= i + 1);
+      await waitUntil(`the end of session ${i + 1} (cut at byte ${offset}) in the log`, () => inst.output.slice(loopStart).match(ended)?.length ?? 0, (n) => n >= i + 1);
       await assertNoLeftovers(inst, 'myapp');
       assert.equal(await refs(inst), before, `refs changed after a disconnect at byte ${offset} of ${bytes.length}`);
       const visible = await inst.serverGit('myapp', ['cat-file', '-e', next]);
@@ -311,7 +311,7 @@ describe('bad input over an authenticated connection', () => {
     const help = await inst.ssh('alice', ['help']);
     assert.equal(help.code, 0, help.stderr);
     assert.match(help.stdout, /^Commands/m);
-    assert.match(help.stdout, /^ +help +list the commands$/m);
+    assert.match(help.stdout, /^ +help \[<command>\] +list the commands, or explain one$/m);
     assert.match(help.stdout, /^ +whoami +/m);
     assert.match(help.stdout, /git push ssh:\/\//);
     const who = await inst.ssh('alice', ['whoami']);
@@ -319,6 +319,25 @@ describe('bad input over an authenticated connection', () => {
     assert.match(who.stdout, /^user: alice\nrole: admin\nkey: +SHA256:\S+\nrepos: myapp\n$/);
     const fp = spawnSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', `${inst.keys.alice}.pub`]).stdout.toString().split(' ')[1];
     assert.ok(who.stdout.includes(`key:  ${fp}\n`), `${who.stdout} vs ${fp}`);
+  });
+
+  test('help <command> and <command> --help print its usage; a mistyped repo or flag is an error, never silence', async () => {
+    const usage = await inst.ssh('alice', ['status', '--help']);
+    assert.equal(usage.code, 0, usage.stderr);
+    assert.match(usage.stdout, /^usage: status \[<repo> \[<branch>\]\]\nwhat runs: /);
+    const viaHelp = await inst.ssh('alice', ['help', 'status']);
+    assert.equal(viaHelp.code, 0, viaHelp.stderr);
+    assert.equal(viaHelp.stdout, usage.stdout);
+
+    // An admin sees every repo, so a typo used to print nothing and exit 0.
+    const typo = await inst.ssh('alice', ['status', 'myap']);
+    assert.deepEqual([typo.code, typo.stdout, typo.stderr], [1, '', "repository 'myap' not found\n"]);
+    const flag = await inst.ssh('alice', ['status', 'myapp', '--all']);
+    assert.equal(flag.code, 2);
+    assert.match(flag.stderr, /^unknown flag '--all' \(status takes none but --help\)\nusage: status \[<repo> \[<branch>\]\]\n$/);
+    const unknown = await inst.ssh('alice', ['help', 'stauts']);
+    assert.deepEqual([unknown.code, unknown.stderr], [127, "unknown command 'stauts'; try 'help'\n"]);
+    assertNoStackTrace(inst);
   });
 
   test('a shell without a pty prints the help and exits 0', async () => {

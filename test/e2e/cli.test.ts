@@ -84,7 +84,7 @@ describe('slipway check, init and bad input', () => {
     assert.equal(r.code, 0, r.stderr);
     const c = await slipway(['check', '--config', 'cfg'], dir);
     assert.equal(c.code, 0, c.stderr);
-    assert.match(c.stdout, /cfg: ok \(slipway\.yml; 1 repos, 0 domains, 0 keys\)/);
+    assert.match(c.stdout, /cfg: ok \(slipway\.yml; 1 repo, 0 domains, 0 keys\)/);
     const again = await slipway(['init', 'cfg'], dir);
     assert.equal(again.code, 1);
     assert.match(again.stderr, /already holds a configuration; refusing to overwrite/);
@@ -113,13 +113,41 @@ describe('slipway check, init and bad input', () => {
   test('bad flags and commands say what to fix', async () => {
     const flag = await slipway(['serve', '--lisen', '1'], dir);
     assert.equal(flag.code, 2);
-    assert.match(flag.stderr, /Unknown option '--lisen'/);
-    assert.match(flag.stderr, /usage: slipway serve/);
+    assert.equal(flag.stderr, "slipway: unknown flag '--lisen' (serve takes --config, --data, --listen)\nusage: slipway serve [--config DIR] [--data DIR] [--listen HOST:PORT]\n");
+    const missing = await slipway(['check', '--config'], dir);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /^slipway: --config needs a value \(check takes --config\)\n/);
     const listen = await slipway(['serve', '--listen', 'nowhere'], dir);
     assert.equal(listen.code, 2);
     assert.match(listen.stderr, /--listen: 'nowhere' is not HOST:PORT/);
+    const init = await slipway(['init', '--force', 'x'], dir);
+    assert.equal(init.code, 2);
+    assert.match(init.stderr, /^slipway: unknown flag '--force' \(init takes no flags\)/);
     const cmd = await slipway(['frobnicate'], dir);
     assert.equal(cmd.code, 2);
     assert.match(cmd.stderr, /unknown command 'frobnicate'/);
+  });
+});
+
+describe('slipway --version and help', () => {
+  const dir = tempDir();
+
+  test('--version prints the package version', async () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    const r = await slipway(['--version'], dir);
+    assert.deepEqual([r.code, r.stdout], [0, `slipway ${pkg.version}\n`]);
+  });
+
+  test('help <command> and <command> --help print that command only; help lists them all', async () => {
+    const a = await slipway(['help', 'check'], dir);
+    const b = await slipway(['check', '--help'], dir);
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(a.stdout, 'usage: slipway check [--config DIR]\nvalidate a config directory, print every problem\n');
+    assert.equal(b.stdout, a.stdout);
+    const all = await slipway(['help'], dir);
+    for (const c of ['serve', 'stop', 'check', 'init', 'help', '--version']) assert.match(all.stdout, new RegExp(`^  ${c} `, 'm'));
+    const none = await slipway(['help', 'nope'], dir);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /^slipway: unknown command 'nope'/);
   });
 });

@@ -156,7 +156,7 @@ describe('overlapping deploys, disconnects and the maintenance order', () => {
     assert.notEqual(r.code, 0);
     const lines = remoteLines(r.stderr);
     assert.ok(lines.some((l) => /^!----> Maintenance failed: maintenance exited 3 \(\d+\.\d+ s\)$/.test(l)), lines.join('\n'));
-    assert.ok(lines.some((l) => /^\s*\| migration failed$/.test(l)), lines.join('\n'));
+    assert.ok(lines.some((l) => /^\s+migration failed$/.test(l)), lines.join('\n'));
     assert.ok(lines.some((l) => l === `-----> Restore release ${oldRelease}`), lines.join('\n'));
     assert.ok(r.stderr.includes('! [remote rejected] main -> maint (deploy failed: maintenance exited 3)'), r.stderr);
 

@@ -71,16 +71,16 @@ describe('roles on the deploy commands', () => {
     assert.doesNotMatch(st.stdout, /other/);
     const rel = await releases(inst, 'intern', 'hello', 'main');
     assert.deepEqual(rel.list.map((x) => `${x.current ? '*' : ' '}${x.id}`), ['*r2', ' r1']);
-    assertOneLineRefusal(await inst.ssh('intern', ['releases', 'other', 'main']), /unknown repo 'other'/, 'intern: releases other');
-    assertOneLineRefusal(await inst.ssh('intern', ['status', 'other']), /unknown repo 'other'/, 'intern: status other');
+    assertOneLineRefusal(await inst.ssh('intern', ['releases', 'other', 'main']), /^repository 'other' not found$/, 'intern: releases other');
+    assertOneLineRefusal(await inst.ssh('intern', ['status', 'other']), /^repository 'other' not found$/, 'intern: status other');
   });
 
   test('a read user is refused rollback, restart, rebuild, custom_cmds and cleanup with one line each, and nothing changes', async () => {
     const before_ = await snapshot('hello');
     for (const argv of OPERATIONS('hello')) {
-      assertOneLineRefusal(await inst.ssh('intern', argv), /^intern may not operate 'hello' \(role: read/, `intern: ${argv.join(' ')}`);
+      assertOneLineRefusal(await inst.ssh('intern', argv), /^you \(intern\) may not operate 'hello': that needs the deploy or admin role \(yours: read\)$/, `intern: ${argv.join(' ')}`);
     }
-    assertOneLineRefusal(await inst.ssh('intern', ['cleanup']), /^intern may not admin/, 'intern: cleanup');
+    assertOneLineRefusal(await inst.ssh('intern', ['cleanup']), /^you \(intern\) may not run admin commands: that needs the admin role \(yours: read\)$/, 'intern: cleanup');
     assert.deepEqual(await snapshot('hello'), before_);
   });
 
@@ -115,10 +115,10 @@ describe('roles on the deploy commands', () => {
   test('a deploy user is refused every operation on another repo and cleanup, with one line each, and nothing changes', async () => {
     const before_ = await snapshot('other');
     for (const argv of OPERATIONS('other')) {
-      assertOneLineRefusal(await inst.ssh('ci', argv), /unknown repo 'other'|ci may not operate 'other'/, `ci: ${argv.join(' ')}`);
+      assertOneLineRefusal(await inst.ssh('ci', argv), /^repository 'other' not found$/, `ci: ${argv.join(' ')}`);
     }
-    assertOneLineRefusal(await inst.ssh('ci', ['status', 'other', 'main']), /unknown repo 'other'/, 'ci: status other');
-    assertOneLineRefusal(await inst.ssh('ci', ['cleanup']), /^ci may not admin/, 'ci: cleanup');
+    assertOneLineRefusal(await inst.ssh('ci', ['status', 'other', 'main']), /^repository 'other' not found$/, 'ci: status other');
+    assertOneLineRefusal(await inst.ssh('ci', ['cleanup']), /^you \(ci\) may not run admin commands: that needs the admin role \(yours: deploy\)$/, 'ci: cleanup');
     assert.deepEqual(await snapshot('other'), before_);
   });
 

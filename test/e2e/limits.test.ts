@@ -4,28 +4,15 @@
  * the ssh2 client and raw TCP sockets.
  */
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import ssh2 from 'ssh2';
 import type { ClientChannel } from 'ssh2';
-import { gitEnv, run, startInstance, type Instance } from './helpers/instance.ts';
+import { assertNoStackTrace, gitEnv, run, startInstance, waitUntil, within, type Instance } from './helpers/instance.ts';
+import { connectAs, openExec } from './helpers/raw-git.ts';
 
 const { Client } = ssh2;
 type SshClient = InstanceType<typeof Client>;
-
-function connectAs(inst: Instance, user: string): Promise<SshClient> {
-  return new Promise((resolve, reject) => {
-    const c = new Client();
-    c.on('ready', () => resolve(c));
-    c.on('error', reject);
-    c.connect({ host: '127.0.0.1', port: inst.port, username: 'paas', privateKey: fs.readFileSync(inst.keys[user]!), readyTimeout: 15_000 });
-  });
-}
-
-function openExec(conn: SshClient, command: string): Promise<ClientChannel> {
-  return new Promise((resolve, reject) => conn.exec(command, (err, ch) => (err ? reject(err) : resolve(ch))));
-}
 
 function closed(ch: ClientChannel): Promise<string> {
   return new Promise((resolve) => {
@@ -65,28 +52,6 @@ function rawSocket(inst: Instance, opts: { allowHalfOpen?: boolean } = {}): Prom
     sock.once('connect', () => resolve({ sock, received: () => data, closed: closedP, greeted }));
     sock.once('error', reject);
   });
-}
-
-/** `fn` resolves first, or the test fails saying what did not happen. */
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms))),
-  ]);
-}
-
-async function eventually(what: string, fn: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await fn())) {
-    if (Date.now() > deadline) assert.fail(`${what} did not happen within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-function assertNoStackTrace(inst: Instance): void {
-  assert.doesNotMatch(inst.output, /^\s+at /m);
-  assert.doesNotMatch(inst.output, /internal error|session failed| ERROR /);
 }
 
 describe('limits.max_auth_attempts', () => {
@@ -156,7 +121,7 @@ describe('limits.max_connections', () => {
     assert.equal(refused.code, 255);
 
     a.sock.destroy();
-    await eventually('a login after a slot was freed', async () => (await inst.ssh('alice', ['whoami'])).code === 0);
+    await waitUntil('a login after a slot was freed', async () => (await inst.ssh('alice', ['whoami'])).code === 0, Boolean, 10_000, 100);
     assertNoStackTrace(inst);
   });
 });
@@ -203,7 +168,7 @@ describe('handshake_timeout with a client that never closes its side', () => {
     s.sock.write('SSH-2.0-OpenSSH_9.2p1 stall\r\n');
     try {
       await within(s.closed, 15_000, 'the server ending the silent connection');
-      await eventually('a login while the half-open client lingers', async () => (await inst.ssh('alice', ['whoami'])).code === 0);
+      await waitUntil('a login while the half-open client lingers', async () => (await inst.ssh('alice', ['whoami'])).code === 0, Boolean, 10_000, 100);
     } finally {
       s.sock.destroy();
     }
@@ -257,14 +222,5 @@ describe('limits.max_sessions_per_connection', () => {
 
 /** Runs `whoami` on the connection as soon as it gets a session again; its output. */
 async function whoamiOnceASlotFrees(conn: SshClient, what: string): Promise<string> {
-  let who = '';
-  await eventually(what, async () => {
-    try {
-      who = await closed(await openExec(conn, 'whoami'));
-      return true;
-    } catch {
-      return false;
-    }
-  });
-  return who;
+  return waitUntil(what, async () => closed(await openExec(conn, 'whoami')), () => true, 10_000, 100);
 }

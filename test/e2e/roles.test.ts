@@ -131,7 +131,7 @@ describe('roles: admin, deploy and read users', () => {
     for (const refspec of ['main', 'refs/tags/v-intern']) {
       const r = await inst.git(['push', 'origin', refspec], { cwd: dir, user: 'intern' });
       assert.notEqual(r.code, 0);
-      assert.match(r.stderr, /remote error: you \(intern\) may not push to 'myapp': your role is read-only/);
+      assert.match(r.stderr, /remote error: you \(intern\) may not push to 'myapp': that needs the deploy or admin role \(yours: read\)/);
     }
     assert.equal((await inst.serverGit('myapp', ['show-ref'])).stdout, refsBefore);
     await assertFsckClean(inst, 'myapp');

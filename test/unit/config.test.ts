@@ -9,6 +9,7 @@ import { loadConfig, type LoadResult } from '../../src/config/load.ts';
 import { parseListen, parseSize } from '../../src/config/schema.ts';
 import { formatProblem, type Config } from '../../src/config/types.ts';
 import { UserError } from '../../src/lib/errors.ts';
+import { mayLogIn } from '../../src/service/access.ts';
 
 let tmp: string;
 let keyA: string;
@@ -384,7 +385,7 @@ test('bad roles and unknown repos in roles are problems', () => {
   }), ["slipway.yml: users.bob.deploy: unknown repo 'nope' (configured: hello)"]);
 });
 
-test('a listed user without a key and a key of an unlisted user are warnings; that key is left out', () => {
+test('a listed user without a key and a key of an unlisted user are warnings; that key may not log in', () => {
   const result = load({
     'slipway.yml': 'users:\n  alice: admin\n  carol: admin\n',
     'keys/alice.pub': keyA,
@@ -395,14 +396,16 @@ test('a listed user without a key and a key of an unlisted user are warnings; th
     'slipway.yml: users.carol: no key for carol (expected keys/carol.pub; carol cannot log in)',
     "keys/dave.pub: user 'dave' is not listed in users (their keys will be refused)",
   ]);
-  assert.deepEqual(result.config.keys.map((k) => k.user), ['alice']);
+  // The loader keeps every key; access.ts decides who may log in.
+  assert.deepEqual(result.config.keys.map((k) => k.user), ['alice', 'dave']);
+  assert.deepEqual(result.config.keys.filter((k) => mayLogIn(result.config, k.user)).map((k) => k.user), ['alice']);
 });
 
 test('an empty users section refuses everybody rather than making everybody admin', () => {
   const result = load({ 'slipway.yml': 'users:\n', 'keys/alice.pub': keyA });
   assert.ok('config' in result);
   assert.deepEqual(Object.keys(result.config.global.users!), []);
-  assert.deepEqual(result.config.keys, []);
+  assert.deepEqual(result.config.keys.filter((k) => mayLogIn(result.config, k.user)), []);
   assert.ok(result.warnings.map(formatProblem).includes('slipway.yml: users: no users listed (every key will be refused)'));
 });
 
@@ -431,7 +434,7 @@ test('names like constructor or __proto__ find nothing: lookups never reach Obje
   });
   assert.ok('config' in result);
   const { config } = result;
-  assert.deepEqual(config.keys.map((k) => k.user), ['alice']);
+  assert.deepEqual(config.keys.filter((k) => mayLogIn(config, k.user)).map((k) => k.user), ['alice']);
   for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
     assert.equal(config.repos[name], undefined);
     assert.equal(config.global.users![name], undefined);

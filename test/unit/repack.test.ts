@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { cpSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { after, test } from 'node:test';
 import { repack } from '../../src/git/repack.ts';
 import { allObjects, git, gitText, initBare, listDir, makeRepo, packRevs, removeDir, tempDir, writeRef } from './git-fixtures.ts';
@@ -9,7 +9,7 @@ const dirs: string[] = [];
 after(() => dirs.forEach(removeDir));
 
 /** A bare repo holding one pack per commit of a 20-commit history, as 20 pushes would leave it. */
-function repoWithManyPacks(): { bare: string; commits: string[] } {
+function buildRepoWithManyPacks(): { bare: string; commits: string[] } {
   const root = tempDir('repack');
   dirs.push(root);
   const work = join(root, 'work');
@@ -23,6 +23,17 @@ function repoWithManyPacks(): { bare: string; commits: string[] } {
   });
   writeRef(bare, 'refs/heads/main', commits.at(-1)!);
   return { bare, commits };
+}
+
+let fixture: { bare: string; commits: string[] } | undefined;
+
+/** A fresh copy of the one fixture (building it with git is the slow part; each test changes its copy). */
+function repoWithManyPacks(): { bare: string; commits: string[] } {
+  fixture ??= buildRepoWithManyPacks();
+  const copy = join(tempDir('repack-copy'), 'bare.git');
+  dirs.push(dirname(copy));
+  cpSync(fixture.bare, copy, { recursive: true });
+  return { bare: copy, commits: fixture.commits };
 }
 
 const idxCount = (bare: string) => listDir(join(bare, 'objects', 'pack')).filter((f) => f.endsWith('.idx')).length;

@@ -10,7 +10,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { gitEnv, run, type Instance, type RunResult } from './instance.ts';
+import { gitEnv, run, waitUntil, type Instance, type RunResult } from './instance.ts';
 
 // ---------------------------------------------------------------- markers and processes
 
@@ -26,9 +26,13 @@ export function newMarker(): string {
   return m;
 }
 
-/** A backend port range of 50 ports nobody else in this test run is likely to use. `max` is exclusive. */
+/**
+ * A backend port range of 50 ports nobody else in this test run is likely to use. `max` is
+ * exclusive. Below 32768, where Linux hands out no ephemeral ports (its range is 32768-60999):
+ * a client socket of any test can never sit on an app's port.
+ */
 export function portRange(): { min: number; max: number } {
-  const min = 20000 + 50 * crypto.randomInt(0, 800);
+  const min = 20000 + 50 * crypto.randomInt(0, 254);
   return { min, max: min + 50 };
 }
 
@@ -137,19 +141,9 @@ export function pidAlive(pid: number): boolean {
 
 // ---------------------------------------------------------------- polling and HTTP
 
+/** `fn` returns something truthy within `timeoutMs` (instance.ts's one wait, probing every 100 ms). */
 export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs = 20_000, what = 'condition'): Promise<NonNullable<T>> {
-  const until = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v as NonNullable<T>;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  return (await waitUntil(what, fn, Boolean, timeoutMs, 100)) as NonNullable<T>;
 }
 
 export interface AppAnswer {

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -84,6 +85,43 @@ export function run(cmd: string, args: string[], opts: { cwd?: string; env?: Nod
   });
 }
 
+/**
+ * The one wait of the end-to-end tests: calls `fn` until `ok` accepts its value, or fails the test
+ * after `timeoutMs` saying what did not happen and the last value seen. `fn` may throw meanwhile
+ * (e.g. a port that does not answer yet); the last error is part of the failure.
+ */
+export async function waitUntil<T>(what: string, fn: () => T | Promise<T>, ok: (v: T) => boolean = Boolean, timeoutMs = 10_000, intervalMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let last: string;
+    try {
+      const v = await fn();
+      if (ok(v)) return v;
+      last = `still ${JSON.stringify(v)}`;
+    } catch (err) {
+      last = `last error: ${(err as Error).message}`;
+    }
+    if (Date.now() > deadline) assert.fail(`${what}: ${last} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** `p` settles within `ms`, or the test fails saying what did not happen. */
+export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms))),
+  ]);
+}
+
+/** The server log never shows a stack, an internal error or an ERROR-level line. */
+export function assertNoStackTrace(inst: Instance): void {
+  assert.doesNotMatch(inst.output, /^\s+at /m, 'a stack trace in the server log');
+  assert.doesNotMatch(inst.output, /\\n\s+at /, 'an escaped stack trace in the server log');
+  assert.doesNotMatch(inst.output, /internal error|session failed| ERROR /, 'an internal error in the server log');
+}
+
 /** A git environment that ignores the machine's own config. */
 export function gitEnv(home: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return {
@@ -133,11 +171,11 @@ export class Instance {
     return `ssh -i ${this.keys[user]} -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o BatchMode=yes -o ConnectTimeout=10`;
   }
 
-  /** Starts `slipway serve` and waits until it listens. */
   /** set: the gateway runs as this uid (see InstanceOptions.asUid) */
   asUid?: number;
 
-  async start(extraArgs: string[] = []): Promise<void> {
+  /** Starts `slipway serve` and waits until it listens; one that does not within `deadlineMs` is killed and fails the test. */
+  async start(extraArgs: string[] = [], deadlineMs = 30_000): Promise<void> {
     const argv = [process.execPath, path.join(ROOT, 'bin/slipway.js'), 'serve', '--config', this.configDir, '--data', this.dataDir, '--listen', '127.0.0.1:0', ...extraArgs];
     const as = this.asUid;
     if (as !== undefined) argv.unshift('setpriv', `--reuid=${as}`, `--regid=${as}`, '--clear-groups', '--');
@@ -150,13 +188,23 @@ export class Instance {
     proc.stderr!.on('data', (d) => (this.output += d));
     this.port = await new Promise<number>((resolve, reject) => {
       let out = '';
+      const timer = setTimeout(() => {
+        proc.kill('SIGKILL');
+        reject(new Error(`slipway did not listen within ${deadlineMs} ms:\n${this.output}`));
+      }, deadlineMs);
       proc.stdout!.on('data', (d) => {
         out += d;
         this.output += d;
         const m = /slipway listening on 127\.0\.0\.1:(\d+)/.exec(out);
-        if (m) resolve(Number(m[1]));
+        if (m) {
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
       });
-      proc.on('exit', (code) => reject(new Error(`slipway exited with ${code} before listening:\n${this.output}`)));
+      proc.on('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`slipway exited with ${code} before listening:\n${this.output}`));
+      });
     });
   }
 

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import ssh2 from 'ssh2';
 import type { ClientChannel, ConnectConfig } from 'ssh2';
-import { assertFsckClean, gitEnv, run, serverRef, tempDir, type Instance } from './instance.ts';
+import { assertFsckClean, assertNoStackTrace, gitEnv, run, serverRef, tempDir, waitUntil, type Instance } from './instance.ts';
 
 const { Client } = ssh2;
 export type SshClient = InstanceType<typeof Client>;
@@ -154,37 +154,20 @@ export function gitDirLeftovers(gitDir: string): string[] {
   return found;
 }
 
-export async function poll<T>(what: string, fn: () => T | Promise<T>, ok: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) assert.fail(`${what}: still ${JSON.stringify(v)} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 export async function assertNoLeftovers(inst: Instance, repo: string): Promise<void> {
-  await poll(`leftovers in ${repo}.git`, () => gitDirLeftovers(inst.gitDir(repo)), (l) => l.length === 0);
-}
-
-/** The log never shows a stack, an internal error or an ERROR-level line. */
-export function assertNoStackTrace(inst: Instance): void {
-  assert.doesNotMatch(inst.output, /^\s+at /m, 'a stack trace in the server log');
-  assert.doesNotMatch(inst.output, /\\n\s+at /, 'an escaped stack trace in the server log');
-  assert.doesNotMatch(inst.output, /internal error|session failed| ERROR /, 'an internal error in the server log');
+  await waitUntil(`leftovers in ${repo}.git`, () => gitDirLeftovers(inst.gitDir(repo)), (l) => l.length === 0);
 }
 
 /** Waits for a log line (written after `from`) matching `re`; returns it. */
 export async function logLine(inst: Instance, from: number, re: RegExp): Promise<string> {
-  const found = await poll(`a log line matching ${re}`, () => inst.output.slice(from).split('\n').find((l) => re.test(l)) ?? '', (l) => l !== '');
+  const found = await waitUntil(`a log line matching ${re}`, () => inst.output.slice(from).split('\n').find((l) => re.test(l)) ?? '', (l) => l !== '');
   assert.ok(!found.includes('\n'));
   return found;
 }
 
 /** The server logged why it refused a pack, on one line of its own. */
 export async function assertPackRefusalLogged(inst: Instance, from: number, reason: string): Promise<void> {
-  const line = await poll(
+  const line = await waitUntil(
     `a receive-pack log line naming '${reason}'`,
     () => inst.output.slice(from).split('\n').find((l) => l.includes('receive-pack:') && l.includes(reason)) ?? '',
     (l) => l !== '',

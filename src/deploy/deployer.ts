@@ -10,11 +10,11 @@ import { waitHealthy } from '../runners/health.ts';
 import { allocatePorts } from '../runners/ports.ts';
 import type { Confinement } from '../runners/confine.ts';
 import type { Isolator } from '../runners/isolation.ts';
-import { readProcStat } from '../runners/proc-stat.ts';
+import { processesOfUid, readProcStat } from '../runners/proc-stat.ts';
 import { describeExit, type ProcessSpec, type Supervisor } from '../runners/supervisor.ts';
 import { exportCommit } from './checkout.ts';
 import { appEnv } from './env.ts';
-import { describeExit as describeHookExit, runShell } from './hooks.ts';
+import { describeExit as describeHookExit, runningShells, runShell } from './hooks.ts';
 import { currentRelease, type PendingDeploy, type Release, type ReleaseStore } from './releases.ts';
 import { DeployReport, seconds, type Pusher } from './report.ts';
 import { describeRunning, portCount, processRunners, releaseSpecs, type ReleaseRef } from './specs.ts';
@@ -244,7 +244,33 @@ export class Deployer {
       },
     });
     recordHook(null);
+    this.sweep(where);
     if (r.code !== 0) throw new DeployFailure(`${kind} ${describeHookExit(r, where.timeoutMs)}`);
+  }
+
+  /**
+   * Without a sandbox, a daemon that a build started with `setsid` left the build's process group
+   * and would run on. Every process of the repo's own user (one slipway created: `run_as` may name
+   * a user with other work) that is in none of the sessions slipway started (its supervised
+   * processes, builds and custom commands running now) is such a leftover, and is killed.
+   */
+  private sweep(where: HookPlace): void {
+    const c = where.confine;
+    if (c.mode !== 'user' || !c.user || this.opts.config().repos[where.repo]?.runAs) return;
+    const ours = new Set<number>(runningShells());
+    for (const p of this.opts.supervisor.list()) if (p.pid !== null) ours.add(p.pid);
+    const procs = processesOfUid(c.user.uid);
+    // An app being spawned right now is not recorded yet, but it is the gateway's own child.
+    for (const p of procs) if (p.ppid === process.pid) ours.add(p.session);
+    for (const p of procs) {
+      if (ours.has(p.session)) continue;
+      this.opts.log.warn('killing a process a build left behind', { repo: where.repo, pid: p.pid });
+      try {
+        process.kill(p.pid, 'SIGKILL');
+      } catch {
+        /* gone already */
+      }
+    }
   }
 
   /** Starts every process of a release on fresh ports and waits until all are healthy; on failure, stops them. */

@@ -8,6 +8,12 @@ const DRAIN_IDLE_MS = 2000;
 /** With this much not yet taken by the reader, the command's pipes are not read: it waits, nothing piles up here. */
 const MAX_BACKLOG = 1024 * 1024;
 
+/** Sessions (= process groups) of the commands running now, builds and custom commands alike. */
+const running = new Set<number>();
+export function runningShells(): ReadonlySet<number> {
+  return running;
+}
+
 export interface ShellResult {
   code: number | null;
   signal: string | null;
@@ -42,6 +48,7 @@ export async function runShell(
     return { code: 127, signal: null, timedOut: false };
   }
   const pgid = child.pid;
+  running.add(pgid);
   opts.onSpawn?.(pgid);
   let timedOut = false;
   const timer = setTimeout(() => {
@@ -85,6 +92,7 @@ export async function runShell(
     if (!drained) for (const s of streams) s.destroy();
     return { code, signal, timedOut };
   } finally {
+    running.delete(pgid);
     clearTimeout(timer);
     clearInterval(held);
   }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ask, commitApp, gitLive, newMarker, parseSummary, portRange, stopAll, waitFor } from './helpers/deploy.ts';
+import { ask, commitApp, gitLive, newMarker, parseSummary, portRange, status, stopAll, waitFor } from './helpers/deploy.ts';
 import { gitEnv, run, startInstance, tempDir, type Instance } from './helpers/instance.ts';
 
 function uidOfUser(name: string): number {
@@ -110,5 +110,35 @@ describe('limits per app', { skip: process.getuid?.() !== 0 && !process.env.CI &
     await run('git', ['commit', '-qam', 'again'], { cwd: work, env: gitEnv(inst.home) });
     const again = await inst.git(['push', `${inst.url}/daemon`, 'main'], { cwd: work });
     assert.equal(again.code, 0, `the branch is not held: ${again.stderr}`);
+  });
+});
+
+describe('a daemon left by a build without a sandbox (isolation: user)', { skip: process.getuid?.() !== 0 && !process.env.CI && 'needs root (CI runs as root)' }, () => {
+  const marker = newMarker();
+  let inst: Instance;
+  after(() => stopAll(inst, marker));
+
+  test('is killed when the build ends; the repo’s running app is left alone', async () => {
+    inst = await startInstance({
+      openRoot: true,
+      slipwayYml: 'isolation: user\n',
+      repos: { lurker: `branches:\n  main:\n    runners:\n      app: {type: SimpleProcess, cmd: exec sleep 2000}\n    env: {SLIPWAY_TEST_ID: ${marker}}\n    hooks: {build: sh daemon.sh}\n` },
+    });
+    const work = path.join(tempDir(), 'lurker');
+    await commitFiles(work, inst, { 'daemon.sh': '(setsid sleep 1000 &)\nsleep 0.2\necho left a daemon\n' });
+    const uid = uidOfUser('slipway-lurker');
+    let r = await inst.git(['push', `${inst.url}/lurker`, 'main'], { cwd: work });
+    assert.equal(r.code, 0, r.stderr);
+    await waitFor(() => !processesOf(uid).some((c) => c.includes('sleep 1000')), 5000, `the daemon to be gone; left: ${processesOf(uid).join('; ')}`);
+    assert.ok(processesOf(uid).some((c) => c.includes('sleep 2000')), 'the app runs');
+    const app = (await status(inst, 'alice', 'lurker', 'main')).processes[0]!;
+    fs.appendFileSync(path.join(work, 'daemon.sh'), '# again\n');
+    await run('git', ['commit', '-qam', 'again'], { cwd: work, env: gitEnv(inst.home) });
+    r = await inst.git(['push', `${inst.url}/lurker`, 'main'], { cwd: work });
+    assert.equal(r.code, 0, r.stderr);
+    const killed = [...inst.output.matchAll(/killing a process a build left behind repo=lurker pid=(\d+)/g)].map((m) => Number(m[1]));
+    assert.equal(killed.length, 2, `one daemon per build: ${killed.join(', ')}`);
+    assert.ok(!killed.includes(app.pid!), 'the running app of the first release was not taken for a leftover');
+    assert.ok(!processesOf(uid).some((c) => c.includes('sleep 1000')));
   });
 });

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { writeStarterConfig } from './init.ts';
 import { loadConfig } from '../config/load.ts';
 import { formatProblem, type Config } from '../config/types.ts';
-import { UserError } from '../lib/errors.ts';
+import { reportInternal, UserError } from '../lib/errors.ts';
 import { Router } from '../ssh/router.ts';
 import { cleanStaleState, defaultBranchOf, ensureBareRepo, gitDirFor } from '../git/repo.ts';
 import { logger } from '../lib/log.ts';
@@ -60,7 +60,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
   const server = await startSshServer(
     {
       hostKeys,
-      limits: () => service.currentConfig.global.limits,
+      limits: () => service.limits,
       identify: (blob) => router.identify(blob),
       knows: (blob) => router.knows(blob),
       handlers: router,
@@ -84,7 +84,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGHUP', () => {
-    reload().catch((err: Error) => log.error('config reload failed', { error: err.message }));
+    reload().catch((err: unknown) => reportInternal(log, err, { during: 'config reload' }));
   });
 
   /** A new config is used only if valid; then what runs is made to match it. */

@@ -1,6 +1,5 @@
 import { UserError } from '../lib/errors.ts';
 import { printable } from '../lib/text.ts';
-import { requireAccess } from '../service/access.ts';
 import { cleanup } from './cleanup.ts';
 import { customCmds } from './custom-cmds.ts';
 import { rebuild } from './rebuild.ts';
@@ -80,10 +79,10 @@ export async function runCommand(argv: string[], ctx: Omit<CommandContext, 'args
     const [repo, branch] = args;
     const { action, repoArg } = cmd.needs;
     if (repoArg && repo !== undefined) {
-      requireAccess(ctx.service.currentConfig, ctx.user, action, repo);
+      ctx.service.requireAccess(ctx.user, action, repo);
       if (branch !== undefined) ctx.service.branch(repo, branch);
     } else if (action === 'admin') {
-      requireAccess(ctx.service.currentConfig, ctx.user, action);
+      ctx.service.requireAccess(ctx.user, action);
     }
   }
   return cmd.run({ ...ctx, args });

@@ -1,4 +1,4 @@
-import { describeRole, visibleRepos } from '../service/access.ts';
+import { describeRole } from '../service/access.ts';
 import type { Command } from './types.ts';
 
 export const whoami: Command = {
@@ -11,7 +11,7 @@ export const whoami: Command = {
     ctx.out(`user: ${ctx.user}\n`);
     ctx.out(`role: ${describeRole(ctx.role)}\n`);
     ctx.out(`key:  ${ctx.fingerprint}\n`);
-    const repos = visibleRepos(ctx.service.currentConfig, ctx.user);
+    const repos = ctx.service.visibleRepos(ctx.user);
     ctx.out(`repos: ${repos.length ? repos.join(', ') : '(none)'}\n`);
     return 0;
   },

@@ -2,7 +2,8 @@ import { readdirSync, readFileSync, statSync, type Stats } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CORE_SCHEMA, FAILSAFE_SCHEMA, loadAll, mergeTag, YAMLException, type Schema } from 'js-yaml';
 import { parsePublicKeyFile } from './keys.ts';
-import { DEFAULT_APP_LIMITS, DEFAULT_KEEP_RELEASES, dict, domainFileSchema, mainFileSchema, repoFileSchema, validate } from './schema.ts';
+import { validate } from './problems.ts';
+import { DEFAULT_APP_LIMITS, DEFAULT_KEEP_RELEASES, dict, domainFileSchema, mainFileSchema, repoFileSchema } from './schema.ts';
 import type { AppLimits, Config, ConfigProblem, DomainConfig, GlobalConfig, PublicKey, RepoConfig, UpstreamRef } from './types.ts';
 
 /**

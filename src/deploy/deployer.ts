@@ -203,7 +203,12 @@ export class Deployer {
           log.error('could not restore the previous release', { repo, branch: req.branch, release: old.id, error: (restoreErr as Error).message });
         }
       }
-      removeTree(checkout);
+      try {
+        removeTree(checkout);
+      } catch (rmErr) {
+        // What cannot be removed now is a leftover for `cleanup`; the failure is still reported.
+        log.warn('could not remove the failed checkout', { checkout, error: (rmErr as Error).message });
+      }
       releases.update(repo, req.branch, (after) => {
         after.pending = null;
       });

@@ -38,7 +38,7 @@ export function isUserError(err: unknown): err is UserError {
 }
 
 /** A short id that ties the user's `internal error (id …)` line to the logged stack. */
-export function errorId(): string {
+function errorId(): string {
   return randomBytes(4).toString('hex');
 }
 

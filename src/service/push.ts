@@ -5,6 +5,7 @@ import type { RefUpdateContext } from '../git/receive-pack.ts';
 import { repack } from '../git/repack.ts';
 import { ZERO_OID, type RefChange } from '../git/refs.ts';
 import { removeTree } from '../lib/fs-util.ts';
+import { reportInternal } from '../lib/errors.ts';
 import type { Logger } from '../lib/log.ts';
 import { refusePush } from './access.ts';
 
@@ -50,7 +51,7 @@ export class PushFlow {
     const { log } = this.deps;
     repack(this.deps.gitDir(repo)).then(
       (merged) => merged && log.info('repacked', { repo, packs: merged }),
-      (err: Error) => log.error('repack failed', { repo, error: err.message }),
+      (err: unknown) => reportInternal(log, err, { repo, during: 'repack' }),
     );
   }
 

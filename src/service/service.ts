@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { sshFingerprint } from '../config/keys.ts';
-import type { BranchConfig, Config, RepoConfig, Role } from '../config/types.ts';
+import type { BranchConfig, Config, Limits, RepoConfig, Role } from '../config/types.ts';
 import { Deployer, type DeployOutcome } from '../deploy/deployer.ts';
 import { appEnv } from '../deploy/env.ts';
 import { describeExit, runShell } from '../deploy/hooks.ts';
@@ -18,7 +18,7 @@ import type { Logger } from '../lib/log.ts';
 import { count } from '../lib/plural.ts';
 import type { Isolator } from '../runners/isolation.ts';
 import type { ProcessStatus, Supervisor } from '../runners/supervisor.ts';
-import { allowed, decide, mayLogIn, notFound, roleOf, type Action, type Decision } from './access.ts';
+import { allowed, mayLogIn, notFound, requireAccess, roleOf, visibleRepos, type Action } from './access.ts';
 import { ServiceEvents } from './events.ts';
 import { PushFlow } from './push.ts';
 
@@ -86,8 +86,9 @@ export class Service {
     this.keyOwners = new Map(this.config.keys.map((k) => [k.blob.toString('base64'), k.user]));
   }
 
-  get currentConfig(): Config {
-    return this.config;
+  /** The connection and push limits of the current config. */
+  get limits(): Limits {
+    return this.config.global.limits;
   }
 
   // ------------------------------------------------------------ config and identity
@@ -116,13 +117,14 @@ export class Service {
     return roleOf(this.config, user);
   }
 
-  decide(user: string, action: Action, repo?: string): Decision {
-    return decide(this.config, user, action, repo);
+  /** Throws the refusal (a UserError) unless `user` may `action` (on `repo`), under the current config. */
+  requireAccess(user: string, action: Action, repo?: string): void {
+    requireAccess(this.config, user, action, repo);
   }
 
   // ------------------------------------------------------------ queries
 
-  repo(name: string): RepoConfig {
+  private repo(name: string): RepoConfig {
     const repo = this.config.repos[name];
     if (!repo) throw new UserError(notFound(name), 1, 'not-found');
     return repo;
@@ -133,6 +135,11 @@ export class Service {
     const b = repo.branches[branch];
     if (!b) throw new UserError(`branch '${branch}' is not configured for repo '${repoName}' (configured: ${Object.keys(repo.branches).join(', ')})`);
     return b;
+  }
+
+  /** Repos the user can see at all, sorted. */
+  visibleRepos(user: string): string[] {
+    return visibleRepos(this.config, user);
   }
 
   /** Configured branches of the repos the user may `action`, in config order. */

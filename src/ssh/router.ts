@@ -7,7 +7,6 @@ import { repoNameFromPath } from '../git/repo.ts';
 import { serveUploadPack } from '../git/upload-pack.ts';
 import { ClientGoneError, isUserError, reportInternal, UserError } from '../lib/errors.ts';
 import type { Logger } from '../lib/log.ts';
-import { requireAccess } from '../service/access.ts';
 import type { Service } from '../service/service.ts';
 import { parseExec, type GitService } from './exec-parse.ts';
 import type { Identity, SessionContext, SessionHandlers } from './server.ts';
@@ -73,6 +72,7 @@ export class Router implements SessionHandlers {
     return 0;
   }
 
+  /** A refusal's own exit status (2 usage, 127 unknown command, 128 protocol) wins over the channel's default. */
   private answer(answer: Answer, err: UserError): number {
     const code = answer(err.message);
     return err.exitCode === 1 ? code : err.exitCode;
@@ -86,7 +86,7 @@ export class Router implements SessionHandlers {
       return 1;
     };
     const name = repoNameFromPath(clientPath);
-    requireAccess(this.service.currentConfig, ctx.user, service === 'git-receive-pack' ? 'push' : 'read', name);
+    this.service.requireAccess(ctx.user, service === 'git-receive-pack' ? 'push' : 'read', name);
     const gitDir = this.service.gitDir(name);
     const reader = new StreamReader(ch);
     const writer = new ChannelWriter(ch, ch.stderr);
@@ -105,7 +105,7 @@ export class Router implements SessionHandlers {
       } else {
         await serveReceivePack(reader, writer, {
           gitDir,
-          maxPackBytes: this.service.currentConfig.global.limits.maxPackBytes,
+          maxPackBytes: this.service.limits.maxPackBytes,
           // The backlog lets the deploy drop build output the pusher cannot take as fast as it comes.
           ...this.service.pushHooks(ctx.user, name, () => (ch.destroyed ? 0 : ch.writableLength + ch.stderr.writableLength)),
           log,

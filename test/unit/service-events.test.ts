@@ -40,7 +40,7 @@ async function until(what: string, fn: () => boolean, ms = 10_000): Promise<void
   }
 }
 
-test('a deploy, a crash and a config swap each reach a subscriber as typed events', async () => {
+test('a deploy, crashes, a crash loop and config swaps each reach a subscriber as typed events', async () => {
   const configDir = path.join(dir, 'config');
   const dataDir = path.join(dir, 'data');
   writeStarterConfig(configDir, []);
@@ -83,6 +83,18 @@ test('a deploy, a crash and a config swap each reach a subscriber as typed event
   const exited = seen.find((e) => e.type === 'process-exited');
   assert.ok(exited && exited.type === 'process-exited' && exited.process.lastExit?.signal === 'SIGKILL');
   assert.ok(seen.findIndex((e) => e.type === 'process-exited') < seen.findIndex((e) => e.type === 'process-restarted'));
+
+  // Crashing again and again: the fifth crash within two minutes is a crash loop.
+  for (let crashes = 2; crashes <= 5; crashes++) {
+    const pid = supervisor.list()[0]!.pid;
+    assert.ok(pid, 'the app runs again');
+    seen.length = 0;
+    process.kill(pid, 'SIGKILL');
+    await until(`crash ${crashes}`, () => seen.some((e) => e.type === 'process-exited' || e.type === 'process-crash-loop'));
+    assert.equal(seen.find((e) => e.type.startsWith('process-'))!.type, crashes < 5 ? 'process-exited' : 'process-crash-loop');
+    await until(`the restart after crash ${crashes}`, () => seen.some((e) => e.type === 'process-restarted'));
+    await until('the restarted app', () => supervisor!.list()[0]?.pid != null);
+  }
 
   seen.length = 0;
   service.refuseConfig(['repos/hello.yml: branches: required']);

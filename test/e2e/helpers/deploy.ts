@@ -421,7 +421,7 @@ export interface BranchStateFile {
   seq: number;
   current: string | null;
   releases: { id: string; commit: string; checkout: string }[];
-  pending: { id: string; commit: string; checkout: string } | null;
+  pending: { id: string; commit: string; checkout: string; hook?: { pgid: number } | null } | null;
 }
 
 export function branchState(inst: Instance, repo: string, branch: string): BranchStateFile {

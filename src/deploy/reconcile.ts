@@ -7,7 +7,7 @@ import { gitDirFor } from '../git/repo.ts';
 import type { Logger } from '../lib/log.ts';
 import { allocatePorts } from '../runners/ports.ts';
 import { isSameProcess, signalGroup } from '../runners/proc-stat.ts';
-import type { Confinement } from '../runners/confine.ts';
+import { UNCONFINED, type Confinement } from '../runners/confine.ts';
 import type { Supervisor } from '../runners/supervisor.ts';
 import { currentRelease, type ReleaseStore } from './releases.ts';
 import { needsPort, releaseSpecs } from './specs.ts';
@@ -64,13 +64,25 @@ export async function reconcile(opts: {
     const specs = releaseSpecs(dataDir, branchCfg, rel, opts.confinement(repo, rel.checkout), (runner, i) => running.get(`${runner}/${i}`)?.port ?? fresh.shift()!);
     for (const s of specs) {
       wanted.add(s.id);
-      if (!supervisor.get(s.id)) {
+      const have = supervisor.get(s.id);
+      if (!have) {
         log.info('starting a missing process', { id: s.id });
+        await supervisor.start(s);
+      } else if (confinementKey(have.confine) !== confinementKey(s.confine)) {
+        // Its user, sandbox or limits changed (or it predates them): it must not run on as it was.
+        log.warn('restarting a process to run it as its config says', { id: s.id, was: have.confine?.user?.name ?? 'the gateway user', now: s.confine?.user?.name ?? 'the gateway user' });
+        await supervisor.stop(s.id);
         await supervisor.start(s);
       }
     }
   }
   await stopWhere(supervisor, (p) => !wanted.has(p.id), log);
+}
+
+/** What decides how a process runs; processes recorded before confinement existed ran unconfined. */
+function confinementKey(c: Confinement | undefined): string {
+  const x = c ?? UNCONFINED;
+  return JSON.stringify([x.mode, x.user?.uid ?? null, x.user?.gid ?? null, x.home, x.writable, x.hidden, x.limits.processes, x.limits.openFiles, x.limits.memoryBytes]);
 }
 
 async function stopWhere(supervisor: Supervisor, which: (p: { id: string; repo: string; branch: string; release: string }) => boolean, log?: Logger): Promise<void> {

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ask, commitApp, logDir, newMarker, parseSummary, pidAlive, portRange, remoteLines, stopAll, waitFor } from './helpers/deploy.ts';
+import { ask, commitApp, logDir, newMarker, parseSummary, pidAlive, portRange, reloadConfig, remoteLines, stopAll, waitFor } from './helpers/deploy.ts';
 import { gitEnv, run, startInstance, tempDir, type Instance } from './helpers/instance.ts';
 
 const ATTACKS = [
@@ -177,5 +177,34 @@ describe('isolation that cannot work here', { skip: process.getuid?.() !== 0 && 
       startInstance({ slipwayYml: 'isolation: user\n', repos: { app: 'branches: {main: {}}\n' } }),
       /slipway\.yml: isolation: 'user' app users cannot reach \S+ because \/tmp\/slipway-test-\w+ is not searchable by others \(chmod o\+x/,
     );
+  });
+});
+
+describe('apps that run as they should not (isolation turned on, or an older slipway)', { skip: process.getuid?.() !== 0 && !process.env.CI && 'needs root (CI runs as root)' }, () => {
+  const marker = newMarker();
+  const ports = portRange();
+  let inst: Instance;
+  after(() => stopAll(inst, marker));
+
+  test('an app that ran as the gateway is restarted as its repo’s user once the config isolates it', async () => {
+    inst = await startInstance({
+      slipwayYml: `ports: {min: ${ports.min}, max: ${ports.max}}\nisolation: none\n`,
+      repos: { late: `branches:\n  main:\n    runners:\n      web: {type: NginxBackend, cmd: node server.js}\n    env: {SLIPWAY_TEST_ID: ${marker}}\n` },
+    });
+    const work = path.join(tempDir(), 'late');
+    await commitApp(work, inst, 'v1');
+    const r = await inst.git(['push', `${inst.url}/late`, 'main'], { cwd: work });
+    assert.equal(r.code, 0, r.stderr);
+    const port = parseSummary(r.stderr).runners.web!.ports[0]!;
+    const before_ = await ask(port);
+    assert.equal(uidOf(before_.pid), 0, 'isolation: none runs it as the gateway (root)');
+    fs.writeFileSync(path.join(inst.configDir, 'slipway.yml'), `ports: {min: ${ports.min}, max: ${ports.max}}\n`);
+    await reloadConfig(inst);
+    const after_ = await waitFor(async () => {
+      const a = await ask(port);
+      return a.pid !== before_.pid ? a : null;
+    }, 20_000, 'the app to be restarted');
+    assert.equal(uidOf(after_.pid), uidOfUser('slipway-late'));
+    assert.equal(after_.release, 'r1', 'the same release, on the same port');
   });
 });

@@ -35,7 +35,7 @@ export function liveRepoYaml(marker: string): string {
 }
 
 /** The app: answers its version, and (second line) the wall-clock ms at which it started listening. */
-function serverJs(version: string): string {
+export function serverJs(version: string): string {
   return [
     "'use strict';",
     "const http = require('node:http');",

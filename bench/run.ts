@@ -17,6 +17,7 @@ import { SSHD, startNativeSshd, type NativeSshd } from './native-sshd.ts';
 import { cleanupAll, installSignalHandlers, onCleanup, run, runOk } from './procs.ts';
 import { LIVE_REPO, killApps, liveRepoYaml, measurePushToLive, parseLogLine, processGone, waitGoneSync, type LiveResult, type LiveRun } from './push-to-live.ts';
 import { SPECS, ensureRepo, type GeneratedRepo } from './repo-gen.ts';
+import { NGINX_HOST, NGINX_REPO, measureNginxLive, nginxBinary, nginxDomainYaml, nginxRepoYaml, stopNginx, type NginxLiveResult } from './nginx-live.ts';
 import { startSlipway, type SlipwayInstance } from './slipway-instance.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -197,6 +198,7 @@ async function main(): Promise<number> {
   log(`native: sshd pid ${sshd.pid} on 127.0.0.1:${sshd.port} (user ${sshd.user})`);
 
   let slip: SlipwayInstance | undefined;
+  let nginxPort: number | undefined;
   const slipDeploys = new Map<string, { ms: number; checkoutMs: number }>();
   if (!opt.nativeOnly) {
     // Backend ports for the push-to-live app: 50 ports below the ephemeral range, at random.
@@ -204,6 +206,8 @@ async function main(): Promise<number> {
     const ports = { min, max: min + 50 };
     const slipDir = join(runDir, 'slipway');
     let slipPid: number | undefined;
+    // Push-to-live through nginx runs when nginx is installed: a domain of slipway's managed nginx on the port after the app range.
+    nginxPort = nginxBinary() ? ports.max : undefined;
     // The deployed app outlives slipway (detached by design): on every exit path, once slipway
     // is gone (so nothing restarts them), stop its process groups. Runs before runDir is removed.
     onCleanup(() => {
@@ -218,15 +222,18 @@ async function main(): Promise<number> {
         if (ours) waitGoneSync(pid, 3000);
       }
       killApps(join(slipDir, 'data'), runDir);
+      stopNginx(join(slipDir, 'data'));
     });
     try {
       slip = await startSlipway({
         root: ROOT,
         dir: slipDir,
         publicKey: readFileSync(`${key}.pub`, 'utf8'),
-        repos: [...ids, LIVE_REPO],
-        repoYaml: { [LIVE_REPO]: liveRepoYaml(runDir) },
+        repos: [...ids, LIVE_REPO, ...(nginxPort ? [NGINX_REPO] : [])],
+        repoYaml: { [LIVE_REPO]: liveRepoYaml(runDir), ...(nginxPort ? { [NGINX_REPO]: nginxRepoYaml(runDir) } : {}) },
         ports,
+        mainExtra: nginxPort ? [`nginx: {address: 127.0.0.1, http_port: ${nginxPort}}`] : [],
+        domains: nginxPort ? { [NGINX_HOST]: nginxDomainYaml() } : undefined,
       });
     } catch (e) {
       throw new SetupError(`slipway: ${(e as Error).message}`);
@@ -405,9 +412,16 @@ async function main(): Promise<number> {
   // ------------------------------------------------------------ push-to-live (slipway only)
 
   let live: LiveResult | undefined;
+  let nginxLive: NginxLiveResult | undefined;
   if (slip) {
     log(`push-to-live: one-line change to a node HTTP app (NginxBackend, no build), ${opt.liveRepeat} timed pushes after an untimed first deploy`);
     live = await measurePushToLive({ slip, dir: runDir, gitEnv, repeat: opt.liveRepeat, log });
+    if (nginxPort) {
+      log(`push-to-live through nginx: the same change, ${opt.liveRepeat} redeploys, a client every 20 ms on fresh connections through the managed nginx (127.0.0.1:${nginxPort}, Host ${NGINX_HOST})`);
+      nginxLive = await measureNginxLive({ slip, dir: runDir, gitEnv, repeat: opt.liveRepeat, httpPort: nginxPort, log });
+    } else {
+      log('push-to-live through nginx: skipped (no nginx binary; Debian: apt-get install nginx)');
+    }
   }
 
   // ------------------------------------------------------------ report
@@ -462,6 +476,28 @@ async function main(): Promise<number> {
       '-',
       '< 1 s',
       failed ? 'FAIL' : liveMedian < LIVE_TARGET_MS ? 'PASS' : `MISS (+${fmtMs(liveMedian - LIVE_TARGET_MS)})`,
+    ]);
+  }
+
+  if (slip && nginxPort) {
+    const n = nginxLive;
+    const failedRun = !n || n.errors.length > 0 || n.liveMs.length === 0;
+    const m = n && n.liveMs.length ? median(n.liveMs) : NaN;
+    rows.push([
+      `push-to-live through nginx (median of ${opt.liveRepeat}; client every 20 ms)`,
+      'no equivalent',
+      failedRun ? 'error' : fmtMs(m),
+      '-',
+      '< 1 s',
+      failedRun ? 'FAIL' : m < LIVE_TARGET_MS ? 'PASS' : `MISS (+${fmtMs(m - LIVE_TARGET_MS)})`,
+    ]);
+    rows.push([
+      `failed requests through nginx during ${opt.liveRepeat} redeploys`,
+      'no equivalent',
+      n ? `${n.failed.length} of ${n.requests}` : 'error',
+      '-',
+      '0',
+      n && n.failed.length === 0 && !failedRun ? 'PASS' : 'FAIL',
     ]);
   }
 
@@ -550,9 +586,13 @@ async function main(): Promise<number> {
     const errs = [...results.entries()].flatMap(([op, r]) => r.slipway.errors.map((e) => `${op}: ${e}`));
     for (const e of [...new Set(errs)]) log(`slipway error: ${e}`);
     for (const e of live?.errors ?? []) log(`slipway error: push-to-live: ${e}`);
+    for (const e of nginxLive?.errors ?? []) log(`slipway error: push-to-live through nginx: ${e}`);
+    for (const f of (nginxLive?.failed ?? []).slice(0, 10)) log(`failed request through nginx: ${f.what}`);
+    if (nginxLive?.pushMs.length) log(`push-to-live through nginx: git push exits after a median ${fmtMs(median(nginxLive.pushMs))} (the old release drains 5 s before it stops)`);
     for (const p of slip.problems()) log(`slipway log: ${p}`);
     log(`slipway ${await slip.stop()}`);
     const groups = killApps(slip.dataDir, runDir);
+    stopNginx(slip.dataDir);
     log(`deployed app: stopped ${groups.length} process group(s) left running after slipway (apps outlive the gateway by design)`);
   }
   await sshd.stop();

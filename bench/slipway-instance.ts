@@ -35,6 +35,10 @@ export interface SlipwayOptions {
   repoYaml?: Record<string, string>;
   /** `ports: {min, max}` in slipway.yml (backend ports for deployed apps; max exclusive) */
   ports?: { min: number; max: number };
+  /** more lines of slipway.yml (e.g. `nginx:`) */
+  mainExtra?: string[];
+  /** contents of `domains/<name>.yml` */
+  domains?: Record<string, string>;
 }
 
 export async function startSlipway(o: SlipwayOptions): Promise<SlipwayInstance> {
@@ -45,6 +49,9 @@ export async function startSlipway(o: SlipwayOptions): Promise<SlipwayInstance> 
   mkdirSync(data, { recursive: true });
   const main = ['listen: 127.0.0.1:0', 'limits:', '  max_pack_size: 2GiB'];
   if (o.ports) main.push(`ports: {min: ${o.ports.min}, max: ${o.ports.max}}`);
+  main.push(...(o.mainExtra ?? []));
+  if (o.domains) mkdirSync(join(cfg, 'domains'), { recursive: true });
+  for (const [d, yaml] of Object.entries(o.domains ?? {})) writeFileSync(join(cfg, 'domains', `${d}.yml`), yaml);
   writeFileSync(join(cfg, 'slipway.yml'), [...main, ''].join('\n'));
   for (const r of o.repos) writeFileSync(join(cfg, 'repos', `${r}.yml`), ['branches:', '  main: {}', ''].join('\n'));
   for (const [r, yaml] of Object.entries(o.repoYaml ?? {})) writeFileSync(join(cfg, 'repos', `${r}.yml`), yaml);

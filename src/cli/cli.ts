@@ -24,16 +24,16 @@ interface CliCommand {
 const COMMANDS: CliCommand[] = [
   {
     name: 'serve',
-    usage: '[--config DIR] [--data DIR] [--listen HOST:PORT]',
+    usage: '[--config DIR] [--data DIR] [--listen HOST:PORT] [--http-port PORT]',
     summary: 'run the gateway; with no flags, the starter instance in ./.slipway/',
-    flags: ['config', 'data', 'listen'],
+    flags: ['config', 'data', 'listen', 'http-port'],
     args: { min: 0, max: 0 },
     run: serveCommand,
   },
   {
     name: 'stop',
     usage: '[--data DIR]',
-    summary: 'stop the gateway of a data dir and every app it runs',
+    summary: 'stop the gateway of a data dir, every app it runs and its managed nginx',
     flags: ['data'],
     args: { min: 0, max: 0 },
     run: stopCommand,
@@ -133,11 +133,16 @@ async function serveCommand(values: Record<string, string | undefined>): Promise
   const { parseListen } = await import('../config/schema.ts');
   const listen = values.listen === undefined ? undefined : parseListen(values.listen);
   if (listen === null) throw new UserError(`--listen: '${values.listen}' is not HOST:PORT (e.g. 127.0.0.1:2222; port 0 picks a free one)`, 2);
+  const httpPort = values['http-port'] === undefined ? undefined : Number(values['http-port']);
+  if (httpPort !== undefined && !(Number.isInteger(httpPort) && httpPort >= 1 && httpPort <= 65535)) {
+    throw new UserError(`--http-port: '${values['http-port']}' is not a port number from 1 to 65535`, 2);
+  }
   const { serve } = await import('./serve.ts');
   await serve({
     configDir: path.resolve(values.config ?? path.join(DEFAULT_BASE, 'config')),
     dataDir: path.resolve(values.data ?? path.join(DEFAULT_BASE, 'data')),
     listen,
+    httpPort,
     starter: values.config === undefined,
   });
   return new Promise<number>(() => {}); // runs until a signal ends the process
@@ -162,6 +167,13 @@ async function checkCommand(values: Record<string, string | undefined>): Promise
     return 1;
   }
   const c = result.config;
+  const { checkDomains } = await import('../nginx/check.ts');
+  const nginxProblems = await checkDomains(c);
+  if (nginxProblems.length) {
+    for (const line of nginxProblems) process.stderr.write(`${line}\n`);
+    process.stderr.write(`${count(nginxProblems.length, 'problem')} in ${dir}\n`);
+    return 1;
+  }
   process.stdout.write(`${dir}: ok (${c.mainFile}; ${count(Object.keys(c.repos).length, 'repo')}, ${count(Object.keys(c.domains).length, 'domain')}, ${count(c.keys.length, 'key')})\n`);
   return 0;
 }
@@ -170,7 +182,8 @@ async function initCommand(target: string): Promise<number> {
   const { writeStarterConfig } = await import('./init.ts');
   const dir = path.resolve(target);
   if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) throw new UserError(`${dir} exists and is not a directory`);
-  writeStarterConfig(dir, []);
+  const { findNginx } = await import('../nginx/binary.ts');
+  writeStarterConfig(dir, [], findNginx({}) !== null);
   process.stdout.write(`wrote a starter config to ${dir}; add public keys as ${path.join(dir, 'keys', '<user>.pub')}\n`);
   return 0;
 }

@@ -3,12 +3,13 @@ import path from 'node:path';
 import { writeStarterConfig } from './init.ts';
 import { loadConfig } from '../config/load.ts';
 import { formatProblem, type Config } from '../config/types.ts';
-import { reportInternal, UserError } from '../lib/errors.ts';
+import { isUserError, reportInternal, UserError } from '../lib/errors.ts';
+import { findNginx, INSTALL_HINT } from '../nginx/binary.ts';
 import { Router } from '../ssh/router.ts';
 import { cleanStaleState, defaultBranchOf, ensureBareRepo, gitDirFor } from '../git/repo.ts';
 import { logger } from '../lib/log.ts';
 import { loadHostKeys } from '../ssh/hostkeys.ts';
-import { startSshServer } from '../ssh/server.ts';
+import { offeredHostKeys, startSshServer } from '../ssh/server.ts';
 import { seedRepo, SOURCE_ROOT, starterKeys } from '../service/starter.ts';
 import { acquireDataDirLock } from '../lib/data-lock.ts';
 import { Supervisor } from '../runners/supervisor.ts';
@@ -20,6 +21,8 @@ export interface ServeOptions {
   configDir: string;
   dataDir: string;
   listen?: { host: string; port: number };
+  /** overrides nginx.http_port (as `listen` overrides listen), for a second instance or a test */
+  httpPort?: number;
   /** the no-flags instance: create config and an example repo on first start */
   starter: boolean;
 }
@@ -28,10 +31,10 @@ const log = logger('slipway');
 
 export async function serve(opts: ServeOptions): Promise<void> {
   if (opts.starter && !hasMainFile(opts.configDir)) {
-    writeStarterConfig(opts.configDir, starterKeys());
+    writeStarterConfig(opts.configDir, starterKeys(), findNginx({}) !== null);
     log.info('created the starter config', { dir: opts.configDir });
   }
-  const config = loadOrFail(opts.configDir);
+  const config = withOverrides(loadOrFail(opts.configDir), opts);
   fs.mkdirSync(opts.dataDir, { recursive: true });
   acquireDataDirLock(opts.dataDir);
   const isolator = new Isolator(detectIsolation(), path.resolve(opts.dataDir), opts.configDir, log.child('isolation'));
@@ -53,14 +56,16 @@ export async function serve(opts: ServeOptions): Promise<void> {
   await supervisor.init();
   const service = new Service(config, opts.dataDir, supervisor, log, isolator);
   await service.reconcile();
+  service.watchNginx();
 
-  const hostKeys = loadHostKeys(opts.dataDir);
+  const hostKeys = offeredHostKeys(loadHostKeys(opts.dataDir), config.global.ssh);
   const router = new Router(service, log.child('gateway'));
   const listen = opts.listen ?? config.global.listen;
   const server = await startSshServer(
     {
       hostKeys,
       limits: () => service.limits,
+      settings: () => service.sshSettings,
       identify: (blob) => router.identify(blob),
       knows: (blob) => router.knows(blob),
       handlers: router,
@@ -72,7 +77,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
     throw new UserError(`cannot listen on ${listen.host}:${listen.port}: ${err.code ?? err.message} (set listen in ${config.mainFile} or --listen)`);
   });
 
-  process.stdout.write(banner(config, opts, server.host, server.port, hostKeys));
+  process.stdout.write(banner(config, opts, server.host, server.port, hostKeys) + webBanner(service, opts.starter));
 
   // Apps outlive the gateway: stopping it leaves them running; the next start adopts them.
   const stop = (signal: string) => {
@@ -96,9 +101,17 @@ export async function serve(opts: ServeOptions): Promise<void> {
       service.refuseConfig(problems.map(formatProblem));
       return;
     }
+    result.config = withOverrides(result.config, opts);
     await prepareRepos(result.config, opts.dataDir, { cleanLeftovers: false });
-    isolator.prepare(result.config);
-    await service.setConfig(result.config);
+    try {
+      isolator.prepare(result.config);
+      await service.setConfig(result.config);
+    } catch (err) {
+      if (!isUserError(err)) throw err;
+      for (const line of err.message.split('\n')) log.error(`config reload refused: ${line}`);
+      service.refuseConfig(err.message.split('\n'));
+      return;
+    }
     log.info('config reloaded', { repos: Object.keys(result.config.repos).length, keys: result.config.keys.length });
   }
 }
@@ -119,6 +132,19 @@ function prepareIsolation(isolator: Isolator, config: Config): void {
   } catch (err) {
     throw new UserError(`cannot prepare the apps' users: ${(err as Error).message}`);
   }
+}
+
+/** Where the domains answer, or (starter instance without nginx) how to get them. */
+function webBanner(service: Service, starter: boolean): string {
+  const site = service.domains();
+  const lines = (site?.domains ?? []).map((d) => `web:    ${d.urls.join(' ')}`);
+  if (lines.length === 0 && starter && !service.hasNginx()) lines.push(`web:    no nginx, so no domains: ${INSTALL_HINT}`);
+  return lines.length ? lines.join('\n') + '\n' : '';
+}
+
+function withOverrides(config: Config, opts: ServeOptions): Config {
+  if (opts.httpPort === undefined) return config;
+  return { ...config, global: { ...config.global, nginx: { ...config.global.nginx, httpPort: opts.httpPort } } };
 }
 
 function hasMainFile(dir: string): boolean {

@@ -4,6 +4,7 @@ import { logger } from '../lib/log.ts';
 import { count } from '../lib/plural.ts';
 import { isSameProcess, liveGroupMembers, signalGroup, waitUntil } from '../runners/proc-stat.ts';
 import { loadState, saveState } from '../runners/process-state.ts';
+import { managedMaster } from '../nginx/master.ts';
 
 const GRACE_MS = 10_000;
 
@@ -29,4 +30,6 @@ export async function stopEverything(dataDir: string, out: (line: string) => voi
   await waitUntil(allGone, 2_000, 50);
   if (state) saveState(file, { bootId: state.bootId, processes: [] });
   out(`stopped ${count(live.length, 'app process', 'app processes')}`);
+  const nginx = managedMaster(dataDir);
+  if (nginx && (await nginx.stop(GRACE_MS))) out('stopped the managed nginx');
 }

@@ -10,9 +10,11 @@ import type {
   Limits,
   LocationConfig,
   LogLimits,
+  NginxSettings,
   Role,
   RunnerConfig,
   RunnerType,
+  SshSettings,
 } from './types.ts';
 import { describe, gotExpected } from './problems.ts';
 
@@ -29,6 +31,10 @@ const DEFAULT_PORTS = { min: 61000, max: 62000 };
 export const DEFAULT_KEEP_RELEASES = 3;
 const DEFAULT_LIMITS: Limits = {
   maxConnections: 64,
+  maxUnauthenticated: 100,
+  maxUnauthenticatedPerSource: 10,
+  penaltyMs: 5_000,
+  penaltyMaxMs: 600_000,
   maxAuthAttempts: 6,
   handshakeTimeoutMs: 20_000,
   idleTimeoutMs: 600_000,
@@ -44,6 +50,7 @@ export const DEFAULT_APP_LIMITS: AppLimits = {
   memoryBytes: 4 * 1024 ** 3,
   buildTimeoutMs: 30 * 60_000,
 };
+const DEFAULT_DRAIN_SECONDS = 5;
 
 // ---------------------------------------------------------------- building blocks
 
@@ -108,6 +115,7 @@ const nonEmpty = z.string().min(1);
 const positiveInt = z.int(expecting('a whole number, 1 or more')).min(1);
 const port = z.int(expecting('a port number from 1 to 65535')).min(1).max(65535);
 const seconds = z.number(expecting('a number of seconds above 0')).positive();
+const secondsOrZero = z.number(expecting('a number of seconds, 0 or more')).min(0);
 const commands = z.union([nonEmpty, z.array(nonEmpty)], expecting('a command or a list of commands'))
   .transform((v) => (typeof v === 'string' ? [v] : v));
 
@@ -158,8 +166,14 @@ export function parseSize(value: number | string): number | null {
   return bytes >= 1 && Number.isSafeInteger(bytes) ? bytes : null;
 }
 
+const ms = (secondsValue: number | undefined, fallback: number) => (secondsValue === undefined ? fallback : Math.round(secondsValue * 1000));
+
 const limits = strict({
   max_connections: optional(positiveInt),
+  max_unauthenticated: optional(positiveInt),
+  max_unauthenticated_per_source: optional(positiveInt),
+  penalty: optional(z.number(expecting('a number of seconds, 0 or more')).min(0)),
+  penalty_max: optional(seconds),
   max_auth_attempts: optional(positiveInt),
   handshake_timeout: optional(seconds),
   idle_timeout: optional(seconds),
@@ -167,11 +181,24 @@ const limits = strict({
   max_sessions_per_connection: optional(positiveInt),
 }).transform((l): Limits => ({
   maxConnections: l.max_connections ?? DEFAULT_LIMITS.maxConnections,
+  maxUnauthenticated: l.max_unauthenticated ?? DEFAULT_LIMITS.maxUnauthenticated,
+  maxUnauthenticatedPerSource: l.max_unauthenticated_per_source ?? DEFAULT_LIMITS.maxUnauthenticatedPerSource,
+  penaltyMs: ms(l.penalty, DEFAULT_LIMITS.penaltyMs),
+  penaltyMaxMs: ms(l.penalty_max, DEFAULT_LIMITS.penaltyMaxMs),
   maxAuthAttempts: l.max_auth_attempts ?? DEFAULT_LIMITS.maxAuthAttempts,
   handshakeTimeoutMs: l.handshake_timeout === undefined ? DEFAULT_LIMITS.handshakeTimeoutMs : Math.round(l.handshake_timeout * 1000),
   idleTimeoutMs: l.idle_timeout === undefined ? DEFAULT_LIMITS.idleTimeoutMs : Math.round(l.idle_timeout * 1000),
   maxPackBytes: l.max_pack_size ?? DEFAULT_LIMITS.maxPackBytes,
   maxSessionsPerConnection: l.max_sessions_per_connection ?? DEFAULT_LIMITS.maxSessionsPerConnection,
+}));
+
+/** Compatibility switches for old SSH clients; both off by default (see the README). */
+const ssh = strict({
+  rsa_sha1_signatures: optional(flag),
+  ecdsa_host_key: optional(flag),
+}).transform((s): SshSettings => ({
+  rsaSha1Signatures: s.rsa_sha1_signatures ?? false,
+  ecdsaHostKey: s.ecdsa_host_key ?? false,
 }));
 
 /** App log files: rotated by size, a bounded number kept. */
@@ -206,6 +233,49 @@ const runAs = z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, {
   error: (iss) => `invalid user name ${describe(iss.input)} (expected at most 32 lowercase letters, digits, '_' and '-', starting with a letter or '_')`,
 }).refine((u) => u !== 'root', { error: 'root is the gateway, not an app user (expected a user of its own, or leave run_as out)' });
 
+/** A listen address nginx takes as is: an IPv4 address or host name, or an IPv6 address (bracketed when rendered). */
+const address = z.string().regex(/^(?:[A-Za-z0-9][A-Za-z0-9.-]*|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)$/, {
+  error: (iss) => `got ${describe(iss.input)} (expected an IP address or host name, like 127.0.0.1 or ::1)`,
+});
+
+/** A file path handed to nginx or a shell: one line, no nginx syntax characters. */
+const filePath = z.string().regex(/^[^\x00-\x1f\x7f;{}"'\\$\s]+$/, {
+  error: (iss) => `got ${describe(iss.input)} (expected a path without spaces, quotes, ';', '{', '}' or '$')`,
+});
+
+const nginx = strict({
+  managed: optional(flag),
+  address: optional(address),
+  http_port: optional(port),
+  https_port: optional(port),
+  conf_dir: optional(filePath),
+  test_cmd: optional(nonEmpty),
+  reload_cmd: optional(nonEmpty),
+  templates: optional(filePath),
+  binary: optional(filePath),
+}).superRefine((n, ctx) => {
+  if (n.managed === false && n.conf_dir === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['conf_dir'], message: "missing (expected the folder the system nginx includes, e.g. /etc/nginx/sites-enabled, when 'managed: false')" });
+  }
+  if (n.managed === true && n.conf_dir !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['conf_dir'], message: "a managed nginx keeps its files in the data dir (expected no conf_dir with 'managed: true')" });
+  }
+  const systemOnly = (['test_cmd', 'reload_cmd'] as const).filter((k) => n[k] !== undefined);
+  if (n.conf_dir === undefined) {
+    for (const k of systemOnly) ctx.addIssue({ code: 'custom', path: [k], message: "only for the system nginx (expected with 'conf_dir')" });
+  }
+}).transform((n): NginxSettings => ({
+  managed: n.conf_dir === undefined,
+  address: n.address,
+  httpPort: n.http_port ?? 80,
+  httpsPort: n.https_port ?? 443,
+  confDir: n.conf_dir,
+  testCmd: n.test_cmd ?? 'nginx -t',
+  reloadCmd: n.reload_cmd ?? 'nginx -s reload',
+  templates: n.templates,
+  binary: n.binary,
+}));
+
 const ROLE_FORMS = 'admin, {deploy: [repo, …]} or {read: [repo, …]}';
 const role = z.union(
   [z.literal('admin'), strict({ deploy: z.array(z.string()) }), strict({ read: z.array(z.string()) })],
@@ -219,9 +289,12 @@ export const mainFileSchema = fileRoot(strict({
   listen: optional(listen),
   ports: optional(strict({ min: port, max: port })),
   keep_releases: optional(positiveInt),
+  drain_seconds: optional(secondsOrZero),
+  nginx: mapping(nginx),
   deploy_logger_cmd: optional(nonEmpty),
   ssl_config: optional(text),
   limits: mapping(limits),
+  ssh: mapping(ssh),
   logs: mapping(logs),
   isolation: optional(isolation),
   app_limits: mapping(appLimits),
@@ -242,10 +315,13 @@ export const mainFileSchema = fileRoot(strict({
   listen: m.listen ?? DEFAULT_LISTEN,
   ports: m.ports ?? DEFAULT_PORTS,
   limits: m.limits,
+  ssh: m.ssh,
   logs: m.logs,
   isolation: m.isolation,
   appLimits: { ...DEFAULT_APP_LIMITS, ...m.app_limits },
   keepReleases: m.keep_releases ?? DEFAULT_KEEP_RELEASES,
+  drainSeconds: m.drain_seconds ?? DEFAULT_DRAIN_SECONDS,
+  nginx: m.nginx,
   deployLoggerCmd: m.deploy_logger_cmd,
   sslConfig: m.ssl_config,
   users: m.users,
@@ -322,12 +398,14 @@ function branchSchema(defaultKeepReleases: number) {
     hooks: mapping(strict({ build: optional(commands), maintenance: optional(commands) })),
     custom_cmds: mapping(record(customCmdName, nonEmpty)),
     keep_releases: optional(positiveInt),
+    drain_seconds: optional(secondsOrZero),
   })).transform((b): Omit<BranchConfig, 'name'> => ({
     runners: b.runners,
     env: b.env,
     hooks: { build: b.hooks.build ?? null, maintenance: b.hooks.maintenance ?? [] },
     customCmds: b.custom_cmds,
     keepReleases: b.keep_releases ?? defaultKeepReleases,
+    drainSeconds: b.drain_seconds,
   }));
 }
 
@@ -354,8 +432,15 @@ function invalidBranchName(name: string): string | null {
 
 const upstream = strict({ repo: nonEmpty, branch: nonEmpty, runner: nonEmpty });
 
-/** Used verbatim after nginx's `location`, so `~ ^/api` works; a line break would break the file. */
-const locationPath = z.string().regex(/^[^\n]+$/, { error: 'a location spans several lines (expected one line, like / or ~ ^/api)' });
+/**
+ * Used verbatim after nginx's `location`, so `~ ^/api` works. A line break, or `;`, `{`, `}`
+ * outside double quotes, would end the location early and let the rest become directives.
+ */
+const locationPath = z.string().superRefine((v, ctx) => {
+  const unquoted = v.replace(/"(?:[^"\\]|\\.)*"/g, 'Q');
+  if (/[\x00-\x1f\x7f]/.test(v)) ctx.addIssue({ code: 'custom', message: 'a location spans several lines (expected one line, like / or ~ ^/api)' });
+  else if (/[;{}"]/.test(unquoted)) ctx.addIssue({ code: 'custom', message: `'${v}' holds ';', '{', '}' or an unclosed quote (expected a path like /api, or a regex in double quotes: ~ "^/a{2}")` });
+});
 
 const location = strict({
   upstream,
@@ -371,9 +456,9 @@ export function domainFileSchema(domain: string, globalSslConfig: string | undef
     nginx_https_extra_config: optional(text),
     ssl: optional(flag),
     extra_listen_options: optional(text),
-    ssl_certificate: optional(nonEmpty),
-    ssl_certificate_key: optional(nonEmpty),
-    ssl_certificate_chain: optional(nonEmpty),
+    ssl_certificate: optional(filePath),
+    ssl_certificate_key: optional(filePath),
+    ssl_certificate_chain: optional(filePath),
     ssl_config: optional(text),
   })).superRefine((d, ctx) => {
     if (Object.keys(d.locations).length === 0) {

@@ -12,8 +12,16 @@ export type Role =
   | { kind: 'read'; repos: string[] };
 
 export interface Limits {
-  /** Concurrent SSH connections, all users together. */
+  /** Concurrent logged-in SSH connections, all users together. */
   maxConnections: number;
+  /** Connections not logged in yet, all sources together; the oldest is dropped for a new one. */
+  maxUnauthenticated: number;
+  /** Connections not logged in yet from one IPv4 address or IPv6 /64. */
+  maxUnauthenticatedPerSource: number;
+  /** Milliseconds of penalty a source earns per connection that failed to log in or timed out. */
+  penaltyMs: number;
+  /** The most penalty a source can accumulate, in milliseconds. */
+  penaltyMaxMs: number;
   /** Authentication attempts (keys offered or methods tried) per connection. */
   maxAuthAttempts: number;
   /** Milliseconds from TCP accept until authenticated. */
@@ -74,6 +82,8 @@ export interface BranchConfig {
   };
   customCmds: Record<string, string>;
   keepReleases: number;
+  /** seconds old processes keep running after traffic moved away; undefined: the global value */
+  drainSeconds?: number;
 }
 
 export interface RepoConfig {
@@ -137,13 +147,42 @@ export interface LogLimits {
   keep: number;
 }
 
+/** `nginx:` in slipway.yml. Managed (slipway runs its own master) unless `confDir` is given. */
+export interface NginxSettings {
+  /** false: the system nginx includes `confDir/*.conf` (pyPaaS style) */
+  managed: boolean;
+  /** listen address of the managed nginx's servers; undefined: all addresses */
+  address?: string;
+  httpPort: number;
+  httpsPort: number;
+  confDir?: string;
+  testCmd: string;
+  reloadCmd: string;
+  /** a folder of templates overriding slipway's, as written (relative to the config dir) */
+  templates?: string;
+  /** the nginx binary; undefined: found on PATH, /usr/sbin or /usr/local/sbin */
+  binary?: string;
+}
+
+/** How the SSH door trades compatibility with old clients against safety. */
+export interface SshSettings {
+  /** Accept `ssh-rsa` (RSA with SHA-1) signatures from client keys. */
+  rsaSha1Signatures: boolean;
+  /** Offer the ECDSA P-256 host key besides ed25519 and RSA (read at start only). */
+  ecdsaHostKey: boolean;
+}
+
 export interface GlobalConfig {
   listen: { host: string; port: number };
   /** Backend port range; `max` is exclusive (pyPaaS). */
   ports: { min: number; max: number };
   limits: Limits;
+  ssh: SshSettings;
   logs: LogLimits;
   keepReleases: number;
+  /** default seconds old processes keep running after a switch */
+  drainSeconds: number;
+  nginx: NginxSettings;
   deployLoggerCmd?: string;
   sslConfig?: string;
   /** undefined: the strongest that works here (sandbox where bwrap works, else user; none unless root) */

@@ -17,6 +17,8 @@ function checkName(name: string, where: string): void {
 export interface ExportResult {
   files: number;
   submodules: string[];
+  /** symlinks not written because they point outside the checkout (`path -> target`) */
+  outsideLinks: string[];
 }
 
 /**
@@ -30,9 +32,9 @@ export async function exportCommit(store: ObjectStore, commit: string, dest: str
   const tmp = `${dest}.partial`;
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp, { recursive: true });
-  const result: ExportResult = { files: 0, submodules: [] };
+  const result: ExportResult = { files: 0, submodules: [], outsideLinks: [] };
   try {
-    await writeTree(store, parseCommit(obj.data).tree, tmp, '', result);
+    await writeTree(store, parseCommit(obj.data).tree, tmp, '', result, tmp);
     fs.renameSync(tmp, dest);
   } catch (err) {
     fs.rmSync(tmp, { recursive: true, force: true });
@@ -41,7 +43,7 @@ export async function exportCommit(store: ObjectStore, commit: string, dest: str
   return result;
 }
 
-async function writeTree(store: ObjectStore, treeOid: string, dir: string, prefix: string, result: ExportResult): Promise<void> {
+async function writeTree(store: ObjectStore, treeOid: string, dir: string, prefix: string, result: ExportResult, root: string): Promise<void> {
   const tree = store.read(treeOid);
   if (!tree || tree.type !== 'tree') throw new UserError(`tree ${treeOid} of '${prefix || '/'}' is missing`);
   for (const e of parseTree(tree.data)) {
@@ -54,12 +56,18 @@ async function writeTree(store: ObjectStore, treeOid: string, dir: string, prefi
     }
     if (e.mode.startsWith('4')) {
       fs.mkdirSync(target);
-      await writeTree(store, e.oid, target, `${prefix}${e.name}/`, result);
+      await writeTree(store, e.oid, target, `${prefix}${e.name}/`, result, root);
       continue;
     }
     const blob = store.read(e.oid);
     if (!blob || blob.type !== 'blob') throw new UserError(`file '${prefix}${e.name}' is missing its content`);
-    if (e.mode === '120000') fs.symlinkSync(blob.data.toString('utf8'), target);
+    if (e.mode === '120000') {
+      // A link out of the checkout (`/etc/passwd`, `../../x`) would hand whatever serves the release files of the server's.
+      const link = blob.data.toString('utf8');
+      const resolved = path.resolve(dir, link);
+      if (resolved === root || resolved.startsWith(root + path.sep)) fs.symlinkSync(link, target);
+      else result.outsideLinks.push(`${prefix}${printable(e.name)} -> ${printable(link)}`);
+    }
     // 'wx': a duplicate name in a hostile tree must not write through an earlier symlink.
     else fs.writeFileSync(target, blob.data, { mode: e.mode === '100755' ? 0o755 : 0o644, flag: 'wx' });
     if (++result.files % 200 === 0) await tick();

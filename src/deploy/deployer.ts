@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { BranchConfig, Config, RepoConfig } from '../config/types.ts';
-import { isUserError, reportInternal } from '../lib/errors.ts';
+import { isUserError, reportInternal, UserError } from '../lib/errors.ts';
 import { count } from '../lib/plural.ts';
 import type { ObjectStore } from '../git/object-store.ts';
 import { parseCommit, parseTree } from '../git/objects.ts';
@@ -33,8 +33,8 @@ interface HookPlace {
   timeoutMs: number;
 }
 
-/** A step failed; the message completes `deploy failed: …`. */
-export class DeployFailure extends Error {}
+/** A step failed; the message completes `deploy failed: …`. A user error: rollback and rebuild print it as one line. */
+export class DeployFailure extends UserError {}
 
 export interface DeployRequest {
   repo: RepoConfig;
@@ -62,8 +62,11 @@ export interface DeployerOptions {
   log: Logger;
   /** Decides the user, sandbox and limits of each repo's code. */
   isolator: Isolator;
-  /** Points traffic (nginx) at what now runs for a branch. */
-  switchTraffic: (repo: string, branch: string) => Promise<void>;
+  /**
+   * Points traffic (nginx) at what now runs for a branch; resolves to the URLs that reach it
+   * (none when no domain does). Throws a UserError when nginx refuses; then nothing changed.
+   */
+  switchTraffic: (repo: string, branch: string) => Promise<string[]>;
   onEvent: (event: DeployEvent) => void;
 }
 
@@ -72,6 +75,8 @@ export interface DeployerOptions {
  * old release. One deploy at a time per branch; different branches deploy in parallel.
  */
 export class Deployer {
+  /** processes nginx must not send traffic to right now (see restartProcesses) */
+  private outOfRotation = new Set<string>();
   private active = new Map<string, { user: string; started: number; what: string }>();
 
   constructor(private readonly opts: DeployerOptions) {}
@@ -140,6 +145,7 @@ export class Deployer {
       const exported = await guard(() => exportCommit(req.store, req.commit, checkout));
       this.opts.isolator.own(confine, checkout);
       for (const s of exported.submodules) report.warn(`submodule '${s}' is not fetched: slipway deploys the repo's own files only`);
+      for (const l of exported.outsideLinks) report.warn(`symlink ${l} points outside the checkout: not written`);
       report.done(count(exported.files, 'file'));
 
       const hookCtx = { repo, branch: req.branch, confine, timeoutMs: req.repo.limits.buildTimeoutMs };
@@ -149,7 +155,7 @@ export class Deployer {
         report.step('Maintenance', `stopping release ${old.id}`);
         await this.stopRelease(repo, req.branch, (p) => p.release === old.id);
         oldStopped = true;
-        await this.opts.switchTraffic(repo, req.branch);
+        await this.switchTraffic(repo, req.branch);
         for (const cmd of branch.hooks.maintenance) await this.hook('maintenance', cmd, checkout, env, report, hookCtx);
         report.done();
       } else if (branch.hooks.maintenance.length) {
@@ -169,11 +175,23 @@ export class Deployer {
         next.current = id;
         next.pending = null;
       });
-      await this.opts.switchTraffic(repo, req.branch);
+      let urls: string[];
+      try {
+        urls = await this.switchTraffic(repo, req.branch);
+      } catch (err) {
+        // nginx kept serving the old release: the state says so again.
+        releases.update(repo, req.branch, (back) => {
+          back.releases = back.releases.filter((r) => r.id !== id);
+          back.current = old?.id ?? null;
+        });
+        throw err;
+      }
       report.done();
 
       if (old && !oldStopped) {
-        report.step('Stop', `release ${old.id}`);
+        const drain = urls.length ? drainSeconds(this.opts.config(), branch) : 0;
+        report.step('Stop', `release ${old.id}${drain ? ` after ${drain} s for its requests to finish` : ''}`);
+        await sleep(drain * 1000);
         await this.stopRelease(repo, req.branch, (p) => p.release !== id);
         report.done();
       } else {
@@ -183,6 +201,7 @@ export class Deployer {
 
       const summary = `${repo}/${req.branch} ${req.commit.slice(0, 8)}: ${describeRunning(branch, started_)} (${seconds(Date.now() - started)})`;
       report.line(summary);
+      if (urls.length) report.line(`live at ${urls.join(' ')}`);
       const steps = Object.fromEntries(Object.entries(report.durations).map(([k, v]) => [`${k}_ms`, v]));
       log.info('deployed', { repo, branch: req.branch, release: id, commit: req.commit, user: req.user, ms: Date.now() - started, ...steps });
       this.opts.onEvent({ type: 'deploy-finished', ...where, ok: true, ms: Date.now() - started });
@@ -196,7 +215,7 @@ export class Deployer {
         report.step('Restore', `release ${old.id}`);
         try {
           await this.startRelease(branch, { repo, branch: req.branch, id: old.id, commit: old.commit, checkout: old.checkout }, report);
-          await this.opts.switchTraffic(repo, req.branch);
+          await this.switchTraffic(repo, req.branch);
           report.done(`release ${old.id} runs again`);
         } catch (restoreErr) {
           report.fail((restoreErr as Error).message);
@@ -291,7 +310,14 @@ export class Deployer {
     const confine = this.confinement(rel.repo, rel.checkout);
     // A kept release may date from before a change of run_as.
     this.opts.isolator.own(confine, rel.checkout);
-    const specs = releaseSpecs(this.opts.dataDir, branch, rel, confine, () => ports.shift()!);
+        const specs = releaseSpecs(this.opts.dataDir, branch, rel, confine, () => ports.shift()!);
+    await this.startHealthy(branch, specs, report);
+    return specs;
+  }
+
+  /** Starts `specs` and waits until every runner's processes are healthy; on failure, stops them. */
+  private async startHealthy(branch: BranchConfig, specs: ProcessSpec[], report?: DeployReport): Promise<void> {
+    const { supervisor } = this.opts;
     try {
       const spawnStart = Date.now();
       for (const s of specs) await supervisor.start(s);
@@ -299,6 +325,7 @@ export class Deployer {
       const healthStart = Date.now();
       for (const r of processRunners(branch)) {
         const mine = specs.filter((s) => s.runner === r.name);
+        if (mine.length === 0) continue;
         const alive = () => mine.every((s) => supervisor.isAlive(s.id));
         if (r.type === 'SimpleProcess') {
           await new Promise((res) => setTimeout(res, SIMPLE_PROCESS_SETTLE_MS));
@@ -328,7 +355,85 @@ export class Deployer {
       await Promise.all(specs.map((s) => supervisor.stop(s.id, STOP_GRACE_MS)));
       throw err;
     }
-    return specs;
+  }
+
+  /** Whether nginx should send traffic to a process (false for one being restarted behind a stand-in). */
+  inRotation(id: string): boolean {
+    return !this.outOfRotation.has(id);
+  }
+
+  /**
+   * Restarts a release's processes on their own ports. When a domain serves the branch, each
+   * backend process first gets a stand-in on a fresh port: stand-ins healthy → nginx sends
+   * traffic to them → drain → the originals restart → healthy → traffic back → drain → the
+   * stand-ins stop. Without a domain (nothing routes to them), processes restart one by one.
+   */
+  async restartProcesses(repo: string, branchName: string, branch: BranchConfig, specs: ProcessSpec[]): Promise<void> {
+    const { supervisor } = this.opts;
+    const backends = specs.filter((s) => s.port !== undefined);
+    const routed = backends.length > 0 && (await this.switchTraffic(repo, branchName)).length > 0;
+    if (!routed) {
+      for (const s of specs) {
+        await supervisor.stop(s.id);
+        await supervisor.start(s);
+      }
+      return;
+    }
+    const drainMs = drainSeconds(this.opts.config(), branch) * 1000;
+    const used = new Set(supervisor.list().flatMap((p) => (p.port === undefined ? [] : [p.port])));
+    const fresh = await allocatePorts(backends.length, this.opts.config().global.ports, used);
+    const standIns = backends.map((s, i): ProcessSpec => ({
+      ...s,
+      id: `${s.id}~stand-in`,
+      port: fresh[i]!,
+      env: { ...s.env, PORT: String(fresh[i]) },
+      logFile: s.logFile.replace(/\.log$/, '.stand-in.log'),
+    }));
+    try {
+      await this.startHealthy(branch, standIns);
+      for (const s of backends) this.outOfRotation.add(s.id);
+      await this.switchTraffic(repo, branchName);
+      await sleep(drainMs);
+      for (const s of specs) {
+        await supervisor.stop(s.id);
+        await supervisor.start(s);
+      }
+      await this.waitRunning(branch, backends);
+    } finally {
+      // Whatever happened, the originals take the traffic back before the stand-ins go.
+      for (const s of backends) this.outOfRotation.delete(s.id);
+      for (const s of standIns) this.outOfRotation.add(s.id);
+      try {
+        await this.switchTraffic(repo, branchName);
+        await sleep(drainMs);
+      } finally {
+        await Promise.all(standIns.map((s) => supervisor.stop(s.id, STOP_GRACE_MS)));
+        for (const s of standIns) this.outOfRotation.delete(s.id);
+      }
+    }
+  }
+
+  /** Waits until restarted backends answer their health check again (they keep their ports). */
+  private async waitRunning(branch: BranchConfig, backends: ProcessSpec[]): Promise<void> {
+    for (const r of processRunners(branch)) {
+      const mine = backends.filter((s) => s.runner === r.name);
+      if (mine.length === 0) continue;
+      const h = await waitHealthy(
+        mine.map((s) => ({ port: s.port!, path: r.type === 'NginxBackend' ? r.healthcheck?.path : undefined })),
+        { timeoutMs: (r.healthcheck?.timeout ?? DEFAULT_HEALTH_TIMEOUT_S) * 1000, alive: () => mine.every((s) => this.opts.supervisor.isAlive(s.id)), intervalMs: HEALTH_PROBE_MS },
+      );
+      if (!h.ok) throw new DeployFailure(`health: ${r.name}: ${h.reason}`);
+    }
+  }
+
+  /** The switch itself; nginx refusing it is the deploy's failure, named as nginx's. */
+  private async switchTraffic(repo: string, branch: string): Promise<string[]> {
+    try {
+      return await this.opts.switchTraffic(repo, branch);
+    } catch (err) {
+      if (isUserError(err)) throw new DeployFailure(`switch: ${err.message}`);
+      throw err;
+    }
   }
 
   /** How code of `repo` working in `cwd` runs, under the current config. */
@@ -379,13 +484,26 @@ export class Deployer {
         state.current = target.id;
         return previous;
       });
-      await this.opts.switchTraffic(repoName, branchName);
+      let urls: string[];
+      try {
+        urls = await this.switchTraffic(repoName, branchName);
+      } catch (err) {
+        releases.update(repoName, branchName, (back) => {
+          back.current = previous;
+        });
+        report.fail((err as Error).message);
+        await this.stopRelease(repoName, branchName, (p) => p.release === target.id);
+        throw err;
+      }
       report.done();
-      report.step('Stop', previous ? `release ${previous}` : '');
+      const drain = urls.length && previous ? drainSeconds(this.opts.config(), branch) : 0;
+      report.step('Stop', previous ? `release ${previous}${drain ? ` after ${drain} s for its requests to finish` : ''}` : '');
+      await sleep(drain * 1000);
       await this.stopRelease(repoName, branchName, (p) => p.release !== target.id);
       report.done();
       const summary = `${repoName}/${branchName} ${target.commit.slice(0, 8)}: ${describeRunning(branch, specs)} (${seconds(Date.now() - started)})`;
       report.line(summary);
+      if (urls.length) report.line(`live at ${urls.join(' ')}`);
       log.info('rolled back', { repo: repoName, branch: branchName, release: target.id, user });
       return summary;
     } finally {
@@ -404,6 +522,15 @@ function nothingToDeploy(branch: BranchConfig, store: ObjectStore, commit: strin
   const c = store.read(commit);
   const tree = c?.type === 'commit' ? store.read(parseCommit(c.data).tree) : null;
   return tree?.type === 'tree' && !parseTree(tree.data).some((e) => e.name === '.build.sh');
+}
+
+/** How long old processes keep serving after traffic moved to the new ones. */
+export function drainSeconds(config: Config, branch: BranchConfig): number {
+  return branch.drainSeconds ?? config.global.drainSeconds;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
 }
 
 function describeStart(branch: BranchConfig): string {

@@ -1,3 +1,5 @@
+import { escapeText, MAX_LOG_VALUE } from './log-text.ts';
+
 /** One line per event: time, level, component, message, key=value pairs. Written to stderr. */
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 const order: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -13,9 +15,14 @@ export function setLogSink(fn: (line: string) => void): void {
   sink = fn;
 }
 
-function fmtValue(v: unknown): string {
-  const s = typeof v === 'string' ? v : v instanceof Error ? v.message : JSON.stringify(v);
-  return /[\s"=]/.test(s) || s === '' ? JSON.stringify(s) : s;
+/** Stacks of our own errors are long; everything else is capped at MAX_LOG_VALUE. */
+const LONG_FIELDS = new Set(['error', 'stack']);
+
+/** A field value: escaped (it may come from a client), capped, quoted when it has spaces. */
+function fmtValue(key: string, v: unknown): string {
+  const raw = typeof v === 'string' ? v : v instanceof Error ? v.message : JSON.stringify(v) ?? String(v);
+  const s = escapeText(raw, LONG_FIELDS.has(key) ? 8 * MAX_LOG_VALUE : MAX_LOG_VALUE);
+  return /[\s"=]/.test(s) || s === '' ? `"${s.replace(/"/g, '\\"')}"` : s;
 }
 
 export interface Logger {
@@ -29,11 +36,11 @@ export interface Logger {
 export function logger(component: string): Logger {
   const write = (level: Level, msg: string, fields?: Record<string, unknown>) => {
     if (order[level] < order[threshold]) return;
-    let line = `${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${component}: ${msg}`;
+    let line = `${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${component}: ${escapeText(msg, 4 * MAX_LOG_VALUE)}`;
     if (fields) {
       for (const [k, v] of Object.entries(fields)) {
         if (v === undefined) continue;
-        line += ` ${k}=${fmtValue(v)}`;
+        line += ` ${k}=${fmtValue(k, v)}`;
       }
     }
     sink(line);

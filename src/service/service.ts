@@ -1,6 +1,7 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { sshFingerprint } from '../config/keys.ts';
-import type { BranchConfig, Config, Limits, RepoConfig, Role } from '../config/types.ts';
+import type { BranchConfig, Config, Limits, PublicKey, RepoConfig, Role, SshSettings } from '../config/types.ts';
 import { Deployer, type DeployOutcome } from '../deploy/deployer.ts';
 import { appEnv } from '../deploy/env.ts';
 import { describeExit, runShell } from '../deploy/hooks.ts';
@@ -18,11 +19,28 @@ import type { Logger } from '../lib/log.ts';
 import { count } from '../lib/plural.ts';
 import type { Isolator } from '../runners/isolation.ts';
 import type { ProcessStatus, Supervisor } from '../runners/supervisor.ts';
+import type { RunnerConfig, UpstreamRef } from '../config/types.ts';
+import type { SiteModel, Target } from '../nginx/model.ts';
+import { Nginx } from '../nginx/nginx.ts';
 import { allowed, mayLogIn, notFound, requireAccess, roleOf, visibleRepos, type Action } from './access.ts';
 import { ServiceEvents } from './events.ts';
 import { PushFlow } from './push.ts';
 
 const CUSTOM_CMD_TIMEOUT_MS = 60 * 60_000;
+
+function servedByDomain(config: Config, repo: string, branch: string): boolean {
+  return Object.values(config.domains).some((d) =>
+    d.locations.some((l) => [l.upstream, l.maintenanceUpstream].some((u) => u?.repo === repo && u.branch === branch)),
+  );
+}
+
+function realpathOr(p: string): string {
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    return p;
+  }
+}
 
 export interface BranchRef {
   repo: string;
@@ -37,10 +55,11 @@ export interface BranchRef {
 export class Service {
   readonly events: ServiceEvents;
   private config: Config;
-  private keyOwners = new Map<string, string>();
+  private keyOwners = new Map<string, PublicKey>();
   private readonly releases: ReleaseStore;
   private readonly deployer: Deployer;
   private readonly push: PushFlow;
+  private readonly nginx: Nginx;
 
   constructor(
     config: Config,
@@ -60,10 +79,15 @@ export class Service {
       releases: this.releases,
       log: log.child('deploy'),
       isolator,
-      // nginx arrives with the domains issue; the deploy already calls this at the switch point.
-      switchTraffic: async () => {},
+      switchTraffic: async (repo, branch) => {
+        // A branch no domain names cannot change what nginx serves.
+        if (!servedByDomain(this.config, repo, branch)) return [];
+        await this.nginx.apply(this.config);
+        return this.nginx.urls(repo, branch);
+      },
       onEvent: (e) => this.events.emit(e),
     });
+    this.nginx = new Nginx({ dataDir, log: log.child('nginx'), lookup: (ref, runner) => this.target(ref, runner) });
     this.push = new PushFlow({
       config: () => this.config,
       releases: this.releases,
@@ -83,7 +107,37 @@ export class Service {
   }
 
   private indexKeys(): void {
-    this.keyOwners = new Map(this.config.keys.map((k) => [k.blob.toString('base64'), k.user]));
+    this.keyOwners = new Map(this.config.keys.map((k) => [k.blob.toString('base64'), k]));
+  }
+
+  /** What the current release of a branch offers nginx for one runner; null when nothing of it runs. */
+  private target(ref: UpstreamRef, runner: RunnerConfig): Target | null {
+    const current = currentRelease(this.releases.load(ref.repo, ref.branch));
+    if (!current) return null;
+    if (runner.type === 'NginxStatic') {
+      const base = realpathOr(current.checkout);
+      return { kind: 'static', base, root: runner.subdirectory ? path.join(base, runner.subdirectory) : base, release: current.id };
+    }
+    const ports = this.supervisor
+      .list((p) => p.repo === ref.repo && p.branch === ref.branch && p.release === current.id && p.runner === ref.runner && p.port !== undefined && this.deployer.inRotation(p.id))
+      .map((p) => p.port!)
+      .sort((a, b) => a - b);
+    return { kind: 'ports', ports, release: current.id };
+  }
+
+  /** From now on a managed nginx that dies is started again. */
+  watchNginx(): void {
+    this.nginx.watch(() => this.config);
+  }
+
+  /** Domains as nginx serves them now (after the last apply). */
+  domains(): SiteModel | null {
+    return this.nginx.current;
+  }
+
+  /** Whether slipway would find an nginx binary for the current config (the starter's banner). */
+  hasNginx(): boolean {
+    return this.nginx.master(this.config) !== null;
   }
 
   /** The connection and push limits of the current config. */
@@ -91,10 +145,19 @@ export class Service {
     return this.config.global.limits;
   }
 
+  /** The SSH algorithm settings of the current config. */
+  get sshSettings(): SshSettings {
+    return this.config.global.ssh;
+  }
+
   // ------------------------------------------------------------ config and identity
 
-  /** A valid new config: it replaces the old one whole, then what runs is made to match it. */
+  /**
+   * A valid new config: it replaces the old one whole, then what runs is made to match it. nginx
+   * must accept what it implies first: a refusal throws (a UserError naming the file) and changes nothing.
+   */
   async setConfig(config: Config): Promise<void> {
+    await this.nginx.apply(config);
     this.config = config;
     this.indexKeys();
     this.events.emit({ type: 'config-applied', repos: Object.keys(config.repos).length, keys: config.keys.length });
@@ -107,10 +170,10 @@ export class Service {
   }
 
   /** The user a verified key belongs to, if that user may log in. */
-  identify(blob: Buffer): { user: string; fingerprint: string } | null {
-    const user = this.keyOwners.get(blob.toString('base64'));
-    if (!user || !mayLogIn(this.config, user)) return null;
-    return { user, fingerprint: sshFingerprint(blob) };
+  identify(blob: Buffer): { user: string; fingerprint: string; comment: string } | null {
+    const key = this.keyOwners.get(blob.toString('base64'));
+    if (!key || !mayLogIn(this.config, key.user)) return null;
+    return { user: key.user, fingerprint: sshFingerprint(blob), comment: key.comment };
   }
 
   role(user: string): Role | null {
@@ -197,6 +260,7 @@ export class Service {
       busy: (repo, branch) => this.deployer.busy(repo, branch) !== null,
       confinement: (repo, cwd) => this.deployer.confinement(repo, cwd),
     });
+    await this.nginx.apply(this.config);
   }
 
   /** The branch ref was deleted: stop its runners, keep its releases for a later push or rollback. */
@@ -258,10 +322,7 @@ export class Service {
         if (port === undefined) throw new UserError(`${repoName}/${branch}: ${runner}.${i} is not running; use rebuild`);
         return port;
       });
-      for (const s of specs) {
-        await this.supervisor.stop(s.id);
-        await this.supervisor.start(s);
-      }
+      await this.deployer.restartProcesses(repoName, branch, branchCfg, specs);
       out(`${repoName}/${branch}: restarted ${count(specs.length, 'process', 'processes')} of ${current.id}\n`);
       this.log.info('restarted', { repo: repoName, branch, user, processes: specs.length });
       return specs.length;

@@ -7,18 +7,22 @@ import { writeFileAtomic } from '../lib/fs-util.ts';
 const { utils } = ssh2;
 
 export interface HostKey {
-  type: 'ed25519' | 'rsa';
+  type: 'ed25519' | 'ecdsa' | 'rsa';
   privateKey: Buffer;
   /** `SHA256:…` as ssh prints it on first connect */
   fingerprint: string;
   publicLine: string;
 }
 
-/** Loads the host keys from the data dir, generating any that are missing (first start). */
+/**
+ * Loads the host keys from the data dir, generating any that are missing (first start), so each
+ * keeps its fingerprint across restarts. The ECDSA key exists even when it is not offered, so
+ * turning `ssh.ecdsa_host_key` on later does not change what clients already know.
+ */
 export function loadHostKeys(dataDir: string): HostKey[] {
   const dir = path.join(dataDir, 'hostkeys');
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  return (['ed25519', 'rsa'] as const).map((type) => {
+  return (['ed25519', 'ecdsa', 'rsa'] as const).map((type) => {
     const file = path.join(dir, `ssh_host_${type}_key`);
     if (!fs.existsSync(file)) {
       const pair = generateHostKey(type);
@@ -36,7 +40,10 @@ export function loadHostKeys(dataDir: string): HostKey[] {
 
 type KeyGen = (type: HostKey['type']) => { private: string; public: string };
 
-const defaultKeyGen: KeyGen = (type) => (type === 'rsa' ? utils.generateKeyPairSync('rsa', { bits: 3072 }) : utils.generateKeyPairSync('ed25519'));
+const defaultKeyGen: KeyGen = (type) =>
+  type === 'rsa' ? utils.generateKeyPairSync('rsa', { bits: 3072 })
+  : type === 'ecdsa' ? utils.generateKeyPairSync('ecdsa', { bits: 256 })
+  : utils.generateKeyPairSync('ed25519');
 
 /**
  * A new key pair that ssh2 itself can read back. ssh2 1.17 writes about one ed25519 key in 200

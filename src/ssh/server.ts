@@ -1,17 +1,21 @@
-import type { AddressInfo, Socket } from 'node:net';
+import net, { type AddressInfo, type Socket } from 'node:net';
 import ssh2 from 'ssh2';
 import type { Connection, ServerChannel, AuthContext, PublicKeyAuthContext } from 'ssh2';
 import { sshFingerprint } from '../config/keys.ts';
-import type { Limits } from '../config/types.ts';
+import type { Limits, SshSettings } from '../config/types.ts';
 import { reportInternal } from '../lib/errors.ts';
 import type { Logger } from '../lib/log.ts';
+import { CIPHERS, COMPRESSION, hostKeyAlgorithms, KEX, MACS, userSignatureAlgorithms } from './algorithms.ts';
 import type { HostKey } from './hostkeys.ts';
+import { PreauthBudget } from './preauth.ts';
 
 const { Server, utils } = ssh2;
 
 export interface Identity {
   user: string;
   fingerprint: string;
+  /** the comment of the key in keys/<user>.pub (for the log) */
+  comment?: string;
 }
 
 export interface PtyInfo {
@@ -37,8 +41,11 @@ export interface SessionHandlers {
 }
 
 export interface SshServerOptions {
+  /** the keys offered (see `offeredHostKeys`) */
   hostKeys: HostKey[];
   limits: () => Limits;
+  /** read at every login; only `ecdsaHostKey` needs a restart */
+  settings: () => SshSettings;
   /** Who owns this public key blob, or null. Only called for keys whose signature verified. */
   identify: (blob: Buffer) => Identity | null;
   /** Is this key known at all (answering a key query before a signature). */
@@ -53,56 +60,145 @@ export interface RunningSshServer {
   close(): Promise<void>;
 }
 
+/** The host keys the server offers: the ECDSA one only when the config asks for it. */
+export function offeredHostKeys(keys: HostKey[], settings: SshSettings): HostKey[] {
+  return keys.filter((k) => k.type !== 'ecdsa' || settings.ecdsaHostKey);
+}
+
 export async function startSshServer(opts: SshServerOptions, host: string, port: number): Promise<RunningSshServer> {
-  const server = new Server(
-    { hostKeys: opts.hostKeys.map((k) => k.privateKey), ident: 'slipway' },
-    (client, info) => handleConnection(client, `${info.ip}:${info.port}`, opts),
-  );
-  server.maxConnections = opts.limits().maxConnections;
-  // ssh2 only sees a connection once the client sent its version line; the timers start at accept.
-  const tcp = (server as unknown as { _srv: import('node:net').Server })._srv;
-  tcp.on('connection', (socket: Socket) => guardSocket(socket, opts));
+  const ecdsa = opts.hostKeys.some((k) => k.type === 'ecdsa');
+  const config = {
+    hostKeys: opts.hostKeys.map((k) => k.privateKey),
+    ident: 'slipway',
+    algorithms: { kex: KEX, cipher: CIPHERS, hmac: MACS, compress: COMPRESSION, serverHostKey: hostKeyAlgorithms(ecdsa) },
+    // Read by our ssh2 patch (patches/): the EXT_INFO list of signature algorithms we accept.
+    serverSigAlgs: () => userSignatureAlgorithms(opts.settings().rsaSha1Signatures),
+  };
+  const door = new Door(opts);
+  const server = new Server(config as ConstructorParameters<typeof Server>[0], (client, info) =>
+    handleConnection(client, `${info.ip}:${info.port}`, info.header.identRaw, opts, door));
+  // ssh2 would count every TCP connection against one limit; we accept them ourselves (Door)
+  // and hand ssh2 only those admitted.
+  const tcp = net.createServer((socket) => {
+    if (door.accept(socket)) server.injectSocket(socket);
+  });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
+    tcp.once('error', reject);
+    tcp.listen(port, host, () => {
+      tcp.off('error', reject);
       resolve();
     });
   });
-  server.on('error', (err: Error) => opts.log.error('ssh server error', { error: err.message }));
-  const addr = server.address() as AddressInfo;
+  tcp.on('error', (err: Error) => opts.log.error('ssh server error', { error: err.message }));
+  const addr = tcp.address() as AddressInfo;
   return {
     host,
     port: addr.port,
-    close: () => new Promise<void>((r) => server.close(() => r())),
+    close: () => new Promise<void>((r) => tcp.close(() => r())),
   };
 }
 
-/** Sockets that completed authentication; the handshake timer spares them. */
-const authenticated = new WeakSet<Socket>();
-
-function guardSocket(socket: Socket, opts: SshServerOptions): void {
-  const limits = opts.limits();
-  const remote = `${socket.remoteAddress}:${socket.remotePort}`;
-  if (socket.destroyed) {
-    opts.log.info('connection refused: limits.max_connections reached', { remote, max: limits.maxConnections });
-    return;
-  }
-  const timer = setTimeout(() => {
-    if (authenticated.has(socket)) return;
-    opts.log.info('handshake timeout', { remote });
-    socket.destroy();
-  }, limits.handshakeTimeoutMs);
-  socket.once('close', () => clearTimeout(timer));
-  socket.setTimeout(limits.idleTimeoutMs, () => {
-    opts.log.info('closing idle connection', { remote });
-    socket.destroy();
-  });
+interface ConnectionState {
+  remote: string;
+  source: string;
+  authFailures: number;
+  loggedIn: boolean;
+  /** its end was already counted against its source (a timeout) */
+  penalized: boolean;
 }
 
-function handleConnection(client: Connection, remote: string, opts: SshServerOptions): void {
+/**
+ * Admits TCP connections: unauthenticated ones within the pre-auth budget (limits
+ * max_unauthenticated, max_unauthenticated_per_source, penalty), logged-in ones up to
+ * limits.max_connections; runs the handshake and idle timers.
+ */
+class Door {
+  private readonly budget: PreauthBudget<Socket>;
+  private readonly states = new WeakMap<Socket, ConnectionState>();
+  loggedIn = 0;
+
+  constructor(private readonly opts: SshServerOptions) {
+    this.budget = new PreauthBudget(() => opts.limits());
+  }
+
+  /** false: the socket was refused and destroyed. */
+  accept(socket: Socket): boolean {
+    const limits = this.opts.limits();
+    const log = this.opts.log;
+    const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    const admission = this.budget.admit(socket, socket.remoteAddress ?? '', Date.now());
+    if (!admission.admitted) {
+      // debug only: a flood must not flood the log as well
+      log.debug('connection refused before the SSH banner', { remote, reason: admission.reason });
+      socket.destroy();
+      return false;
+    }
+    if (admission.evicted) {
+      const old = this.states.get(admission.evicted);
+      log.info('dropped the oldest unauthenticated connection: limits.max_unauthenticated reached', { remote: old?.remote, max: limits.maxUnauthenticated });
+      admission.evicted.destroy();
+    }
+    const state: ConnectionState = { remote, source: admission.source, authFailures: 0, loggedIn: false, penalized: false };
+    this.states.set(socket, state);
+    const timer = setTimeout(() => {
+      if (state.loggedIn) return;
+      log.info('handshake timeout', { remote });
+      this.penalize(state, 'handshake timeout');
+      socket.destroy();
+    }, limits.handshakeTimeoutMs);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      this.budget.settle(socket);
+      if (state.loggedIn) this.loggedIn--;
+      else if (state.authFailures > 0) this.penalize(state, 'authentication failed');
+    });
+    socket.setTimeout(limits.idleTimeoutMs, () => {
+      log.info('closing idle connection', { remote });
+      socket.destroy();
+    });
+    // Until login, what ssh2 answers to one read leaves in one write, as sshd does: NEWKEYS and
+    // EXT_INFO arrive together, and libssh, which picks its RSA signature algorithm as soon as
+    // it has NEWKEYS, sees server-sig-algs in time. Registered before ssh2's own listener.
+    socket.on('data', () => {
+      if (state.loggedIn) return;
+      socket.cork();
+      process.nextTick(() => socket.uncork());
+    });
+    return true;
+  }
+
+  state(socket: Socket | undefined): ConnectionState | undefined {
+    return socket && this.states.get(socket);
+  }
+
+  /** A verified key wants in: false when limits.max_connections logged-in connections are open. */
+  hasRoom(): boolean {
+    return this.loggedIn < this.opts.limits().maxConnections;
+  }
+
+  loggedInNow(socket: Socket | undefined, state: ConnectionState | undefined): void {
+    if (!socket || !state) return;
+    state.loggedIn = true;
+    this.loggedIn++;
+    this.budget.settle(socket);
+  }
+
+  private penalize(state: ConnectionState, why: string): void {
+    if (state.penalized) return;
+    state.penalized = true;
+    if (this.budget.penalize(state.source, Date.now())) {
+      const seconds = Math.round(this.budget.remainingPenalty(state.source, Date.now()) / 1000);
+      this.opts.log.info('refusing a source for a while: its connections keep failing to log in', { source: state.source, seconds, last: why });
+    }
+  }
+}
+
+/** `clientVersion` is the client's identification line; it, login names and key comments are the client's words, escaped by the logger. */
+function handleConnection(client: Connection, remote: string, clientVersion: string, opts: SshServerOptions, door: Door): void {
   const limits = opts.limits();
   const log = opts.log;
+  const socket = (client as unknown as { _sock?: Socket })._sock;
+  const state = door.state(socket);
   let identity: Identity | null = null;
   let failures = 0;
   let sessions = 0;
@@ -111,7 +207,8 @@ function handleConnection(client: Connection, remote: string, opts: SshServerOpt
 
   // Like OpenSSH, only failed attempts count: not the initial `none`, not a key query we accept.
   const refuse = (ctx: AuthContext, reason: string, fields: Record<string, unknown> = {}) => {
-    log.info(reason, { remote, ...fields });
+    log.info(reason, { remote, login: ctx.username, ...fields });
+    if (state) state.authFailures++;
     if (++failures >= limits.maxAuthAttempts) {
       log.info('too many authentication attempts', { remote, max: limits.maxAuthAttempts });
       ctx.reject([]);
@@ -121,10 +218,19 @@ function handleConnection(client: Connection, remote: string, opts: SshServerOpt
     ctx.reject(['publickey']);
   };
 
+  log.debug('connection', { remote, client: clientVersion });
+  let login = '';
   client.on('authentication', (ctx: AuthContext) => {
+    login = ctx.username;
     if (ctx.method === 'none') return ctx.reject(['publickey']);
-    if (ctx.method !== 'publickey') return refuse(ctx, `${ctx.method} authentication refused (keys only)`);
+    if (ctx.method !== 'publickey') return refuse(ctx, 'authentication method refused (keys only)', { method: ctx.method });
     const pk = ctx as PublicKeyAuthContext;
+    // ssh2 names an RSA key `ssh-rsa` whatever was asked; without a hash it was SHA-1 `ssh-rsa`.
+    if (pk.key.algo === 'ssh-rsa' && !pk.hashAlgo && !opts.settings().rsaSha1Signatures) {
+      return refuse(ctx, 'ssh-rsa (SHA-1) signature refused (the client needs rsa-sha2-256/512, or ssh.rsa_sha1_signatures: true)', {
+        fingerprint: sshFingerprint(pk.key.data),
+      });
+    }
     // A key offered without a signature is only a question ("would you take this key?").
     if (!pk.signature || !pk.blob) {
       if (opts.knows(pk.key.data)) return pk.accept();
@@ -136,14 +242,20 @@ function handleConnection(client: Connection, remote: string, opts: SshServerOpt
     }
     const who = opts.identify(pk.key.data);
     if (!who) return refuse(ctx, 'unknown key refused', { fingerprint: sshFingerprint(pk.key.data) });
+    if (!door.hasRoom()) {
+      log.info('login refused: limits.max_connections reached', { remote, user: who.user, max: limits.maxConnections });
+      if (state) state.authFailures = 0; // full is not the client's fault
+      ctx.reject([]);
+      client.end();
+      return;
+    }
     identity = who;
     pk.accept();
   });
 
   client.on('ready', () => {
-    const sock = (client as unknown as { _sock?: Socket })._sock;
-    if (sock) authenticated.add(sock);
-    log.info('authenticated', { remote, user: identity!.user, fingerprint: identity!.fingerprint });
+    door.loggedInNow(socket, state);
+    log.info('authenticated', { remote, user: identity!.user, fingerprint: identity!.fingerprint, key: identity!.comment, login, client: clientVersion });
     client.on('session', (accept, reject) => {
       if (sessions >= limits.maxSessionsPerConnection) return reject();
       sessions++;

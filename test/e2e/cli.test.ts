@@ -8,6 +8,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { gitEnv, makeKey, ROOT, run, tempDir } from './helpers/instance.ts';
+import { freePort, requireNginx, web } from './helpers/nginx.ts';
+
+// The starter instance serves hello.localhost through a managed nginx when nginx is installed.
+requireNginx();
 
 const SLIPWAY = path.join(ROOT, 'bin/slipway.js');
 const slipway = (args: string[], cwd: string, env: NodeJS.ProcessEnv = {}) => run(process.execPath, [SLIPWAY, ...args], { cwd, env: { ...process.env, ...env } });
@@ -22,6 +26,7 @@ describe('slipway serve with no flags: the starter instance', () => {
   const ssh = `ssh -i ${key} -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o BatchMode=yes`;
   let output = '';
   let port = 0;
+  let httpPort = 0;
   const dataDir = path.join(dir, '.slipway', 'data');
 
   after(async () => {
@@ -29,7 +34,9 @@ describe('slipway serve with no flags: the starter instance', () => {
   });
 
   test('creates .slipway with a config trusting ~/.ssh keys and an example repo, and prints how to use it', async () => {
-    const child = spawn(process.execPath, [SLIPWAY, 'serve', '--listen', '127.0.0.1:0'], { cwd: dir, env: { ...process.env, HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
+    httpPort = await freePort();
+    // --http-port stands in for the starter's 8080, which another test run may hold.
+    const child = spawn(process.execPath, [SLIPWAY, 'serve', '--listen', '127.0.0.1:0', '--http-port', String(httpPort)], { cwd: dir, env: { ...process.env, HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
     port = await new Promise<number>((resolve, reject) => {
       child.stdout.on('data', (d) => {
         output += d;
@@ -43,6 +50,8 @@ describe('slipway serve with no flags: the starter instance', () => {
     assert.match(output, /RSA\s+SHA256:\S+/);
     assert.match(output, new RegExp(`git remote add slipway ssh://paas@127\\.0\\.0\\.1:${port}/hello`));
     assert.match(output, /every key is an admin/);
+    assert.match(output, new RegExp(`web: +http://hello\\.localhost:${httpPort}/`));
+    assert.ok(fs.existsSync(path.join(dir, '.slipway', 'config', 'domains', 'hello.localhost.yml')));
     assert.ok(fs.existsSync(path.join(dir, '.slipway', 'config', 'slipway.yml')));
     assert.ok(fs.existsSync(path.join(dir, '.slipway', 'config', 'repos', 'hello.yml')));
     const keyFiles = fs.readdirSync(path.join(dir, '.slipway', 'config', 'keys'));
@@ -64,6 +73,9 @@ describe('slipway serve with no flags: the starter instance', () => {
     assert.ok(m, p.stderr);
     const res = await fetch(`http://127.0.0.1:${m[1]}/`);
     assert.match(await res.text(), /^hello from slipway \(commit [0-9a-f]{12}\)/);
+    assert.match(p.stderr, new RegExp(`remote: live at http://hello\\.localhost:${httpPort}/`));
+    const viaNginx = await web(httpPort, 'hello.localhost');
+    assert.match(viaNginx.body, /^hello from slipway \(commit [0-9a-f]{12}\)/);
   });
 
   test('slipway stop ends the gateway and the apps it started', async () => {
@@ -71,6 +83,8 @@ describe('slipway serve with no flags: the starter instance', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /stopped the gateway \(pid \d+\)/);
     assert.match(r.stdout, /stopped 1 app process/);
+    assert.match(r.stdout, /stopped the managed nginx/);
+    await assert.rejects(web(httpPort, 'hello.localhost'));
     const probe = await run('ssh', [...ssh.split(' ').slice(1), '-o', 'ConnectTimeout=3', '-p', String(port), 'paas@127.0.0.1', 'whoami'], { env: gitEnv(home) });
     assert.notEqual(probe.code, 0);
   });
@@ -84,7 +98,7 @@ describe('slipway check, init and bad input', () => {
     assert.equal(r.code, 0, r.stderr);
     const c = await slipway(['check', '--config', 'cfg'], dir);
     assert.equal(c.code, 0, c.stderr);
-    assert.match(c.stdout, /cfg: ok \(slipway\.yml; 1 repo, 0 domains, 0 keys\)/);
+    assert.match(c.stdout, /cfg: ok \(slipway\.yml; 1 repo, 1 domain, 0 keys\)/);
     const again = await slipway(['init', 'cfg'], dir);
     assert.equal(again.code, 1);
     assert.match(again.stderr, /already holds a configuration; refusing to overwrite/);
@@ -113,7 +127,10 @@ describe('slipway check, init and bad input', () => {
   test('bad flags and commands say what to fix', async () => {
     const flag = await slipway(['serve', '--lisen', '1'], dir);
     assert.equal(flag.code, 2);
-    assert.equal(flag.stderr, "slipway: unknown flag '--lisen' (serve takes --config, --data, --listen)\nusage: slipway serve [--config DIR] [--data DIR] [--listen HOST:PORT]\n");
+    assert.equal(flag.stderr, "slipway: unknown flag '--lisen' (serve takes --config, --data, --listen, --http-port)\nusage: slipway serve [--config DIR] [--data DIR] [--listen HOST:PORT] [--http-port PORT]\n");
+    const port = await slipway(['serve', '--http-port', '99999'], dir);
+    assert.equal(port.code, 2);
+    assert.equal(port.stderr, "slipway: --http-port: '99999' is not a port number from 1 to 65535\n");
     const missing = await slipway(['check', '--config'], dir);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /^slipway: --config needs a value \(check takes --config\)\n/);

@@ -39,9 +39,13 @@ describe('checkouts and deploy reports', () => {
   });
   after(() => stopAll(inst, marker));
 
-  test('executable bits and symlinks are kept; submodules are not fetched and the pusher is told', async () => {
+  test('executable bits and symlinks inside are kept, links out are not written; submodules are not fetched and the pusher is told', async () => {
     fs.writeFileSync(path.join(work, 'tool.sh'), '#!/bin/sh\necho tool ran\n', { mode: 0o755 });
     fs.symlinkSync('version.txt', path.join(work, 'link'));
+    fs.mkdirSync(path.join(work, 'sub'));
+    fs.symlinkSync('../version.txt', path.join(work, 'sub', 'up'));
+    fs.symlinkSync('/etc/passwd', path.join(work, 'passwd'));
+    fs.symlinkSync('../../../../../../../etc', path.join(work, 'sub', 'etc'));
     await git(['add', '-A']);
     const sub = (await git(['rev-parse', 'HEAD'])).stdout.trim();
     await git(['update-index', '--add', '--cacheinfo', `160000,${sub},vendor/lib`]);
@@ -50,12 +54,17 @@ describe('checkouts and deploy reports', () => {
     assert.equal(r.code, 0, r.stderr);
     const lines = remoteLines(r.stderr);
     assert.ok(lines.some((l) => l.includes("warning: submodule 'vendor/lib' is not fetched")), lines.join('\n'));
+    assert.ok(lines.some((l) => l.includes('warning: symlink passwd -> /etc/passwd points outside the checkout: not written')), lines.join('\n'));
+    assert.ok(lines.some((l) => l.includes('warning: symlink sub/etc -> ../../../../../../../etc points outside the checkout: not written')), lines.join('\n'));
     assert.ok(lines.some((l) => l.trim() === 'tool ran'), lines.join('\n'));
     const [checkout] = checkoutsOf(inst, 'hello', 'main');
     const dir = path.join(inst.dataDir, 'checkouts', 'hello', 'main', checkout!);
     assert.equal(fs.statSync(path.join(dir, 'tool.sh')).mode & 0o777, 0o755);
     assert.equal(fs.statSync(path.join(dir, 'server.js')).mode & 0o777, 0o644);
     assert.equal(fs.readlinkSync(path.join(dir, 'link')), 'version.txt');
+    assert.equal(fs.readlinkSync(path.join(dir, 'sub', 'up')), '../version.txt');
+    assert.equal(fs.lstatSync(path.join(dir, 'passwd'), { throwIfNoEntry: false }), undefined);
+    assert.equal(fs.lstatSync(path.join(dir, 'sub', 'etc'), { throwIfNoEntry: false }), undefined);
     assert.equal(fs.existsSync(path.join(dir, '.git')), false);
   });
 

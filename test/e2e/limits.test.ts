@@ -1,6 +1,7 @@
 /**
  * The connection limits of `slipway.yml` (limits: max_auth_attempts, max_connections,
- * handshake_timeout, idle_timeout, max_sessions_per_connection), exercised with stock OpenSSH,
+ * handshake_timeout, idle_timeout, max_sessions_per_connection; the pre-auth budget is in
+ * flood.test.ts), exercised with stock OpenSSH,
  * the ssh2 client and raw TCP sockets.
  */
 import assert from 'node:assert/strict';
@@ -104,25 +105,32 @@ describe('limits.max_connections', () => {
     await inst.stop();
   });
 
-  test('a connection beyond max_connections is closed, and the slot frees when one leaves', async () => {
-    const a = await rawSocket(inst);
-    const b = await rawSocket(inst);
-    open.push(a.sock, b.sock);
-    // Both are served: the server greets them with its SSH identification.
-    assert.match(await within(a.greeted, 10_000, 'greeting 1'), /^SSH-2\.0-/);
-    assert.match(await within(b.greeted, 10_000, 'greeting 2'), /^SSH-2\.0-/);
-
-    const extra = await rawSocket(inst);
-    open.push(extra.sock);
-    await within(extra.closed, 10_000, 'closing the connection over the limit');
-    assert.equal(extra.received(), '', 'the extra connection must not be served');
-
-    const refused = await inst.ssh('alice', ['whoami']);
-    assert.equal(refused.code, 255);
-
-    a.sock.destroy();
-    await waitUntil('a login after a slot was freed', async () => (await inst.ssh('alice', ['whoami'])).code === 0, Boolean, 10_000, 100);
+  test('a login beyond max_connections logged-in connections is refused, and the slot frees when one leaves', async () => {
+    const a = await connectAs(inst, 'alice');
+    const b = await connectAs(inst, 'alice');
+    try {
+      const from = inst.output.length;
+      const refused = await inst.ssh('alice', ['whoami']);
+      assert.equal(refused.code, 255);
+      assert.match(inst.output.slice(from), /login refused: limits.max_connections reached/);
+      a.end();
+      await waitUntil('a login after a slot was freed', async () => (await inst.ssh('alice', ['whoami'])).code === 0, Boolean, 10_000, 100);
+    } finally {
+      a.end();
+      b.end();
+    }
     assertNoStackTrace(inst);
+  });
+
+  test('connections that have not logged in do not count against max_connections', async () => {
+    // Before issue 8, two silent TCP connections kept everyone out until the handshake timeout.
+    for (let i = 0; i < 3; i++) {
+      const s = await rawSocket(inst);
+      open.push(s.sock);
+      assert.match(await within(s.greeted, 10_000, 'a greeting'), /^SSH-2\.0-/);
+    }
+    const r = await inst.ssh('alice', ['whoami']);
+    assert.equal(r.code, 0, r.stderr);
   });
 });
 
@@ -158,7 +166,7 @@ describe('limits.handshake_timeout and idle_timeout', () => {
 describe('handshake_timeout with a client that never closes its side', () => {
   let inst: Instance;
   before(async () => {
-    inst = await startInstance({ slipwayYml: 'limits:\n  handshake_timeout: 1\n  max_connections: 1\n' });
+    inst = await startInstance({ slipwayYml: 'limits:\n  handshake_timeout: 1\n  max_unauthenticated_per_source: 1\n' });
   });
   after(() => inst.stop());
 

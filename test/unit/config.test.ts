@@ -214,16 +214,23 @@ test('a dir without a main file gets every default', () => {
     ports: { min: 61000, max: 62000 },
     limits: {
       maxConnections: 64,
+      maxUnauthenticated: 100,
+      maxUnauthenticatedPerSource: 10,
+      penaltyMs: 5000,
+      penaltyMaxMs: 600_000,
       maxAuthAttempts: 6,
       handshakeTimeoutMs: 20_000,
       idleTimeoutMs: 600_000,
       maxPackBytes: 1024 ** 3,
       maxSessionsPerConnection: 10,
     },
+    ssh: { rsaSha1Signatures: false, ecdsaHostKey: false },
     logs: { maxBytes: 10 * 1024 ** 2, keep: 5 },
     isolation: undefined,
     appLimits: { processes: 512, openFiles: 4096, memoryBytes: 4 * 1024 ** 3, buildTimeoutMs: 1_800_000 },
     keepReleases: 3,
+    drainSeconds: 5,
+    nginx: { managed: true, address: undefined, httpPort: 80, httpsPort: 443, confDir: undefined, testCmd: 'nginx -t', reloadCmd: 'nginx -s reload', templates: undefined, binary: undefined },
     deployLoggerCmd: undefined,
     sslConfig: undefined,
     users: null,
@@ -260,6 +267,10 @@ deploy_logger_cmd: logger -t slipway
 ssl_config: ssl_protocols TLSv1.3;
 limits:
   max_connections: 8
+  max_unauthenticated: 20
+  max_unauthenticated_per_source: 4
+  penalty: 0.5
+  penalty_max: 60
   max_auth_attempts: 2
   handshake_timeout: 1.5
   idle_timeout: 60
@@ -274,12 +285,25 @@ limits:
   assert.equal(config.global.sslConfig, 'ssl_protocols TLSv1.3;');
   assert.deepEqual(config.global.limits, {
     maxConnections: 8,
+    maxUnauthenticated: 20,
+    maxUnauthenticatedPerSource: 4,
+    penaltyMs: 500,
+    penaltyMaxMs: 60_000,
     maxAuthAttempts: 2,
     handshakeTimeoutMs: 1500,
     idleTimeoutMs: 60_000,
     maxPackBytes: 100_000_000,
     maxSessionsPerConnection: 3,
   });
+});
+
+test('ssh: switches for old clients are booleans (YAML 1.1 yes/no too), off by default', () => {
+  assert.deepEqual(configOf({ 'slipway.yml': 'ssh:\n  rsa_sha1_signatures: yes\n  ecdsa_host_key: true\n' }).global.ssh, { rsaSha1Signatures: true, ecdsaHostKey: true });
+  assert.deepEqual(configOf({ 'slipway.yml': 'ssh:\n' }).global.ssh, { rsaSha1Signatures: false, ecdsaHostKey: false });
+  assert.deepEqual(problemsOf({ 'slipway.yml': 'ssh:\n  rsa_sha1_signatures: sometimes\n  ecdsa: true\n' }), [
+    "slipway.yml: ssh.rsa_sha1_signatures: got 'sometimes' (expected true or false)",
+    'slipway.yml: ssh.ecdsa: unknown key (expected rsa_sha1_signatures, ecdsa_host_key)',
+  ]);
 });
 
 test('listen accepts HOST:PORT, [IPv6]:PORT and a bare port', () => {
@@ -326,8 +350,8 @@ limits:
     'slipway.yml: keep_releases: got 0 (expected a whole number, 1 or more)',
     'slipway.yml: limits.handshake_timeout: got -1 (expected a number of seconds above 0)',
     "slipway.yml: limits.max_pack_size: got 'lots' (expected a size in bytes or like '100MB', '1GiB', '512k')",
-    'slipway.yml: limits.max_conections: unknown key (expected max_connections, max_auth_attempts, handshake_timeout, idle_timeout, max_pack_size, max_sessions_per_connection)',
-    'slipway.yml: lisen: unknown key (expected listen, ports, keep_releases, deploy_logger_cmd, ssl_config, limits, logs, isolation, app_limits, users, runner_runscript_template, runner_logscript_template)',
+    'slipway.yml: limits.max_conections: unknown key (expected max_connections, max_unauthenticated, max_unauthenticated_per_source, penalty, penalty_max, max_auth_attempts, handshake_timeout, idle_timeout, max_pack_size, max_sessions_per_connection)',
+    'slipway.yml: lisen: unknown key (expected listen, ports, keep_releases, drain_seconds, nginx, deploy_logger_cmd, ssl_config, limits, ssh, logs, isolation, app_limits, users, runner_runscript_template, runner_logscript_template)',
   ]);
 });
 
@@ -667,9 +691,9 @@ test('folders named like files and dangling links are skipped, not crashed on', 
 
 // ---------------------------------------------------------------- starter
 
-test('the starter config loads cleanly with the given keys', () => {
+test('the starter config loads cleanly with the given keys, with hello.localhost when nginx is there', () => {
   const dir = join(tmp, 'starter');
-  writeStarterConfig(dir, [{ user: 'alice', text: keyA.trim() }]);
+  writeStarterConfig(dir, [{ user: 'alice', text: keyA.trim() }], true);
   const result = loadConfig(dir);
   assert.ok('config' in result, 'problems' in result ? result.problems.map(formatProblem).join('\n') : '');
   assert.deepEqual(result.warnings, []);
@@ -679,11 +703,49 @@ test('the starter config loads cleanly with the given keys', () => {
   assert.deepEqual(result.config.keys.map((k) => k.user), ['alice']);
   assert.equal(readFileSync(join(dir, 'keys/alice.pub'), 'utf8'), keyA);
   assert.match(readFileSync(join(dir, 'slipway.yml'), 'utf8'), /WITHOUT A `users:` SECTION EVERY KEY IN keys\/ IS AN ADMIN/);
+  const domain = result.config.domains['hello.localhost']!;
+  assert.deepEqual([domain.ssl, domain.locations[0]!.upstream], [false, { repo: 'hello', branch: 'main', runner: 'web' }]);
+  assert.deepEqual([result.config.global.nginx.address, result.config.global.nginx.httpPort, result.config.global.nginx.managed], ['127.0.0.1', 8080, true]);
+});
+
+test('nginx settings: system mode needs conf_dir, managed mode refuses it, names reaching nginx stay tokens', () => {
+  const problems = (yml: string, files: Record<string, string> = {}) => {
+    const r = loadConfig(configDir({ 'keys/alice.pub': keyA, 'slipway.yml': yml, ...files }));
+    return 'problems' in r ? r.problems.map(formatProblem) : [];
+  };
+  assert.deepEqual(problems('nginx: {managed: false}\n'), [
+    "slipway.yml: nginx.conf_dir: missing (expected the folder the system nginx includes, e.g. /etc/nginx/sites-enabled, when 'managed: false')",
+  ]);
+  assert.deepEqual(problems('nginx: {managed: true, conf_dir: /etc/nginx/sites-enabled}\n'), [
+    "slipway.yml: nginx.conf_dir: a managed nginx keeps its files in the data dir (expected no conf_dir with 'managed: true')",
+  ]);
+  assert.deepEqual(problems('nginx: {reload_cmd: systemctl reload nginx}\n'), ["slipway.yml: nginx.reload_cmd: only for the system nginx (expected with 'conf_dir')"]);
+  assert.deepEqual(problems("nginx: {address: '127.0.0.1; evil'}\ndrain_seconds: -1\n"), [
+    "slipway.yml: drain_seconds: got -1 (expected a number of seconds, 0 or more)",
+    "slipway.yml: nginx.address: got '127.0.0.1; evil' (expected an IP address or host name, like 127.0.0.1 or ::1)",
+  ]);
+  const domain = (body: string) => problems('', { 'repos/hello.yml': HELLO, 'domains/example.com.yml': `locations:\n${body}` });
+  const up = '{upstream: {repo: hello, branch: main, runner: web}}';
+  assert.deepEqual(domain(`  "/; return 200": ${up}\n`), [
+    `domains/example.com.yml: locations./; return 200: '/; return 200' holds ';', '{', '}' or an unclosed quote (expected a path like /api, or a regex in double quotes: ~ "^/a{2}")`,
+  ]);
+  assert.deepEqual(domain(`  '~ "^/a{2}$"': ${up}\n`), []);
+  assert.deepEqual(problems('', { 'repos/hello.yml': HELLO, 'domains/example.com.yml': `locations:\n  /: ${up}\nssl_certificate: "/etc/x.crt; include /etc/passwd"\n` }), [
+    `domains/example.com.yml: ssl_certificate: got '/etc/x.crt; include /etc/passwd' (expected a path without spaces, quotes, ';', '{', '}' or '$')`,
+  ]);
+});
+
+test('the starter config has no domain when nginx is not installed', () => {
+  const dir = join(tmp, 'starter-no-nginx');
+  writeStarterConfig(dir, [{ user: 'alice', text: keyA.trim() }], false);
+  const result = loadConfig(dir);
+  assert.ok('config' in result);
+  assert.deepEqual(Object.keys(result.config.domains), []);
 });
 
 test('the starter refuses a dir that already holds a configuration', () => {
   const dir = configDir({ 'pypaas.yml': '' });
-  assert.throws(() => writeStarterConfig(dir, []), (err) => err instanceof UserError && err.message === `${dir} already holds a configuration; refusing to overwrite`);
+  assert.throws(() => writeStarterConfig(dir, [], false), (err) => err instanceof UserError && err.message === `${dir} already holds a configuration; refusing to overwrite`);
 });
 
 test('isolation, app_limits and a repo’s run_as, isolation and limits load; a repo overrides only the limits it names', () => {

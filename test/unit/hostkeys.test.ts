@@ -10,7 +10,7 @@ import { generateHostKey, loadHostKeys } from '../../src/ssh/hostkeys.ts';
 test('host keys are generated on first start, readable by OpenSSH, and reused afterwards', () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-hostkeys-'));
   const first = loadHostKeys(dataDir);
-  assert.deepEqual(first.map((k) => k.type), ['ed25519', 'rsa']);
+  assert.deepEqual(first.map((k) => k.type), ['ed25519', 'ecdsa', 'rsa']);
   for (const k of first) {
     const file = path.join(dataDir, 'hostkeys', `ssh_host_${k.type}_key`);
     assert.equal(fs.statSync(file).mode & 0o777, 0o600);

@@ -43,7 +43,7 @@ async function until(what: string, fn: () => boolean, ms = 10_000): Promise<void
 test('a deploy, crashes, a crash loop and config swaps each reach a subscriber as typed events', async () => {
   const configDir = path.join(dir, 'config');
   const dataDir = path.join(dir, 'data');
-  writeStarterConfig(configDir, []);
+  writeStarterConfig(configDir, [], false);
   const loaded = loadConfig(configDir);
   assert.ok('config' in loaded);
   const config: Config = loaded.config;

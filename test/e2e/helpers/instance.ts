@@ -17,21 +17,25 @@ const TOOLS: Record<string, string> = {
   ...(process.getuid?.() === 0 ? { useradd: 'passwd', bwrap: 'bubblewrap', setpriv: 'util-linux', prlimit: 'util-linux' } : {}),
 };
 
-/** Installs missing clients when running as root (apt-get), else fails naming the package: never skips. */
-function requireTools(): void {
-  const missing = () => Object.keys(TOOLS).filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
+/**
+ * Installs missing clients when running as root (apt-get), else fails naming the package: never
+ * skips. `tools` maps a shell test (a command name, or any `sh -c` condition) to its package.
+ */
+export function requireTools(tools: Record<string, string>): void {
+  const present = (t: string) => spawnSync('sh', ['-c', /\s/.test(t) ? t : `command -v ${t}`], { stdio: 'ignore' }).status === 0;
+  const missing = () => Object.keys(tools).filter((t) => !present(t));
   let absent = missing();
   if (absent.length && process.getuid?.() === 0 && spawnSync('sh', ['-c', 'command -v apt-get']).status === 0) {
-    const pkgs = [...new Set(absent.map((t) => TOOLS[t]!))];
+    const pkgs = [...new Set(absent.map((t) => tools[t]!))];
     spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...pkgs], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
     absent = missing();
   }
   if (absent.length) {
-    const pkgs = [...new Set(absent.map((t) => TOOLS[t]!))].join(' ');
+    const pkgs = [...new Set(absent.map((t) => tools[t]!))].join(' ');
     throw new Error(`the end-to-end tests need ${absent.join(', ')}: install the Debian package(s) ${pkgs} (apt-get install -y ${pkgs})`);
   }
 }
-requireTools();
+requireTools(TOOLS);
 
 export interface RunResult {
   code: number;
@@ -44,16 +48,20 @@ export interface InstanceOptions {
   slipwayYml?: string;
   /** repos/<name>.yml texts */
   repos?: Record<string, string>;
+  /** domains/<name>.yml texts */
+  domains?: Record<string, string>;
   /** users to create keys for; the first is the default actor */
   users?: string[];
   /** users whose key exists on disk but is NOT put in the config */
   strangers?: string[];
-  keyType?: 'ed25519' | 'rsa' | 'ecdsa';
+  keyType?: KeyType;
   /** make the instance's temp root searchable by other users (o+x), as `isolation: user` needs */
   openRoot?: boolean;
   /** run the gateway as this unprivileged uid (and gid), owning the instance's files, with its own HOME */
   asUid?: number;
 }
+
+export type KeyType = 'ed25519' | 'rsa' | 'ecdsa' | 'ecdsa-384' | 'ecdsa-521';
 
 const tmpRoots: string[] = [];
 process.on('exit', () => {
@@ -138,10 +146,12 @@ export function gitEnv(home: string, extra: NodeJS.ProcessEnv = {}): NodeJS.Proc
   };
 }
 
-export function makeKey(dir: string, name: string, type: InstanceOptions['keyType'] = 'ed25519'): string {
+export function makeKey(dir: string, name: string, type: KeyType = 'ed25519'): string {
   const file = path.join(dir, `${name}_key`);
-  const args = ['-q', '-t', type!, '-N', '', '-C', `${name}@test`, '-f', file];
+  const [algo, bits] = type.split('-') as [string, string | undefined];
+  const args = ['-q', '-t', algo, '-N', '', '-C', `${name}@test`, '-f', file];
   if (type === 'rsa') args.push('-b', '2048');
+  if (bits) args.push('-b', bits);
   const r = spawnSync('ssh-keygen', args);
   if (r.status !== 0) throw new Error(`ssh-keygen failed: ${r.stderr}`);
   return file;
@@ -258,6 +268,8 @@ export async function startInstance(opts: InstanceOptions = {}): Promise<Instanc
   fs.writeFileSync(path.join(configDir, 'slipway.yml'), opts.slipwayYml ?? '');
   const repos = opts.repos ?? { myapp: 'branches:\n  main: {}\n  staging: {}\n' };
   for (const [name, yml] of Object.entries(repos)) fs.writeFileSync(path.join(configDir, 'repos', `${name}.yml`), yml);
+  if (opts.domains) fs.mkdirSync(path.join(configDir, 'domains'));
+  for (const [name, yml] of Object.entries(opts.domains ?? {})) fs.writeFileSync(path.join(configDir, 'domains', `${name}.yml`), yml);
   if (opts.asUid !== undefined) {
     inst.asUid = opts.asUid;
     fs.mkdirSync(path.join(root, 'gateway-home'));

@@ -172,7 +172,8 @@ export class Isolator {
     if (top.uid === uid && top.gid === gid) return;
     walk(dir);
     fs.lchownSync(dir, uid, gid);
-    fs.chmodSync(dir, 0o700);
+    // 0711, not 0700: nginx's workers (another user) serve NginxStatic folders from it by name.
+    fs.chmodSync(dir, 0o711);
   }
 }
 

@@ -15,6 +15,7 @@ import { acquireDataDirLock } from '../lib/data-lock.ts';
 import { Supervisor } from '../runners/supervisor.ts';
 import { mayLogIn } from '../service/access.ts';
 import { Service } from '../service/service.ts';
+import { detectIsolation, Isolator } from '../runners/isolation.ts';
 
 export interface ServeOptions {
   configDir: string;
@@ -36,6 +37,11 @@ export async function serve(opts: ServeOptions): Promise<void> {
   const config = withOverrides(loadOrFail(opts.configDir), opts);
   fs.mkdirSync(opts.dataDir, { recursive: true });
   acquireDataDirLock(opts.dataDir);
+  const isolator = new Isolator(detectIsolation(), path.resolve(opts.dataDir), opts.configDir, log.child('isolation'));
+  sayWhatIsolates(isolator);
+  const refused = isolator.problems(config);
+  if (refused.length) throw new UserError(refused.map(formatProblem).join('\n'));
+  prepareIsolation(isolator, config);
   await prepareRepos(config, opts.dataDir);
   if (opts.starter && config.repos.hello?.branches.main) {
     const seeded = await seedRepo(gitDirFor(opts.dataDir, 'hello'), 'main', path.join(SOURCE_ROOT, 'templates', 'hello'));
@@ -48,7 +54,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
     logLimits: config.global.logs,
   });
   await supervisor.init();
-  const service = new Service(config, opts.dataDir, supervisor, log);
+  const service = new Service(config, opts.dataDir, supervisor, log, isolator);
   await service.reconcile();
   service.watchNginx();
 
@@ -89,14 +95,16 @@ export async function serve(opts: ServeOptions): Promise<void> {
   /** A new config is used only if valid; then what runs is made to match it. */
   async function reload(): Promise<void> {
     const result = loadConfig(opts.configDir);
-    if ('problems' in result) {
-      for (const p of result.problems) log.error(`config reload refused: ${formatProblem(p)}`);
-      service.refuseConfig(result.problems.map(formatProblem));
+    const problems = 'problems' in result ? result.problems : isolator.problems(result.config);
+    if ('problems' in result || problems.length) {
+      for (const p of problems) log.error(`config reload refused: ${formatProblem(p)}`);
+      service.refuseConfig(problems.map(formatProblem));
       return;
     }
     result.config = withOverrides(result.config, opts);
     await prepareRepos(result.config, opts.dataDir, { cleanLeftovers: false });
     try {
+      isolator.prepare(result.config);
       await service.setConfig(result.config);
     } catch (err) {
       if (!isUserError(err)) throw err;
@@ -105,6 +113,24 @@ export async function serve(opts: ServeOptions): Promise<void> {
       return;
     }
     log.info('config reloaded', { repos: Object.keys(result.config.repos).length, keys: result.config.keys.length });
+  }
+}
+
+/** Said at every start: who runs the code that users push. */
+function sayWhatIsolates(isolator: Isolator): void {
+  const f = isolator.facts;
+  if (!f.root) {
+    log.warn(`slipway runs as ${f.gatewayUser}, not root: it cannot isolate apps; builds, apps and custom commands run as ${f.gatewayUser} and can do whatever ${f.gatewayUser} can`);
+  } else if (!f.sandbox) {
+    log.warn(`no sandbox: ${f.sandboxProblem}; each repo runs as its own user, without a sandbox`);
+  }
+}
+
+function prepareIsolation(isolator: Isolator, config: Config): void {
+  try {
+    isolator.prepare(config);
+  } catch (err) {
+    throw new UserError(`cannot prepare the apps' users: ${(err as Error).message}`);
   }
 }
 

@@ -1,6 +1,7 @@
 import type { Role } from '../config/types.ts';
 import type { Action } from '../service/access.ts';
 import type { Service } from '../service/service.ts';
+import type { Pusher } from '../deploy/report.ts';
 
 export interface CommandContext {
   user: string;
@@ -8,7 +9,8 @@ export interface CommandContext {
   fingerprint: string;
   service: Service;
   args: string[];
-  out: (text: string) => void;
+  /** to the client; `backlog` says how much it has not taken yet */
+  out: Pusher;
   err: (text: string) => void;
 }
 

@@ -3,8 +3,8 @@ import { join, resolve } from 'node:path';
 import { CORE_SCHEMA, FAILSAFE_SCHEMA, loadAll, mergeTag, YAMLException, type Schema } from 'js-yaml';
 import { parsePublicKeyFile } from './keys.ts';
 import { validate } from './problems.ts';
-import { DEFAULT_KEEP_RELEASES, dict, domainFileSchema, mainFileSchema, repoFileSchema } from './schema.ts';
-import type { Config, ConfigProblem, DomainConfig, GlobalConfig, PublicKey, RepoConfig, UpstreamRef } from './types.ts';
+import { DEFAULT_APP_LIMITS, DEFAULT_KEEP_RELEASES, dict, domainFileSchema, mainFileSchema, repoFileSchema } from './schema.ts';
+import type { AppLimits, Config, ConfigProblem, DomainConfig, GlobalConfig, PublicKey, RepoConfig, UpstreamRef } from './types.ts';
 
 /**
  * Loads and validates a whole config dir into one typed value. Reports every problem it finds
@@ -51,7 +51,7 @@ function loadDir(dir: string): LoadResult {
   const mainFile = pickMainFile(root, found);
   const global = loadGlobal(root, mainFile, found);
   const repoFiles = yamlFiles(root, 'repos', found);
-  const repos = loadRepos(root, repoFiles, global?.keepReleases ?? DEFAULT_KEEP_RELEASES, found);
+  const repos = loadRepos(root, repoFiles, global?.keepReleases ?? DEFAULT_KEEP_RELEASES, global?.appLimits ?? DEFAULT_APP_LIMITS, found);
   const domains = loadDomains(root, global?.sslConfig, found);
   const known = { repos, repoFiles: new Set(repoFiles.keys()) };
   for (const domain of Object.values(domains)) checkLocations(domain, known, found);
@@ -161,7 +161,7 @@ function loadGlobal(root: string, mainFile: string, found: Findings): GlobalConf
   return global;
 }
 
-function loadRepos(root: string, files: Map<string, string>, keepReleases: number, found: Findings): Record<string, RepoConfig> {
+function loadRepos(root: string, files: Map<string, string>, keepReleases: number, appLimits: AppLimits, found: Findings): Record<string, RepoConfig> {
   const repos = dict<RepoConfig>([]);
   for (const [name, file] of files) {
     const nameOk = REPO_NAME.test(name) && !name.endsWith('.git');
@@ -184,7 +184,8 @@ function loadRepos(root: string, files: Map<string, string>, keepReleases: numbe
       found.problems.push(...result.problems);
     } else if (nameOk && retyped.length === 0) {
       const branches = withEnvAsWritten(result.value.branches, text);
-      repos[name] = { name, file, branches };
+      const { run_as: runAs, isolation, limits } = result.value;
+      repos[name] = { name, file, branches, ...(runAs ? { runAs } : {}), ...(isolation ? { isolation } : {}), limits: { ...appLimits, ...limits } };
     }
   }
   return repos;

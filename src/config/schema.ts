@@ -2,9 +2,11 @@ import { z } from 'zod';
 import { branchNameError } from '../lib/ref-name.ts';
 import { printable } from '../lib/text.ts';
 import type {
+  AppLimits,
   BranchConfig,
   DomainConfig,
   GlobalConfig,
+  IsolationMode,
   Limits,
   LocationConfig,
   LogLimits,
@@ -41,6 +43,13 @@ const DEFAULT_LIMITS: Limits = {
 };
 const DEFAULT_LOG_LIMITS: LogLimits = { maxBytes: 10 * 1024 ** 2, keep: 5 };
 const DEFAULT_HEALTHCHECK_TIMEOUT = 30;
+export const DEFAULT_APP_LIMITS: AppLimits = {
+  processes: 512,
+  openFiles: 4096,
+  // V8 alone reserves over 1 GiB of address space; 4 GiB stops a runaway app, not a normal one.
+  memoryBytes: 4 * 1024 ** 3,
+  buildTimeoutMs: 30 * 60_000,
+};
 const DEFAULT_DRAIN_SECONDS = 5;
 
 // ---------------------------------------------------------------- building blocks
@@ -201,6 +210,29 @@ const logs = strict({
   keep: l.keep ?? DEFAULT_LOG_LIMITS.keep,
 }));
 
+const ISOLATION_MODES = ['sandbox', 'user', 'none'] as const satisfies readonly IsolationMode[];
+const isolation = z.enum(ISOLATION_MODES, {
+  error: (iss) => gotExpected(iss.input, 'sandbox, user or none'),
+});
+
+/** `app_limits` in slipway.yml and `limits` in a repo file: every key optional, so a repo overrides only what it names. */
+const appLimits = strict({
+  processes: optional(positiveInt),
+  open_files: optional(positiveInt),
+  memory: optional(size),
+  build_timeout: optional(seconds),
+}).transform((l): Partial<AppLimits> => ({
+  ...(l.processes === undefined ? {} : { processes: l.processes }),
+  ...(l.open_files === undefined ? {} : { openFiles: l.open_files }),
+  ...(l.memory === undefined ? {} : { memoryBytes: l.memory }),
+  ...(l.build_timeout === undefined ? {} : { buildTimeoutMs: Math.round(l.build_timeout * 1000) }),
+}));
+
+/** A system user name useradd accepts everywhere (32 bytes at most); never root. */
+const runAs = z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, {
+  error: (iss) => `invalid user name ${describe(iss.input)} (expected at most 32 lowercase letters, digits, '_' and '-', starting with a letter or '_')`,
+}).refine((u) => u !== 'root', { error: 'root is the gateway, not an app user (expected a user of its own, or leave run_as out)' });
+
 /** A listen address nginx takes as is: an IPv4 address or host name, or an IPv6 address (bracketed when rendered). */
 const address = z.string().regex(/^(?:[A-Za-z0-9][A-Za-z0-9.-]*|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)$/, {
   error: (iss) => `got ${describe(iss.input)} (expected an IP address or host name, like 127.0.0.1 or ::1)`,
@@ -264,6 +296,8 @@ export const mainFileSchema = fileRoot(strict({
   limits: mapping(limits),
   ssh: mapping(ssh),
   logs: mapping(logs),
+  isolation: optional(isolation),
+  app_limits: mapping(appLimits),
   // `users:` with nothing under it is an empty list (nobody), never the admin-for-all default.
   users: record(z.string(), role).nullish().transform((u) => (u === undefined ? null : u ?? {})),
   runner_runscript_template: optional(text),
@@ -283,6 +317,8 @@ export const mainFileSchema = fileRoot(strict({
   limits: m.limits,
   ssh: m.ssh,
   logs: m.logs,
+  isolation: m.isolation,
+  appLimits: { ...DEFAULT_APP_LIMITS, ...m.app_limits },
   keepReleases: m.keep_releases ?? DEFAULT_KEEP_RELEASES,
   drainSeconds: m.drain_seconds ?? DEFAULT_DRAIN_SECONDS,
   nginx: m.nginx,
@@ -376,6 +412,9 @@ function branchSchema(defaultKeepReleases: number) {
 export function repoFileSchema(defaultKeepReleases: number) {
   return fileRoot(strict({
     branches: mapping(named(branchSchema(defaultKeepReleases), invalidBranchName)),
+    run_as: optional(runAs),
+    isolation: optional(isolation),
+    limits: mapping(appLimits),
   })).superRefine((r, ctx) => {
     if (Object.keys(r.branches).length === 0) {
       ctx.addIssue({ code: 'custom', message: "no branches configured (expected 'branches:' with at least one branch)" });

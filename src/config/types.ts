@@ -34,6 +34,25 @@ export interface Limits {
   maxSessionsPerConnection: number;
 }
 
+/**
+ * How far a repo's code (builds, apps, custom commands) is kept from the gateway and from other
+ * repos. `sandbox`: its own system user inside a bwrap sandbox; `user`: its own system user;
+ * `none`: the gateway's own user (the operator accepts that deploy roles are shells).
+ */
+export type IsolationMode = 'sandbox' | 'user' | 'none';
+
+/** Per repo (each repo has its own uid, so per-uid limits are per app). */
+export interface AppLimits {
+  /** RLIMIT_NPROC of the repo's user: processes and threads of all its builds and apps together */
+  processes: number;
+  /** RLIMIT_NOFILE per process */
+  openFiles: number;
+  /** RLIMIT_AS (address space) per process, bytes */
+  memoryBytes: number;
+  /** a build or maintenance command running longer is killed with its whole process group */
+  buildTimeoutMs: number;
+}
+
 export interface HealthCheck {
   path: string;
   /** seconds */
@@ -72,6 +91,12 @@ export interface RepoConfig {
   /** Path of the file this came from, relative to the config dir (for messages). */
   file: string;
   branches: Record<string, BranchConfig>;
+  /** `run_as`: the system user its code runs as (default `slipway-<repo>`, see runners/app-users.ts) */
+  runAs?: string;
+  /** overrides the global `isolation` */
+  isolation?: IsolationMode;
+  /** the global `app_limits` with this repo's `limits` over them */
+  limits: AppLimits;
 }
 
 export interface UpstreamRef {
@@ -160,6 +185,9 @@ export interface GlobalConfig {
   nginx: NginxSettings;
   deployLoggerCmd?: string;
   sslConfig?: string;
+  /** undefined: the strongest that works here (sandbox where bwrap works, else user; none unless root) */
+  isolation?: IsolationMode;
+  appLimits: AppLimits;
   /** null: no `users` section, every key is an admin (pyPaaS behaviour). */
   users: Record<string, Role> | null;
 }

@@ -8,16 +8,18 @@ import { parseCommit, parseTree } from '../git/objects.ts';
 import type { Logger } from '../lib/log.ts';
 import { waitHealthy } from '../runners/health.ts';
 import { allocatePorts } from '../runners/ports.ts';
-import { readProcStat } from '../runners/proc-stat.ts';
+import type { Confinement } from '../runners/confine.ts';
+import type { Isolator } from '../runners/isolation.ts';
+import { processesOfUid, readProcStat } from '../runners/proc-stat.ts';
 import { describeExit, type ProcessSpec, type Supervisor } from '../runners/supervisor.ts';
 import { exportCommit } from './checkout.ts';
 import { appEnv } from './env.ts';
-import { describeExit as describeHookExit, runShell } from './hooks.ts';
+import { describeExit as describeHookExit, runningShells, runShell } from './hooks.ts';
 import { currentRelease, type PendingDeploy, type Release, type ReleaseStore } from './releases.ts';
-import { DeployReport, seconds } from './report.ts';
+import { DeployReport, seconds, type Pusher } from './report.ts';
 import { describeRunning, portCount, processRunners, releaseSpecs, type ReleaseRef } from './specs.ts';
+import { removeTree } from '../lib/fs-util.ts';
 
-const HOOK_TIMEOUT_MS = 30 * 60_000;
 const STOP_GRACE_MS = 10_000;
 /** A SimpleProcess has no port to probe: it counts as healthy when it is still up after this. */
 const SIMPLE_PROCESS_SETTLE_MS = 1_000;
@@ -27,6 +29,8 @@ const HEALTH_PROBE_MS = 10;
 interface HookPlace {
   repo: string;
   branch: string;
+  confine: Confinement;
+  timeoutMs: number;
 }
 
 /** A step failed; the message completes `deploy failed: …`. A user error: rollback and rebuild print it as one line. */
@@ -38,7 +42,7 @@ export interface DeployRequest {
   commit: string;
   user: string;
   store: ObjectStore;
-  out: (text: string) => void;
+  out: Pusher;
 }
 
 /** What a deploy announces while it runs (the service publishes these). */
@@ -56,6 +60,8 @@ export interface DeployerOptions {
   supervisor: Supervisor;
   releases: ReleaseStore;
   log: Logger;
+  /** Decides the user, sandbox and limits of each repo's code. */
+  isolator: Isolator;
   /**
    * Points traffic (nginx) at what now runs for a branch; resolves to the URLs that reach it
    * (none when no domain does). Throws a UserError when nginx refuses; then nothing changed.
@@ -117,24 +123,33 @@ export class Deployer {
     });
 
     const rel: ReleaseRef = { repo, branch: req.branch, id, commit: req.commit, checkout };
-    const env = appEnv(branch, { repo, branch: req.branch, release: id, commit: req.commit });
+    const confine = this.confinement(repo, checkout);
+    const env = appEnv(branch, { repo, branch: req.branch, release: id, commit: req.commit }, undefined, confine);
     const where = { repo, branch: req.branch, release: id };
     this.opts.onEvent({ type: 'deploy-started', ...where, commit: req.commit, user: req.user });
-    const report = new DeployReport(req.out, path.join(releases.logDir(repo, req.branch), `deploy-${id}.log`), this.opts.config().global.deployLoggerCmd, env, log, (step, detail) =>
-      this.opts.onEvent({ type: 'deploy-step', ...where, step, detail }),
+    const report = new DeployReport(
+      req.out,
+      path.join(releases.logDir(repo, req.branch), `deploy-${id}.log`),
+      this.opts.config().global.deployLoggerCmd,
+      env,
+      log,
+      (step, detail) => this.opts.onEvent({ type: 'deploy-step', ...where, step, detail }),
+      { maxLogBytes: this.opts.config().global.logs.maxBytes },
     );
     let oldStopped = false;
     let started_: ProcessSpec[] = [];
     try {
       report.step('Checkout', `${req.commit.slice(0, 12)} of ${repo}/${req.branch} as release ${id}`);
-      fs.mkdirSync(path.dirname(checkout), { recursive: true });
+      // 0711: an app user passes through to its own checkout but lists nobody's.
+      fs.mkdirSync(path.dirname(checkout), { recursive: true, mode: 0o711 });
       const exported = await guard(() => exportCommit(req.store, req.commit, checkout));
+      this.opts.isolator.own(confine, checkout);
       for (const s of exported.submodules) report.warn(`submodule '${s}' is not fetched: slipway deploys the repo's own files only`);
       for (const l of exported.outsideLinks) report.warn(`symlink ${l} points outside the checkout: not written`);
       report.done(count(exported.files, 'file'));
 
-      const hookCtx = { repo, branch: req.branch };
-    await this.build(branch, checkout, env, report, hookCtx);
+      const hookCtx = { repo, branch: req.branch, confine, timeoutMs: req.repo.limits.buildTimeoutMs };
+      await this.build(branch, checkout, env, report, hookCtx);
 
       if (branch.hooks.maintenance.length && old) {
         report.step('Maintenance', `stopping release ${old.id}`);
@@ -208,7 +223,7 @@ export class Deployer {
         }
       }
       try {
-        fs.rmSync(checkout, { recursive: true, force: true });
+        removeTree(checkout);
       } catch (rmErr) {
         // What cannot be removed now is a leftover for `cleanup`; the failure is still reported.
         log.warn('could not remove the failed checkout', { checkout, error: (rmErr as Error).message });
@@ -244,15 +259,42 @@ export class Deployer {
     const r = await runShell(cmd, {
       cwd,
       env,
+      confine: where.confine,
       onOutput: (c) => report.output(c),
-      timeoutMs: HOOK_TIMEOUT_MS,
+      timeoutMs: where.timeoutMs,
       onSpawn: (pgid) => {
         const stat = readProcStat(pgid);
         if (stat) recordHook({ pgid, startTicks: stat.startTicks });
       },
     });
     recordHook(null);
-    if (r.code !== 0) throw new DeployFailure(`${kind} ${describeHookExit(r, HOOK_TIMEOUT_MS)}`);
+    this.sweep(where);
+    if (r.code !== 0) throw new DeployFailure(`${kind} ${describeHookExit(r, where.timeoutMs)}`);
+  }
+
+  /**
+   * Without a sandbox, a daemon that a build started with `setsid` left the build's process group
+   * and would run on. Every process of the repo's own user (one slipway created: `run_as` may name
+   * a user with other work) that is in none of the sessions slipway started (its supervised
+   * processes, builds and custom commands running now) is such a leftover, and is killed.
+   */
+  private sweep(where: HookPlace): void {
+    const c = where.confine;
+    if (c.mode !== 'user' || !c.user || this.opts.config().repos[where.repo]?.runAs) return;
+    const ours = new Set<number>(runningShells());
+    for (const p of this.opts.supervisor.list()) if (p.pid !== null) ours.add(p.pid);
+    const procs = processesOfUid(c.user.uid);
+    // An app being spawned right now is not recorded yet, but it is the gateway's own child.
+    for (const p of procs) if (p.ppid === process.pid) ours.add(p.session);
+    for (const p of procs) {
+      if (ours.has(p.session)) continue;
+      this.opts.log.warn('killing a process a build left behind', { repo: where.repo, pid: p.pid });
+      try {
+        process.kill(p.pid, 'SIGKILL');
+      } catch {
+        /* gone already */
+      }
+    }
   }
 
   /** Starts every process of a release on fresh ports and waits until all are healthy; on failure, stops them. */
@@ -265,7 +307,10 @@ export class Deployer {
     } catch (err) {
       throw new DeployFailure((err as Error).message);
     }
-    const specs = releaseSpecs(this.opts.dataDir, branch, rel, () => ports.shift()!);
+    const confine = this.confinement(rel.repo, rel.checkout);
+    // A kept release may date from before a change of run_as.
+    this.opts.isolator.own(confine, rel.checkout);
+        const specs = releaseSpecs(this.opts.dataDir, branch, rel, confine, () => ports.shift()!);
     await this.startHealthy(branch, specs, report);
     return specs;
   }
@@ -391,6 +436,12 @@ export class Deployer {
     }
   }
 
+  /** How code of `repo` working in `cwd` runs, under the current config. */
+  confinement(repo: string, cwd: string): Confinement {
+    const config = this.opts.config();
+    return this.opts.isolator.confinement(config.repos[repo]!, config.global, cwd);
+  }
+
   async stopRelease(repo: string, branch: string, which: (p: ProcessSpec) => boolean): Promise<void> {
     const { supervisor } = this.opts;
     const victims = supervisor.list((p) => p.repo === repo && p.branch === branch && which(p));
@@ -408,7 +459,7 @@ export class Deployer {
       return dropped;
     });
     // The state no longer names them before they go: a kill in between leaves only stray files.
-    for (const r of dropped) fs.rmSync(r.checkout, { recursive: true, force: true });
+    for (const r of dropped) removeTree(r.checkout);
   }
 
   /** Used by rollback: switches the branch to a kept release without rebuilding. */

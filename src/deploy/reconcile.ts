@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/types.ts';
 import { ObjectStore } from '../git/object-store.ts';
@@ -8,9 +7,11 @@ import { gitDirFor } from '../git/repo.ts';
 import type { Logger } from '../lib/log.ts';
 import { allocatePorts } from '../runners/ports.ts';
 import { isSameProcess, signalGroup } from '../runners/proc-stat.ts';
+import { UNCONFINED, type Confinement } from '../runners/confine.ts';
 import type { Supervisor } from '../runners/supervisor.ts';
 import { currentRelease, type ReleaseStore } from './releases.ts';
 import { needsPort, releaseSpecs } from './specs.ts';
+import { removeTree } from '../lib/fs-util.ts';
 
 /**
  * Makes what runs match the state and the config: at start (after a crash or kill -9 at any
@@ -26,6 +27,8 @@ export async function reconcile(opts: {
   log: Logger;
   /** branches with a deploy (or rollback, restart) under way: left exactly as they are */
   busy: (repo: string, branch: string) => boolean;
+  /** how code of a repo working in a checkout runs */
+  confinement: (repo: string, cwd: string) => Confinement;
 }): Promise<void> {
   const { config, dataDir, supervisor, releases, log } = opts;
   const wanted = new Set<string>();
@@ -41,8 +44,8 @@ export async function reconcile(opts: {
         signalGroup(hook.pgid, 'SIGKILL');
       }
       await stopWhere(supervisor, (p) => p.repo === repo && p.branch === branch && p.release === state.pending!.id);
-      fs.rmSync(state.pending.checkout, { recursive: true, force: true });
-      fs.rmSync(`${state.pending.checkout}.partial`, { recursive: true, force: true });
+      removeTree(state.pending.checkout);
+      removeTree(`${state.pending.checkout}.partial`);
       state.pending = null;
       releases.update(repo, branch, (s) => {
         s.pending = null;
@@ -58,16 +61,28 @@ export async function reconcile(opts: {
     const used = new Set(supervisor.list().flatMap((p) => (p.port === undefined ? [] : [p.port])));
     const missing = Object.values(branchCfg.runners).filter(needsPort).flatMap((r) => Array.from({ length: r.processCount }, (_, i) => `${r.name}/${i}`)).filter((k) => !running.has(k)).length;
     const fresh = await allocatePorts(missing, config.global.ports, used);
-    const specs = releaseSpecs(dataDir, branchCfg, rel, (runner, i) => running.get(`${runner}/${i}`)?.port ?? fresh.shift()!);
+    const specs = releaseSpecs(dataDir, branchCfg, rel, opts.confinement(repo, rel.checkout), (runner, i) => running.get(`${runner}/${i}`)?.port ?? fresh.shift()!);
     for (const s of specs) {
       wanted.add(s.id);
-      if (!supervisor.get(s.id)) {
+      const have = supervisor.get(s.id);
+      if (!have) {
         log.info('starting a missing process', { id: s.id });
+        await supervisor.start(s);
+      } else if (confinementKey(have.confine) !== confinementKey(s.confine)) {
+        // Its user, sandbox or limits changed (or it predates them): it must not run on as it was.
+        log.warn('restarting a process to run it as its config says', { id: s.id, was: have.confine?.user?.name ?? 'the gateway user', now: s.confine?.user?.name ?? 'the gateway user' });
+        await supervisor.stop(s.id);
         await supervisor.start(s);
       }
     }
   }
   await stopWhere(supervisor, (p) => !wanted.has(p.id), log);
+}
+
+/** What decides how a process runs; processes recorded before confinement existed ran unconfined. */
+function confinementKey(c: Confinement | undefined): string {
+  const x = c ?? UNCONFINED;
+  return JSON.stringify([x.mode, x.user?.uid ?? null, x.user?.gid ?? null, x.home, x.writable, x.hidden, x.limits.processes, x.limits.openFiles, x.limits.memoryBytes]);
 }
 
 async function stopWhere(supervisor: Supervisor, which: (p: { id: string; repo: string; branch: string; release: string }) => boolean, log?: Logger): Promise<void> {

@@ -5,13 +5,49 @@ import type { Logger } from '../lib/log.ts';
 
 const TAIL_LINES = 15;
 const INDENT = '       ';
+/** A longer line of command output is cut here (binary output has no newlines at all). */
+const MAX_LINE = 4096;
+/** Command output waiting for a slow reader (the pusher, deploy_logger_cmd) beyond this is dropped, and counted. */
+const MAX_BACKLOG = 1024 * 1024;
+const DEFAULT_MAX_LOG_BYTES = 10 * 1024 * 1024;
+const PUSHER_BATCH = 32 * 1024;
+
+/** Where the pusher's text goes; `backlog` says how many bytes it has not sent yet. */
+export type Pusher = ((text: string) => void) & { backlog?: () => number };
+
+/** Lines one reader did not get. */
+class Dropped {
+  lines = 0;
+  bytes = 0;
+  add(text: string): void {
+    this.lines++;
+    this.bytes += Buffer.byteLength(text);
+  }
+  /** The note, once, then zero again. */
+  take(why: string): string | null {
+    if (this.lines === 0) return null;
+    const note = `[slipway: ${this.lines} line${this.lines === 1 ? '' : 's'} (${this.bytes} bytes) of output dropped here: ${why}]`;
+    this.lines = this.bytes = 0;
+    return note;
+  }
+}
 
 /**
  * What a deploy tells the pusher: a headed section per step with its duration, command output
  * indented under it. Everything also goes to the release's deploy log and, if configured, to
- * pyPaaS's `deploy_logger_cmd`.
+ * pyPaaS's `deploy_logger_cmd`. Command output is streamed, never kept (only the last lines, for
+ * a failure report): what a reader cannot take as fast as the build prints is dropped with a note
+ * saying how much, and the deploy log stops taking output at its size limit, with a note.
+ * Slipway's own lines (steps, errors, the summary) always get through.
  */
 export class DeployReport {
+  private fileBytes = 0;
+  private pusherBuffer = '';
+  private pusherFlush: NodeJS.Immediate | undefined;
+  private readonly maxLogBytes: number;
+  private readonly droppedForPusher = new Dropped();
+  private readonly droppedForLogger = new Dropped();
+  private readonly droppedForFile = new Dropped();
   private file: number;
   private logger: ChildProcess | null = null;
   private stepName = '';
@@ -24,13 +60,15 @@ export class DeployReport {
   readonly durations: Record<string, number> = {};
 
   constructor(
-    private readonly out: (text: string) => void,
+    private readonly out: Pusher,
     logFile: string,
     loggerCmd: string | undefined,
     env: Record<string, string>,
     private readonly log: Logger,
     private readonly onStep: (name: string, detail: string) => void = () => {},
+    opts: { maxLogBytes?: number } = {},
   ) {
+    this.maxLogBytes = opts.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES;
     fs.mkdirSync(path.dirname(logFile), { recursive: true });
     this.file = fs.openSync(logFile, 'a');
     if (loggerCmd) {
@@ -41,15 +79,56 @@ export class DeployReport {
     }
   }
 
+  /** One of slipway's own lines: to every reader, after the notes of what each missed. */
   private emit(line: string): void {
-    const text = line + '\n';
-    this.out(text);
+    this.toPusher(line + '\n', false);
+    this.toFile(line + '\n', false);
+    this.toLogger(line + '\n', false);
+  }
+
+  /** A line of command output: a reader that lags too far behind misses it. */
+  private emitOutput(line: string): void {
+    this.toPusher(line + '\n', true);
+    this.toFile(line + '\n', true);
+    this.toLogger(line + '\n', true);
+  }
+
+  private toPusher(text: string, droppable: boolean): void {
+    if (droppable && (this.out.backlog?.() ?? 0) + this.pusherBuffer.length > MAX_BACKLOG) return this.droppedForPusher.add(text);
+    const note = this.droppedForPusher.take('your connection was slower than the build; the deploy log has them');
+    if (note) this.pusherBuffer += `${INDENT}${note}\n`;
+    this.pusherBuffer += text;
+    // One SSH packet per line would cap the throughput far below what a build prints: batch.
+    if (this.pusherBuffer.length >= PUSHER_BATCH) this.flushPusher();
+    else this.pusherFlush ??= setImmediate(() => this.flushPusher());
+  }
+
+  private flushPusher(): void {
+    if (this.pusherFlush) clearImmediate(this.pusherFlush);
+    this.pusherFlush = undefined;
+    const text = this.pusherBuffer;
+    this.pusherBuffer = '';
+    if (text) this.out(text);
+  }
+
+  private toFile(text: string, droppable: boolean): void {
+    if (droppable && this.fileBytes >= this.maxLogBytes) return this.droppedForFile.add(text);
+    const note = this.droppedForFile.take(`the deploy log is capped at ${this.maxLogBytes} bytes`);
     try {
-      fs.writeSync(this.file, text);
+      if (note) fs.writeSync(this.file, `${INDENT}${note}\n`);
+      if (text) this.fileBytes += fs.writeSync(this.file, text);
     } catch (err) {
       this.log.warn('cannot write deploy log', { error: (err as Error).message });
     }
-    if (this.logger?.stdin?.writable) this.logger.stdin.write(text);
+  }
+
+  private toLogger(text: string, droppable: boolean): void {
+    const stdin = this.logger?.stdin;
+    if (!stdin?.writable) return;
+    if (droppable && stdin.writableLength > MAX_BACKLOG) return this.droppedForLogger.add(text);
+    const note = this.droppedForLogger.take('deploy_logger_cmd read slower than the build');
+    if (note) stdin.write(`${INDENT}${note}\n`);
+    if (text) stdin.write(text);
   }
 
   step(name: string, detail = ''): void {
@@ -81,18 +160,23 @@ export class DeployReport {
     this.emit(`${INDENT}warning: ${line}`);
   }
 
-  /** Raw command output; split into indented lines, the last few kept for a failure report. */
+  /** Raw command output; split into indented lines (cut at MAX_LINE), the last few kept for a failure report. */
   output(chunk: string): void {
     const lines = (this.partial + chunk).split(/\r?\n/);
     this.partial = lines.pop() ?? '';
     for (const l of lines) this.outputLine(l);
+    while (this.partial.length > MAX_LINE) {
+      this.outputLine(this.partial.slice(0, MAX_LINE) + ' [line cut]');
+      this.partial = this.partial.slice(MAX_LINE);
+    }
   }
 
   private outputLine(l: string): void {
+    if (l.length > MAX_LINE) l = l.slice(0, MAX_LINE) + ' [line cut]';
     this.tail.push(l);
     this.lines++;
     if (this.tail.length > TAIL_LINES) this.tail.shift();
-    this.emit(INDENT + l);
+    this.emitOutput(INDENT + l);
   }
 
   private flushPartial(): void {
@@ -123,6 +207,11 @@ export class DeployReport {
 
   close(): void {
     this.flushPartial();
+    // Notes of what was dropped since the last line of slipway's own.
+    this.toPusher('', false);
+    this.flushPusher();
+    this.toFile('', false);
+    this.toLogger('', false);
     fs.closeSync(this.file);
     this.logger?.stdin?.end();
   }

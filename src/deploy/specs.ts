@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { BranchConfig, RunnerConfig } from '../config/types.ts';
+import type { Confinement } from '../runners/confine.ts';
 import type { ProcessSpec } from '../runners/supervisor.ts';
 import { appEnv } from './env.ts';
 import { branchSegment } from './releases.ts';
@@ -36,8 +37,8 @@ export function logFileFor(dataDir: string, repo: string, branch: string, runner
   return resolveInside(path.join(dataDir, 'logs'), repo, branchSegment(branch), `${runner}.${index}.log`);
 }
 
-/** Every process a release runs under `branch`'s config; `portFor` hands out backend ports. */
-export function releaseSpecs(dataDir: string, branch: BranchConfig, rel: ReleaseRef, portFor: (runner: string, index: number) => number): ProcessSpec[] {
+/** Every process a release runs under `branch`'s config, confined by `confine`; `portFor` hands out backend ports. */
+export function releaseSpecs(dataDir: string, branch: BranchConfig, rel: ReleaseRef, confine: Confinement, portFor: (runner: string, index: number) => number): ProcessSpec[] {
   const specs: ProcessSpec[] = [];
   for (const r of processRunners(branch)) {
     for (let i = 0; i < r.processCount; i++) {
@@ -51,9 +52,10 @@ export function releaseSpecs(dataDir: string, branch: BranchConfig, rel: Release
         index: i,
         cmd: r.cmd!,
         cwd: rel.checkout,
-        env: appEnv(branch, { repo: rel.repo, branch: rel.branch, release: rel.id, commit: rel.commit }, port),
+        env: appEnv(branch, { repo: rel.repo, branch: rel.branch, release: rel.id, commit: rel.commit }, port, confine),
         port,
         logFile: logFileFor(dataDir, rel.repo, rel.branch, r.name, i),
+        confine,
       });
     }
   }

@@ -6,7 +6,9 @@ import fs from 'node:fs';
  */
 export interface ProcStat {
   state: string;
+  ppid: number;
   pgrp: number;
+  session: number;
   startTicks: number;
 }
 
@@ -19,7 +21,7 @@ export function readProcStat(pid: number): ProcStat | undefined {
   }
   // Field 2, the command name in parentheses, may itself contain spaces and ')'.
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return { state: fields[0]!, pgrp: Number(fields[2]), startTicks: Number(fields[19]) };
+  return { state: fields[0]!, ppid: Number(fields[1]), pgrp: Number(fields[2]), session: Number(fields[3]), startTicks: Number(fields[19]) };
 }
 
 /** The process we recorded is still running: same start time, and not a zombie waiting to be reaped. */
@@ -65,4 +67,21 @@ export async function waitUntil(done: () => boolean, timeoutMs: number, pollMs =
     await new Promise((r) => setTimeout(r, pollMs));
   }
   return true;
+}
+
+/** Live processes of a uid, with their sessions and parents. */
+export function processesOfUid(uid: number): { pid: number; ppid: number; session: number }[] {
+  const out: { pid: number; ppid: number; session: number }[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const m = /^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${name}/status`, 'latin1'));
+      if (Number(m?.[1]) !== uid) continue;
+    } catch {
+      continue;
+    }
+    const s = readProcStat(Number(name));
+    if (s && s.state !== 'Z' && s.state !== 'X') out.push({ pid: Number(name), ppid: s.ppid, session: s.session });
+  }
+  return out;
 }

@@ -8,7 +8,8 @@ import type { ProcessStatus } from './supervisor.ts';
 /**
  * The supervisor's state file: every supervised process with its pid and the pid's start time
  * (so a later process that reuses the pid is never mistaken for it), under the boot it ran in.
- * It holds the apps' environments, so its folder is private.
+ * It holds the apps' environments, so it is the gateway's alone (0600 in a 0700 folder); each
+ * app gets its own environment only when it starts.
  */
 
 export interface ProcessRecord extends ProcessStatus {
@@ -33,6 +34,14 @@ const record = z.object({
   env: z.record(z.string(), z.string()),
   port: z.number().int().optional(),
   logFile: z.string(),
+  confine: z.object({
+    mode: z.enum(['sandbox', 'user', 'none']),
+    user: z.object({ name: z.string(), uid: z.number().int().positive(), gid: z.number().int().positive() }).nullable(),
+    home: z.string(),
+    writable: z.array(z.string()),
+    hidden: z.array(z.string()),
+    limits: z.object({ processes: z.number().int().positive().nullable(), openFiles: z.number().int().nonnegative(), memoryBytes: z.number().int().nonnegative() }),
+  }).optional(),
   pid: z.number().int().positive().nullable(),
   startTicks: z.number().int().nonnegative().nullable(),
   state: z.enum(['running', 'backoff', 'crash-loop', 'stopping']),
@@ -65,7 +74,7 @@ export function loadState(file: string, log: Logger): SavedState | undefined {
 
 export function saveState(file: string, state: SavedState): void {
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  writeFileAtomic(file, JSON.stringify({ version: 1, ...state }, null, 1) + '\n');
+  writeFileAtomic(file, JSON.stringify({ version: 1, ...state }, null, 1) + '\n', 0o600);
 }
 
 /** A kill during a save leaves its temp file behind; the state file itself is always whole. */

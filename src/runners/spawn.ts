@@ -3,22 +3,28 @@ import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { confinedArgv, UNCONFINED } from './confine.ts';
 import { readProcStat } from './proc-stat.ts';
 import type { ProcessSpec } from './supervisor.ts';
 
 const LOG_WRITER = fileURLToPath(new URL('./log-writer.sh', import.meta.url));
 
 /**
- * Runs as `bash -c WRAPPER slipway-app <writer> <log> <max> <keep> <cmd>`. It closes the fds the
- * gateway inherited from its own parent (the app must not hold them), sends stdout+stderr through
- * the log writer (a child in the same process group, so it outlives the gateway like the app), and
- * execs `/bin/sh -c cmd`, so the pid Node sees is the app's and leads its group. The writer's
- * settings are positional args, so none of them appears in the app's environment.
+ * Runs as `bash -c WRAPPER slipway-app <writer> <log> <max> <keep> exec|wait <argv…>`. It closes
+ * the fds the gateway inherited from its own parent (the app must not hold them), sends
+ * stdout+stderr through the log writer (a child in the same process group, so it outlives the
+ * gateway like the app; it stays the gateway's user, writing where the app cannot), and then:
+ * `exec`: becomes the (confined) app, so the pid Node sees is the app's and leads its group;
+ * `wait` (sandboxed apps): stays as the parent of bwrap, ignoring the group's SIGTERM like bwrap
+ * does (inherited), so that the app gets it and bwrap ends the sandbox only when the app has
+ * exited; the wrapper then exits with the app's status. The writer's settings are positional
+ * args, so none of them appears in the app's environment.
  */
 const WRAPPER = [
   'for fd in /proc/self/fd/*; do fd=${fd##*/}; ((fd > 2)) && exec {fd}>&-; done',
   'exec > >(exec "$BASH" "$1" "$2" "$3" "$4") 2>&1',
-  'exec /bin/sh -c "$5"',
+  'if [[ $5 == wait ]]; then trap "" TERM INT HUP; "${@:6}" & wait $!; exit; fi',
+  'exec "${@:6}"',
 ].join('\n');
 
 export interface LogLimits {
@@ -38,7 +44,9 @@ export async function spawnApp(spec: ProcessSpec, limits: LogLimits): Promise<Sp
     throw new Error(`working directory ${spec.cwd} does not exist`);
   }
   fs.mkdirSync(path.dirname(spec.logFile), { recursive: true });
-  const args = ['-c', WRAPPER, 'slipway-app', LOG_WRITER, spec.logFile, String(limits.maxBytes), String(limits.keep), spec.cmd];
+  const c = spec.confine ?? UNCONFINED;
+  const argv = confinedArgv(c, ['/bin/sh', '-c', spec.cmd], spec.cwd);
+  const args = ['-c', WRAPPER, 'slipway-app', LOG_WRITER, spec.logFile, String(limits.maxBytes), String(limits.keep), c.mode === 'sandbox' ? 'wait' : 'exec', ...argv];
   const child = spawn('/bin/bash', args, { cwd: spec.cwd, env: spec.env, detached: true, stdio: 'ignore' });
   child.unref();
   if (child.pid === undefined) {

@@ -4,6 +4,7 @@ import type { Logger } from '../lib/log.ts';
 import { bootId, isSameProcess, liveGroupMembers, signalGroup, waitUntil } from './proc-stat.ts';
 import { loadState, saveState, type ProcessRecord } from './process-state.ts';
 import { spawnApp, type LogLimits } from './spawn.ts';
+import type { Confinement } from './confine.ts';
 
 export interface ProcessSpec {
   /** Unique, e.g. 'hello/main/r3/web/0' (repo/branch/release/runner/index; the branch may contain '/'). */
@@ -23,6 +24,8 @@ export interface ProcessSpec {
   port?: number;
   /** Absolute; rotated to logFile.1 … logFile.N. */
   logFile: string;
+  /** The user, sandbox and limits it runs with; absent: the gateway's own user, unlimited (state files of older versions). */
+  confine?: Confinement;
 }
 
 /** `backoff`: waiting to restart after a crash; `crash-loop`: the same, after 5 crashes within 2 minutes. */
@@ -289,6 +292,6 @@ export class Supervisor extends EventEmitter {
 }
 
 function specOf(s: ProcessSpec): ProcessSpec {
-  const { id, repo, branch, release, runner, index, cmd, cwd, env, port, logFile } = s;
-  return { id, repo, branch, release, runner, index, cmd, cwd, env, ...(port === undefined ? {} : { port }), logFile };
+  const { id, repo, branch, release, runner, index, cmd, cwd, env, port, logFile, confine } = s;
+  return { id, repo, branch, release, runner, index, cmd, cwd, env, ...(port === undefined ? {} : { port }), logFile, ...(confine ? { confine } : {}) };
 }

@@ -1,10 +1,10 @@
-import fs from 'node:fs';
 import type { Config } from '../config/types.ts';
 import type { Deployer } from '../deploy/deployer.ts';
 import { currentRelease, type ReleaseStore } from '../deploy/releases.ts';
 import type { RefUpdateContext } from '../git/receive-pack.ts';
 import { repack } from '../git/repack.ts';
 import { ZERO_OID, type RefChange } from '../git/refs.ts';
+import { removeTree } from '../lib/fs-util.ts';
 import { reportInternal } from '../lib/errors.ts';
 import type { Logger } from '../lib/log.ts';
 import { refusePush } from './access.ts';
@@ -37,10 +37,11 @@ function branchOf(ref: string): string | null {
 export class PushFlow {
   constructor(private readonly deps: PushFlowDeps) {}
 
-  hooks(user: string, repo: string): PushHooks {
+  /** `backlog`: bytes the pusher has not taken yet, so a deploy can drop build output it cannot take. */
+  hooks(user: string, repo: string, backlog?: () => number): PushHooks {
     return {
       authorize: (change) => refusePush(this.deps.config(), user, repo, change) ?? this.busy(repo, change),
-      onRefUpdate: (u) => this.onRefUpdate(u, repo, user),
+      onRefUpdate: (u) => this.onRefUpdate(u, repo, user, backlog),
       onRefUpdateUndone: (u) => this.undo(u, repo, user),
     };
   }
@@ -61,7 +62,7 @@ export class PushFlow {
   }
 
   /** Each accepted branch update deploys before the ref moves; deleting a branch stops its runners. */
-  private async onRefUpdate(u: RefUpdateContext, repoName: string, user: string): Promise<string | null> {
+  private async onRefUpdate(u: RefUpdateContext, repoName: string, user: string, backlog?: () => number): Promise<string | null> {
     const branch = branchOf(u.change.ref);
     if (branch === null) return null;
     if (u.change.new === ZERO_OID) {
@@ -69,7 +70,8 @@ export class PushFlow {
       return null;
     }
     const repo = this.deps.config().repos[repoName]!;
-    const outcome = await this.deps.deployer.deploy({ repo, branch, commit: u.change.new, user, store: u.store, out: u.progress });
+    const out = Object.assign((t: string) => u.progress(t), { backlog });
+    const outcome = await this.deps.deployer.deploy({ repo, branch, commit: u.change.new, user, store: u.store, out });
     return outcome.ok ? null : outcome.error;
   }
 
@@ -92,6 +94,6 @@ export class PushFlow {
     releases.update(repo, branch, (after) => {
       after.releases = after.releases.filter((r) => r.id !== undone.id);
     });
-    fs.rmSync(undone.checkout, { recursive: true, force: true });
+    removeTree(undone.checkout);
   }
 }

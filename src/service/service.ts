@@ -7,15 +7,17 @@ import { appEnv } from '../deploy/env.ts';
 import { describeExit, runShell } from '../deploy/hooks.ts';
 import { reconcile } from '../deploy/reconcile.ts';
 import { currentRelease, ReleaseStore, type Release } from '../deploy/releases.ts';
+import type { Pusher } from '../deploy/report.ts';
 import { releaseSpecs } from '../deploy/specs.ts';
 import { moveRef } from '../git/move-ref.ts';
 import { ObjectStore } from '../git/object-store.ts';
 import { readRef, RefUpdateError } from '../git/refs.ts';
 import { gitDirFor } from '../git/repo.ts';
 import { UserError } from '../lib/errors.ts';
-import { listDir } from '../lib/fs-util.ts';
+import { listDir, removeTree } from '../lib/fs-util.ts';
 import type { Logger } from '../lib/log.ts';
 import { count } from '../lib/plural.ts';
+import type { Isolator } from '../runners/isolation.ts';
 import type { ProcessStatus, Supervisor } from '../runners/supervisor.ts';
 import type { RunnerConfig, UpstreamRef } from '../config/types.ts';
 import type { SiteModel, Target } from '../nginx/model.ts';
@@ -64,6 +66,7 @@ export class Service {
     private readonly dataDir: string,
     private readonly supervisor: Supervisor,
     private readonly log: Logger,
+    readonly isolator: Isolator,
   ) {
     this.config = config;
     this.indexKeys();
@@ -75,6 +78,7 @@ export class Service {
       supervisor,
       releases: this.releases,
       log: log.child('deploy'),
+      isolator,
       switchTraffic: async (repo, branch) => {
         // A branch no domain names cannot change what nginx serves.
         if (!servedByDomain(this.config, repo, branch)) return [];
@@ -234,8 +238,8 @@ export class Service {
   // ------------------------------------------------------------ git push
 
   /** The callbacks a push of `repo` by `user` runs with: ref policy, deploy before the ref moves, undo. */
-  pushHooks(user: string, repo: string) {
-    return this.push.hooks(user, repo);
+  pushHooks(user: string, repo: string, backlog?: () => number) {
+    return this.push.hooks(user, repo, backlog);
   }
 
   /** After a push answered: housekeeping of the repo (merging packs). */
@@ -254,6 +258,7 @@ export class Service {
       releases: this.releases,
       log: this.log.child('reconcile'),
       busy: (repo, branch) => this.deployer.busy(repo, branch) !== null,
+      confinement: (repo, cwd) => this.deployer.confinement(repo, cwd),
     });
     await this.nginx.apply(this.config);
   }
@@ -268,7 +273,7 @@ export class Service {
   }
 
   /** Deploys the branch's current commit again, as a new release. */
-  async rebuild(repoName: string, branch: string, user: string, out: (text: string) => void): Promise<DeployOutcome> {
+  async rebuild(repoName: string, branch: string, user: string, out: Pusher): Promise<DeployOutcome> {
     const repo = this.repo(repoName);
     this.branch(repoName, branch);
     const commit = this.head(repoName, branch);
@@ -312,7 +317,7 @@ export class Service {
         return 0;
       }
       const running = this.processes(repoName, branch).filter((p) => p.release === current.id);
-      const specs = releaseSpecs(this.dataDir, branchCfg, { repo: repoName, branch, id: current.id, commit: current.commit, checkout: current.checkout }, (runner, i) => {
+      const specs = releaseSpecs(this.dataDir, branchCfg, { repo: repoName, branch, id: current.id, commit: current.commit, checkout: current.checkout }, this.deployer.confinement(repoName, current.checkout), (runner, i) => {
         const port = running.find((p) => p.runner === runner && p.index === i)?.port;
         if (port === undefined) throw new UserError(`${repoName}/${branch}: ${runner}.${i} is not running; use rebuild`);
         return port;
@@ -325,7 +330,7 @@ export class Service {
   }
 
   /** Runs a branch's configured custom command in its current checkout; resolves to its exit code. */
-  async customCmd(repoName: string, branch: string, name: string, out: (text: string) => void): Promise<number> {
+  async customCmd(repoName: string, branch: string, name: string, out: Pusher): Promise<number> {
     const branchCfg = this.branch(repoName, branch);
     const cmd = branchCfg.customCmds[name];
     if (cmd === undefined) {
@@ -334,8 +339,9 @@ export class Service {
     }
     const current = this.currentRelease(repoName, branch);
     if (!current) throw new UserError(`${repoName}/${branch} is not deployed; custom commands run in the current checkout`);
-    const env = appEnv(branchCfg, { repo: repoName, branch, release: current.id, commit: current.commit });
-    const r = await runShell(cmd, { cwd: current.checkout, env, onOutput: out, timeoutMs: CUSTOM_CMD_TIMEOUT_MS });
+    const confine = this.deployer.confinement(repoName, current.checkout);
+    const env = appEnv(branchCfg, { repo: repoName, branch, release: current.id, commit: current.commit }, undefined, confine);
+    const r = await runShell(cmd, { cwd: current.checkout, env, confine, onOutput: out, backlog: out.backlog, timeoutMs: CUSTOM_CMD_TIMEOUT_MS });
     if (r.code !== 0) out(`custom command '${name}' ${describeExit(r, CUSTOM_CMD_TIMEOUT_MS)}\n`);
     return r.code ?? 1;
   }
@@ -355,7 +361,7 @@ export class Service {
         for (const c of listDir(path.join(root, repo, b))) {
           const dir = path.join(root, repo, b, c);
           if (!kept.has(dir)) {
-            fs.rmSync(dir, { recursive: true, force: true });
+            removeTree(dir);
             removed.push(path.relative(this.dataDir, dir));
           }
         }

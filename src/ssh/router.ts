@@ -52,7 +52,8 @@ export class Router implements SessionHandlers {
         role,
         fingerprint: ctx.fingerprint,
         service: this.service,
-        out: (s) => ch.write(forTerminal(ctx, s)),
+        // A client gone away takes nothing more: its backlog no longer holds anything back.
+        out: Object.assign((s: string) => ch.write(forTerminal(ctx, s)), { backlog: () => (ch.destroyed ? 0 : ch.writableLength) }),
         err: (s) => ch.stderr.write(forTerminal(ctx, s)),
       });
     } catch (err) {
@@ -105,7 +106,8 @@ export class Router implements SessionHandlers {
         await serveReceivePack(reader, writer, {
           gitDir,
           maxPackBytes: this.service.limits.maxPackBytes,
-          ...this.service.pushHooks(ctx.user, name),
+          // The backlog lets the deploy drop build output the pusher cannot take as fast as it comes.
+          ...this.service.pushHooks(ctx.user, name, () => (ch.destroyed ? 0 : ch.writableLength + ch.stderr.writableLength)),
           log,
         });
         this.service.pushed(name);

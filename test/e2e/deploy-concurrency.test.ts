@@ -23,24 +23,24 @@ import {
   status,
   stopAll,
   waitFor,
+  gateFile,
 } from './helpers/deploy.ts';
 import { assertFsckClean, serverRef, startInstance, tempDir, type Instance } from './helpers/instance.ts';
 
 const marker = newMarker();
 const ports = portRange();
-const gates = tempDir('slipway-gates-');
-const gate = (branch: string) => path.join(gates, branch);
+let inst: Instance;
+const gate = (branch: string) => gateFile(inst, 'hello', `gate-${branch}`);
 
 const branch = (name: string, extra = '') => `  ${name}:
     runners:
       web: {type: NginxBackend, cmd: node server.js}
-    env: {SLIPWAY_TEST_ID: ${marker}, GATE: ${gate(name)}}
+    env: {SLIPWAY_TEST_ID: ${marker}, GATE: gate-${name}}
     hooks: {build: ["sh build.sh"]${extra}}
 `;
 const REPO = `branches:\n${branch('main')}${branch('staging')}${branch('maint', ', maintenance: ["sh maint.sh"]')}`;
 
 describe('overlapping deploys, disconnects and the maintenance order', () => {
-  let inst: Instance;
   let work: string;
   let v1: string;
   const url = () => `${inst.url}/hello`;
@@ -63,10 +63,7 @@ describe('overlapping deploys, disconnects and the maintenance order', () => {
       assert.equal(await serverRef(inst, 'hello', `refs/heads/${b}`), v1);
     }
   });
-  after(async () => {
-    fs.rmSync(gates, { recursive: true, force: true });
-    await stopAll(inst, marker);
-  });
+  after(() => stopAll(inst, marker));
 
   test('a second push to a branch that is deploying is refused naming who started it; the first deploy finishes', async () => {
     fs.writeFileSync(gate('main'), '');

@@ -13,6 +13,7 @@ import {
   branchState,
   checkoutsOf,
   commitApp,
+  gateFile,
   gitLive,
   logDir,
   newMarker,
@@ -30,15 +31,13 @@ import { assertFsckClean, serverRef, startInstance, tempDir, type Instance } fro
 
 const marker = newMarker();
 const ports = portRange();
-const gates = tempDir('slipway-gates-');
-const GATE = path.join(gates, 'main');
 
 const REPO = `branches:
   main:
     runners:
       web: {type: NginxBackend, cmd: node server.js}
       worker: {type: SimpleProcess, cmd: node worker.js}
-    env: {SLIPWAY_TEST_ID: ${marker}, GATE: ${GATE}}
+    env: {SLIPWAY_TEST_ID: ${marker}, GATE: gate-main}
     hooks: {build: ["sh build.sh"]}
 `;
 
@@ -71,10 +70,7 @@ describe('apps outlive the gateway; kill -9 mid-deploy loses nothing', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.equal((await ask(parseSummary(r.stderr).runners.web!.ports[0]!)).commit, commits.v1);
   });
-  after(async () => {
-    fs.rmSync(gates, { recursive: true, force: true });
-    await stopAll(inst, marker);
-  });
+  after(() => stopAll(inst, marker));
 
   test('a stopped gateway leaves apps serving and logging; the next start adopts the same processes and supervises them again', async () => {
     const before_ = await web0();
@@ -111,7 +107,7 @@ describe('apps outlive the gateway; kill -9 mid-deploy loses nothing', () => {
   test('kill -9 of the gateway during a build: after the next start the old release serves, the ref stays, the pending checkout is gone and a new push deploys', async () => {
     const before_ = await web0();
     const app = await ask(before_.port);
-    fs.writeFileSync(GATE, '');
+    fs.writeFileSync(gateFile(inst, 'hello', 'gate-main'), '');
     commits.v2 = await commitApp(work, inst, 'v2');
     const push = gitLive(inst, ['push', url(), 'main'], { cwd: work });
     await push.waitOutput(/-----> Build/);
@@ -137,7 +133,7 @@ describe('apps outlive the gateway; kill -9 mid-deploy loses nothing', () => {
     // Checked while the gate still holds the build; asserted last, so the branch is left usable.
     const leftovers = appProcesses(marker).filter((p) => p.env.SLIPWAY_RELEASE === pending.id);
 
-    fs.rmSync(GATE, { force: true });
+    fs.rmSync(gateFile(inst, 'hello', 'gate-main'), { force: true });
     const again = await inst.git(['push', url(), 'main'], { cwd: work });
     assert.equal(again.code, 0, again.stderr);
     assert.equal((await ask(parseSummary(again.stderr).runners.web!.ports[0]!)).commit, commits.v2);
@@ -147,7 +143,7 @@ describe('apps outlive the gateway; kill -9 mid-deploy loses nothing', () => {
   });
 
   test('kill -9 of the gateway while the new release starts: after the next start its processes are stopped and the old release serves', async () => {
-    fs.rmSync(GATE, { force: true });
+    fs.rmSync(gateFile(inst, 'hello', 'gate-main'), { force: true });
     const before_ = await web0();
     const old = await serverRef(inst, 'hello', 'refs/heads/main');
     const oldApp = await ask(before_.port);

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { commitApp, gitLive, newMarker, portRange, stopAll, waitFor } from './helpers/deploy.ts';
+import { ask, commitApp, gitLive, newMarker, portRange, stopAll, waitFor } from './helpers/deploy.ts';
 import { gitEnv, run, startInstance, type Instance } from './helpers/instance.ts';
 import { freePort, killNginx, requireNginx, web } from './helpers/nginx.ts';
 
@@ -98,13 +98,15 @@ describe('switches through nginx', () => {
       assert.match(rb.stdout + rb.stderr, new RegExp(`live at http://app\\.test:${httpPort}/`));
       const before_ = JSON.parse((await web(httpPort, 'app.test')).body) as { version: string; pid: number; port: number };
       assert.equal(before_.version, 'v2');
+      // The pid an app reports is the one in its sandbox's pid namespace: ask maps it to the host's.
+      const beforePid = (await ask(before_.port)).pid;
       next();
       const rs = await inst.ssh('alice', ['restart', 'app', 'main']);
       settle('v2');
       assert.equal(rs.code, 0, rs.stderr);
       const after_ = JSON.parse((await web(httpPort, 'app.test')).body) as { version: string; pid: number; port: number };
       assert.deepEqual([after_.version, after_.port], ['v2', before_.port], 'restarted on its own port');
-      assert.notEqual(after_.pid, before_.pid);
+      assert.notEqual((await ask(after_.port)).pid, beforePid);
       await new Promise((r) => setTimeout(r, 200));
     } finally {
       await load.stop();

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { DEFAULT_APP_LIMITS } from '../../src/config/schema.ts';
 import type { Config, RepoConfig, Role } from '../../src/config/types.ts';
 import { ZERO_OID } from '../../src/git/refs.ts';
 import { UserError } from '../../src/lib/errors.ts';
 import { decide, mayLogIn, refusePush, requireAccess, visibleRepos } from '../../src/service/access.ts';
 
 const branch = (name: string) => ({ name, runners: {}, env: {}, hooks: { build: null, maintenance: [] }, customCmds: {}, keepReleases: 3 });
-const repo = (name: string): RepoConfig => ({ name, file: `repos/${name}.yml`, branches: { main: branch('main'), staging: branch('staging') } });
+const repo = (name: string): RepoConfig => ({ name, file: `repos/${name}.yml`, branches: { main: branch('main'), staging: branch('staging') }, limits: DEFAULT_APP_LIMITS });
 const A = 'a'.repeat(40);
 
 /** access.ts reads the users and the repos of a config, nothing else. */

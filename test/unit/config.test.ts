@@ -226,6 +226,8 @@ test('a dir without a main file gets every default', () => {
     },
     ssh: { rsaSha1Signatures: false, ecdsaHostKey: false },
     logs: { maxBytes: 10 * 1024 ** 2, keep: 5 },
+    isolation: undefined,
+    appLimits: { processes: 512, openFiles: 4096, memoryBytes: 4 * 1024 ** 3, buildTimeoutMs: 1_800_000 },
     keepReleases: 3,
     drainSeconds: 5,
     nginx: { managed: true, address: undefined, httpPort: 80, httpsPort: 443, confDir: undefined, testCmd: 'nginx -t', reloadCmd: 'nginx -s reload', templates: undefined, binary: undefined },
@@ -349,7 +351,7 @@ limits:
     'slipway.yml: limits.handshake_timeout: got -1 (expected a number of seconds above 0)',
     "slipway.yml: limits.max_pack_size: got 'lots' (expected a size in bytes or like '100MB', '1GiB', '512k')",
     'slipway.yml: limits.max_conections: unknown key (expected max_connections, max_unauthenticated, max_unauthenticated_per_source, penalty, penalty_max, max_auth_attempts, handshake_timeout, idle_timeout, max_pack_size, max_sessions_per_connection)',
-    'slipway.yml: lisen: unknown key (expected listen, ports, keep_releases, drain_seconds, nginx, deploy_logger_cmd, ssl_config, limits, ssh, logs, users, runner_runscript_template, runner_logscript_template)',
+    'slipway.yml: lisen: unknown key (expected listen, ports, keep_releases, drain_seconds, nginx, deploy_logger_cmd, ssl_config, limits, ssh, logs, isolation, app_limits, users, runner_runscript_template, runner_logscript_template)',
   ]);
 });
 
@@ -755,4 +757,26 @@ test('the starter config has no domain when nginx is not installed', () => {
 test('the starter refuses a dir that already holds a configuration', () => {
   const dir = configDir({ 'pypaas.yml': '' });
   assert.throws(() => writeStarterConfig(dir, [], false), (err) => err instanceof UserError && err.message === `${dir} already holds a configuration; refusing to overwrite`);
+});
+
+test('isolation, app_limits and a repo’s run_as, isolation and limits load; a repo overrides only the limits it names', () => {
+  const config = configOf({
+    'slipway.yml': 'isolation: user\napp_limits: {processes: 100, memory: 2GiB, build_timeout: 60}\n',
+    'repos/a.yml': 'run_as: web-a\nisolation: none\nlimits: {open_files: 64}\nbranches: {main: {}}\n',
+    'repos/b.yml': 'branches: {main: {}}\n',
+  });
+  assert.equal(config.global.isolation, 'user');
+  assert.deepEqual(config.repos.a!.limits, { processes: 100, openFiles: 64, memoryBytes: 2 * 1024 ** 3, buildTimeoutMs: 60_000 });
+  assert.equal(config.repos.a!.runAs, 'web-a');
+  assert.equal(config.repos.a!.isolation, 'none');
+  assert.deepEqual(config.repos.b!.limits, { processes: 100, openFiles: 4096, memoryBytes: 2 * 1024 ** 3, buildTimeoutMs: 60_000 });
+  assert.equal(config.repos.b!.runAs, undefined);
+});
+
+test('a bad isolation, run_as or limit is one line naming the file and key', () => {
+  assert.deepEqual(problemsOf({ 'slipway.yml': 'isolation: docker\n' }), ["slipway.yml: isolation: got 'docker' (expected sandbox, user or none)"]);
+  assert.deepEqual(problemsOf({ 'repos/a.yml': 'run_as: root\nbranches: {main: {}}\n' }), ['repos/a.yml: run_as: root is the gateway, not an app user (expected a user of its own, or leave run_as out)']);
+  assert.match(problemsOf({ 'repos/a.yml': 'run_as: "Bad User"\nbranches: {main: {}}\n' })[0]!, /^repos\/a\.yml: run_as: invalid user name 'Bad User' \(expected at most 32 lowercase/);
+  assert.match(problemsOf({ 'repos/a.yml': 'limits: {processes: 0}\nbranches: {main: {}}\n' })[0]!, /^repos\/a\.yml: limits\.processes: got 0/);
+  assert.match(problemsOf({ 'slipway.yml': 'app_limits: {fork: 3}\n' })[0]!, /^slipway\.yml: app_limits\.fork: unknown key \(expected processes, open_files, memory, build_timeout\)/);
 });

@@ -6,6 +6,7 @@ import { buildSite, type SiteModel, type TargetLookup } from '../../src/nginx/mo
 import { upstreamName } from '../../src/nginx/names.ts';
 import { refusal } from '../../src/nginx/refusal.ts';
 import { renderSite } from '../../src/nginx/render.ts';
+import { DEFAULT_APP_LIMITS } from '../../src/config/schema.ts';
 
 const NGINX: NginxSettings = { managed: true, address: '127.0.0.1', httpPort: 8080, httpsPort: 8443, testCmd: 'nginx -t', reloadCmd: 'nginx -s reload' };
 
@@ -14,6 +15,7 @@ function repo(name: string, branch: string): RepoConfig {
   return {
     name,
     file: `repos/${name}.yml`,
+    limits: DEFAULT_APP_LIMITS,
     branches: {
       [branch]: {
         name: branch,

@@ -17,6 +17,7 @@ import { Supervisor } from '../../src/runners/supervisor.ts';
 import type { ServiceEvent } from '../../src/service/events.ts';
 import { Service } from '../../src/service/service.ts';
 import { SOURCE_ROOT, seedRepo } from '../../src/service/starter.ts';
+import { Isolator } from '../../src/runners/isolation.ts';
 
 setLogLevel('error');
 const logged: string[] = [];
@@ -52,7 +53,9 @@ test('a deploy, crashes, a crash loop and config swaps each reach a subscriber a
   const log = logger('test');
   supervisor = new Supervisor({ stateFile: path.join(dataDir, 'state', 'processes.json'), log, logLimits: config.global.logs, backoff: { initialMs: 50, maxMs: 100 } });
   await supervisor.init();
-  const service = new Service(config, dataDir, supervisor, log);
+  // The gateway's own user runs the app here: this test is about events, not isolation.
+  const isolator = new Isolator({ root: false, gatewayUser: 'test', sandbox: false }, dataDir, configDir, log);
+  const service = new Service(config, dataDir, supervisor, log, isolator);
   const seen: ServiceEvent[] = [];
   const stop = service.events.on((e) => seen.push(e));
   const deploysOnly: ServiceEvent[] = [];

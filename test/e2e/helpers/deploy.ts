@@ -149,7 +149,10 @@ export async function waitFor<T>(fn: () => T | Promise<T>, timeoutMs = 20_000, w
 export interface AppAnswer {
   version: string;
   commit: string;
+  /** on the host */
   pid: number;
+  /** as the app sees itself (in its sandbox's pid namespace) */
+  nsPid: number;
   release: string;
   port: number;
   cwd: string;
@@ -170,11 +173,17 @@ export function httpGet(port: number, urlPath = '/', timeoutMs = 3000): Promise<
   });
 }
 
-/** What the fixture app on `port` says about itself. */
+/**
+ * What the fixture app on `port` says about itself. A sandboxed app has a pid namespace of its
+ * own, so the pid it reports is not the host's: `pid` is the host pid of the node process that
+ * serves `port` (found through /proc), `nsPid` what the app said.
+ */
 export async function ask(port: number): Promise<AppAnswer> {
   const r = await httpGet(port, '/');
   assert.equal(r.status, 200, `port ${port}: ${r.body}`);
-  return JSON.parse(r.body) as AppAnswer;
+  const a = JSON.parse(r.body) as AppAnswer;
+  const host = scriptProcesses(a.env.SLIPWAY_TEST_ID ?? '', 'server.js').filter((p) => p.env.PORT === String(port));
+  return { ...a, nsPid: a.pid, pid: host.length === 1 ? host[0]!.pid : a.pid };
 }
 
 /** Polls `port` until the app there satisfies `ok`. */
@@ -224,13 +233,22 @@ setInterval(() => console.log('tick ' + (n++) + ' pid ' + process.pid), 100);
 process.on('SIGTERM', () => process.exit(0));
 `;
 
-/** The build hook: records its environment, waits while $GATE exists, fails when asked to. */
+/**
+ * The build hook: records its environment, waits while the file $GATE exists in its HOME (the
+ * app's data folder: the one place outside its checkout that a confined build and the test both
+ * reach; see `gateFile`), fails when asked to.
+ */
 export const BUILD_SH = `echo "building version $(cat version.txt)"
 env > build-env.txt
-if [ -n "$GATE" ]; then while [ -e "$GATE" ]; do sleep 0.1; done; fi
+if [ -n "$GATE" ]; then while [ -e "$HOME/$GATE" ]; do sleep 0.1; done; fi
 if [ -f build_fail ]; then echo "compile error: something broke"; echo "error on line 2"; exit 3; fi
 echo "build done"
 `;
+
+/** Where the test puts the gate file named `name` of `repo` (GATE in the branch env is `name`). */
+export function gateFile(inst: Instance, repo: string, name: string): string {
+  return path.join(inst.dataDir, 'apps', repo, name);
+}
 
 export const MAINT_SH = `echo "maintenance for version $(cat version.txt)"
 if [ -f maint_fail ]; then echo "migration failed"; exit 3; fi

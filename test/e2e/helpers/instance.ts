@@ -8,7 +8,14 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = path.resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 
 /** The real clients the end-to-end tests drive, and the Debian package of each. */
-const TOOLS: Record<string, string> = { git: 'git', ssh: 'openssh-client', 'ssh-keygen': 'openssh-client', bash: 'bash' };
+const TOOLS: Record<string, string> = {
+  git: 'git',
+  ssh: 'openssh-client',
+  'ssh-keygen': 'openssh-client',
+  bash: 'bash',
+  // As root, slipway gives each repo a user (useradd) and confines it (prlimit, bwrap, setpriv).
+  ...(process.getuid?.() === 0 ? { useradd: 'passwd', bwrap: 'bubblewrap', setpriv: 'util-linux', prlimit: 'util-linux' } : {}),
+};
 
 /**
  * Installs missing clients when running as root (apt-get), else fails naming the package: never
@@ -48,6 +55,10 @@ export interface InstanceOptions {
   /** users whose key exists on disk but is NOT put in the config */
   strangers?: string[];
   keyType?: KeyType;
+  /** make the instance's temp root searchable by other users (o+x), as `isolation: user` needs */
+  openRoot?: boolean;
+  /** run the gateway as this unprivileged uid (and gid), owning the instance's files, with its own HOME */
+  asUid?: number;
 }
 
 export type KeyType = 'ed25519' | 'rsa' | 'ecdsa' | 'ecdsa-384' | 'ecdsa-521';
@@ -170,11 +181,17 @@ export class Instance {
     return `ssh -i ${this.keys[user]} -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o BatchMode=yes -o ConnectTimeout=10`;
   }
 
+  /** set: the gateway runs as this uid (see InstanceOptions.asUid) */
+  asUid?: number;
+
   /** Starts `slipway serve` and waits until it listens; one that does not within `deadlineMs` is killed and fails the test. */
   async start(extraArgs: string[] = [], deadlineMs = 30_000): Promise<void> {
-    const proc = spawn(process.execPath, [path.join(ROOT, 'bin/slipway.js'), 'serve', '--config', this.configDir, '--data', this.dataDir, '--listen', '127.0.0.1:0', ...extraArgs], {
+    const argv = [process.execPath, path.join(ROOT, 'bin/slipway.js'), 'serve', '--config', this.configDir, '--data', this.dataDir, '--listen', '127.0.0.1:0', ...extraArgs];
+    const as = this.asUid;
+    if (as !== undefined) argv.unshift('setpriv', `--reuid=${as}`, `--regid=${as}`, '--clear-groups', '--');
+    const proc = spawn(argv[0]!, argv.slice(1), {
       cwd: this.root,
-      env: { ...process.env, SLIPWAY_LOG_LEVEL: 'debug' },
+      env: { ...process.env, SLIPWAY_LOG_LEVEL: 'debug', ...(as === undefined ? {} : { HOME: path.join(this.root, 'gateway-home'), USER: 'nobody' }) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.proc = proc;
@@ -235,6 +252,7 @@ export class Instance {
 /** Writes a config dir and keys, then starts an instance on a random port. */
 export async function startInstance(opts: InstanceOptions = {}): Promise<Instance> {
   const root = tempDir();
+  if (opts.openRoot) fs.chmodSync(root, 0o711);
   const configDir = path.join(root, 'config');
   const dataDir = path.join(root, 'data');
   fs.mkdirSync(path.join(configDir, 'repos'), { recursive: true });
@@ -252,8 +270,21 @@ export async function startInstance(opts: InstanceOptions = {}): Promise<Instanc
   for (const [name, yml] of Object.entries(repos)) fs.writeFileSync(path.join(configDir, 'repos', `${name}.yml`), yml);
   if (opts.domains) fs.mkdirSync(path.join(configDir, 'domains'));
   for (const [name, yml] of Object.entries(opts.domains ?? {})) fs.writeFileSync(path.join(configDir, 'domains', `${name}.yml`), yml);
+  if (opts.asUid !== undefined) {
+    inst.asUid = opts.asUid;
+    fs.mkdirSync(path.join(root, 'gateway-home'));
+    fs.chmodSync(root, 0o711);
+    for (const d of [root, configDir, path.join(root, 'gateway-home'), ...walk(configDir)]) fs.chownSync(d, opts.asUid, opts.asUid);
+  }
   await inst.start();
   return inst;
+}
+
+function walk(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    return e.isDirectory() ? [p, ...walk(p)] : [p];
+  });
 }
 
 /** A local working repo with `n` commits, each changing a few files. */

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import ssh2 from 'ssh2';
-import { startInstance, type Instance } from './helpers/instance.ts';
+import { startInstance, waitUntil, type Instance } from './helpers/instance.ts';
+import { rawExecWith } from './helpers/raw-git.ts';
 
 describe('hostile text in the log', () => {
   let inst: Instance;
@@ -19,41 +19,17 @@ describe('hostile text in the log', () => {
     fs.writeFileSync(pub, `${algo} ${blob} laptop\x1b[2J\x1b]0;pwned\x07${'c'.repeat(2000)}\n`);
     const from = inst.output.length;
     inst.proc!.kill('SIGHUP');
-    const deadline = Date.now() + 10_000;
-    while (!inst.output.slice(from).includes('config reloaded')) {
-      if (Date.now() > deadline) throw new Error(`no reload:\n${inst.output.slice(from)}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitUntil('the config reload', () => inst.output.slice(from).includes('config reloaded'));
   });
   after(() => inst.stop());
 
   test('login name, client version and key comment are escaped and capped in the log line', async () => {
     const from = inst.output.length;
     const login = `root\n2026-01-01T00:00:00.000Z INFO  slipway.ssh: authenticated user=admin\x1b[31m${'u'.repeat(5000)}`;
-    const out = await new Promise<string>((resolve, reject) => {
-      const c = new ssh2.Client();
-      c.on('ready', () => c.exec('whoami', (err, ch) => {
-        if (err) return reject(err);
-        let text = '';
-        ch.on('data', (d: Buffer) => (text += d));
-        ch.on('close', () => {
-          c.end();
-          resolve(text);
-        });
-      }));
-      c.on('error', reject);
-      c.connect({
-        host: '127.0.0.1', port: inst.port, username: login, privateKey: fs.readFileSync(inst.keys.alice!),
-        ident: 'evil\x1b[2J\x7f', readyTimeout: 15_000,
-      });
-    });
+    const r = await rawExecWith(inst, { username: login, privateKey: fs.readFileSync(inst.keys.alice!), ident: 'evil\x1b[2J\x7f' }, 'whoami');
+    const out = r.stdout.toString();
     assert.match(out, /^user: alice/, 'the login name is not who you are');
-    const deadline = Date.now() + 10_000;
-    let line: string | undefined;
-    while (!(line = inst.output.slice(from).split('\n').find((l) => l.includes('authenticated')))) {
-      if (Date.now() > deadline) assert.fail(`no authenticated line:\n${inst.output.slice(from)}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const line = await waitUntil('an authenticated log line', () => inst.output.slice(from).split('\n').find((l) => l.includes('authenticated')) ?? '');
     assert.doesNotMatch(inst.output.slice(from), /\x1b|\x07|\x7f/, 'no raw escape reaches the log');
     assert.doesNotMatch(inst.output.slice(from), /^2026-01-01T00:00:00\.000Z/m, 'the fake line did not become a line');
     assert.match(line, / login="root\\n2026-01-01T00:00:00\.000Z INFO  slipway\.ssh: authenticated user=admin\\x1b\[31mu+…\(\+\d+ chars\)"/);

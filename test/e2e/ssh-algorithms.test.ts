@@ -9,6 +9,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import ssh2 from 'ssh2';
 import { gitEnv, makeWorkRepo, run, startInstance, type Instance } from './helpers/instance.ts';
+import { rawExecWith } from './helpers/raw-git.ts';
 import { OPENSSH_OPTS, waitFor } from './helpers/ssh-clients.ts';
 
 describe('ssh-audit', () => {
@@ -150,20 +151,7 @@ describe('identity comes from the key that signed', () => {
       }
     }
     const from = inst.output.length;
-    const out = await new Promise<string>((resolve, reject) => {
-      const c = new ssh2.Client();
-      c.on('ready', () => c.exec('whoami', (err, ch) => {
-        if (err) return reject(err);
-        let text = '';
-        ch.on('data', (d: Buffer) => (text += d));
-        ch.on('close', () => {
-          c.end();
-          resolve(text);
-        });
-      }));
-      c.on('error', reject);
-      c.connect({ host: '127.0.0.1', port: inst.port, username: 'paas', agent: new LyingAgent(), readyTimeout: 15_000 });
-    });
+    const out = (await rawExecWith(inst, { agent: new LyingAgent() }, 'whoami')).stdout.toString();
     assert.match(out, /^user: bob\nrole: read/);
     const log = inst.output.slice(from);
     assert.match(log, /signature did not verify/);

@@ -108,7 +108,12 @@ export function collect(ch: ClientChannel): Promise<ExecResult> {
 
 /** `ssh host <command>` over a fresh ssh2 connection: sends `input`, then EOF, and waits for the channel to close. */
 export async function rawExec(inst: Instance, command: string, input: Buffer | string = Buffer.alloc(0), user = 'alice'): Promise<ExecResult> {
-  const conn = await connectAs(inst, user);
+  return rawExecWith(inst, { privateKey: fs.readFileSync(inst.keys[user]!) }, command, input);
+}
+
+/** The same over a connection made with `cfg` (another login name, client version, agent, …). */
+export async function rawExecWith(inst: Instance, cfg: ConnectConfig, command: string, input: Buffer | string = Buffer.alloc(0)): Promise<ExecResult> {
+  const conn = await connect(inst, cfg);
   try {
     const ch = await openExec(conn, command);
     const done = collect(ch);

@@ -7,11 +7,10 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { spawnTracked } from './procs.ts';
-import { MARKER_VAR, serverJs } from './push-to-live.ts';
+import { get, MARKER_VAR, serverJs, sleep } from './push-to-live.ts';
 import type { SlipwayInstance } from './slipway-instance.ts';
 
 export const NGINX_REPO = 'live-nginx';
@@ -42,22 +41,6 @@ export interface NginxLiveResult {
   failed: { at: number; what: string }[];
   errors: string[];
 }
-
-function get(port: number): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, headers: { host: NGINX_HOST }, timeout: 2000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-  });
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function git(args: string[], cwd: string, env: NodeJS.ProcessEnv): void {
   const r = spawnSync('git', args, { cwd, env, encoding: 'utf8' });
@@ -106,7 +89,7 @@ export async function measureNginxLive(o: { slip: SlipwayInstance; dir: string; 
       const started = performance.now();
       result.requests++;
       try {
-        const r = await get(o.httpPort);
+        const r = await get(o.httpPort, 2000, NGINX_HOST);
         const v = r.body.split('\n')[0] ?? '';
         if (r.status !== 200) result.failed.push({ at: started, what: `HTTP ${r.status}` });
         else if (v !== current) {

@@ -108,9 +108,10 @@ function gitSync(args: string[], cwd: string, env: NodeJS.ProcessEnv): string {
   return r.stdout.trim();
 }
 
-function get(port: number, timeoutMs = 1000): Promise<{ status: number; body: string }> {
+/** One GET of `/` on a fresh connection (no keep-alive), optionally for a virtual host. */
+export function get(port: number, timeoutMs = 1000, host?: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: timeoutMs }, (res) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, timeout: timeoutMs, ...(host ? { headers: { host } } : {}) }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (body += d));
@@ -122,7 +123,7 @@ function get(port: number, timeoutMs = 1000): Promise<{ status: number; body: st
   });
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Fields of a gateway log line: `<iso time> INFO  <component>: deployed k=v …`. */
 export function parseLogLine(line: string): { at: number; fields: Record<string, string> } | null {

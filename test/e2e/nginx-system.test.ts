@@ -52,9 +52,17 @@ describe('system nginx (managed: false)', () => {
     const r = await inst.git(['push', `${inst.url}/app`, 'main'], { cwd: work });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, new RegExp(`live at http://app\\.test:${httpPort}/`));
-    // `nginx -s reload` only signals the master: the new config takes a moment.
-    await waitFor(async () => (await web(httpPort, 'app.test')).body.startsWith('{'), 5000, 'the reload');
-    assert.equal(JSON.parse((await web(httpPort, 'app.test')).body).version, 'v1');
+    // `nginx -s reload` only signals the master: the new config takes a moment, and old workers
+    // may still take a connection or two, so wait until three answers in a row come from the app.
+    const version = async () => {
+      const body = (await web(httpPort, 'app.test')).body;
+      return body.startsWith('{') ? (JSON.parse(body) as { version: string }).version : `not the app: ${body.slice(0, 40)}`;
+    };
+    const served = await waitFor(async () => {
+      const three = [await version(), await version(), await version()];
+      return three.every((v) => v === three[0]) && !three[0]!.startsWith('not the app') ? three[0] : undefined;
+    }, 5000, 'the reload');
+    assert.equal(served, 'v1');
     assert.deepEqual(Object.keys(snapshot()), ['app.test.conf', 'operator.conf', 'upstream_backend_web-app-main.conf']);
     assert.equal((await web(httpPort, 'other.test')).body, "the operator's own site\n");
   });

@@ -103,8 +103,14 @@ async function waitFor<T>(what: string, fn: () => T | undefined | null | false, 
   }
 }
 
+/** A log file's text, '' while it does not exist (a rotation may rename it between any two calls). */
 function read(file: string): string {
-  return fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
+    throw err;
+  }
 }
 
 function pidAlive(pid: number): boolean {

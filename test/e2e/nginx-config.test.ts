@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { commitApp, newMarker, portRange, reloadConfig, stopAll, waitFor } from './helpers/deploy.ts';
+import { commitApp, newMarker, portRange, reloadConfig, waitFor } from './helpers/deploy.ts';
 import { gitEnv, ROOT, run, startInstance, tempDir, type Instance } from './helpers/instance.ts';
-import { freePort, killNginx, masterPid, requireNginx, web } from './helpers/nginx.ts';
+import { freePort, masterPid, requireNginx, stopWithNginx, web } from './helpers/nginx.ts';
 
 requireNginx();
 const marker = newMarker();
@@ -53,11 +53,7 @@ describe('nginx and the config', () => {
       domains: { 'app.test': GOOD },
     });
   });
-  after(async () => {
-    // The gateway first: it would start a stopped nginx again.
-    await stopAll(inst, marker);
-    await killNginx(inst);
-  });
+  after(() => stopWithNginx(inst, marker));
 
   test('an operator template overrides one file; a uwsgi runner answers through uwsgi_pass', async () => {
     const work = path.join(inst.root, 'work');

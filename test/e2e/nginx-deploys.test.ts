@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ask, commitApp, gitLive, newMarker, portRange, stopAll, waitFor } from './helpers/deploy.ts';
+import { ask, commitApp, gitLive, newMarker, portRange, waitFor } from './helpers/deploy.ts';
 import { gitEnv, run, startInstance, type Instance } from './helpers/instance.ts';
-import { freePort, killNginx, requireNginx, web } from './helpers/nginx.ts';
+import { freePort, requireNginx, stopWithNginx, web } from './helpers/nginx.ts';
 
 requireNginx();
 const marker = newMarker();
@@ -65,11 +65,7 @@ describe('switches through nginx', () => {
     });
     fs.chmodSync(inst.root, 0o755);
   });
-  after(async () => {
-    // The gateway first: it would start a stopped nginx again.
-    await stopAll(inst, marker);
-    await killNginx(inst);
-  });
+  after(() => stopWithNginx(inst, marker));
 
   test('redeploys, a rollback and a restart under a 20 ms request loop: no request fails, each switch serves the new version', async () => {
     const work = path.join(inst.root, 'app');

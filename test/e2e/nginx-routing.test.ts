@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { commitApp, newMarker, portRange, stopAll } from './helpers/deploy.ts';
+import { commitApp, newMarker, portRange } from './helpers/deploy.ts';
 import { gitEnv, run, startInstance, type Instance } from './helpers/instance.ts';
-import { freePort, killNginx, masterPid, requireNginx, web } from './helpers/nginx.ts';
+import { freePort, masterPid, requireNginx, stopWithNginx, web } from './helpers/nginx.ts';
 
 requireNginx();
 const marker = newMarker();
@@ -36,11 +36,7 @@ describe('domains through a managed nginx', () => {
     // nginx's workers run as nobody when slipway runs as root: the test's folders must be readable.
     fs.chmodSync(inst.root, 0o755);
   });
-  after(async () => {
-    // The gateway first: it would start a stopped nginx again.
-    await stopAll(inst, marker);
-    await killNginx(inst);
-  });
+  after(() => stopWithNginx(inst, marker));
 
   test('before any push the managed nginx runs and a domain without a release answers 503', async () => {
     assert.ok(masterPid(inst), `no nginx master:\n${inst.output}`);

@@ -10,9 +10,9 @@ import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { commitApp, newMarker, portRange, stopAll } from './helpers/deploy.ts';
+import { commitApp, newMarker, portRange } from './helpers/deploy.ts';
 import { ROOT, run, serverRef, startInstance, tempDir, type Instance } from './helpers/instance.ts';
-import { freePort, killNginx, requireNginx, web } from './helpers/nginx.ts';
+import { freePort, requireNginx, stopWithNginx, web } from './helpers/nginx.ts';
 
 requireNginx();
 const marker = newMarker();
@@ -48,9 +48,7 @@ describe('TLS domains', () => {
     });
   });
   after(async () => {
-    // The gateway first: it would start a stopped nginx again.
-    await stopAll(inst, marker);
-    await killNginx(inst);
+    await stopWithNginx(inst, marker);
     fs.rmSync(certDir, { recursive: true, force: true });
   });
 

@@ -9,6 +9,7 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
+import { stopAll } from './deploy.ts';
 import type { Instance } from './instance.ts';
 
 const SBIN = ['/usr/sbin/nginx', '/usr/local/sbin/nginx'];
@@ -82,4 +83,10 @@ export async function killNginx(inst: Instance): Promise<void> {
   process.kill(pid, 'SIGTERM');
   const until = Date.now() + 5000;
   while (fs.existsSync(`/proc/${pid}`) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+}
+
+/** Teardown of a test with a managed nginx: the gateway first (it would start a stopped nginx again), then its nginx. */
+export async function stopWithNginx(inst: Instance | undefined, marker: string): Promise<void> {
+  await stopAll(inst, marker);
+  if (inst) await killNginx(inst);
 }

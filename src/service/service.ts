@@ -42,6 +42,13 @@ function realpathOr(p: string): string {
   }
 }
 
+export interface LastDeploy {
+  release: string;
+  ok: boolean;
+  error?: string;
+  at: number;
+}
+
 export interface BranchRef {
   repo: string;
   branch: string;
@@ -60,6 +67,10 @@ export class Service {
   private readonly deployer: Deployer;
   private readonly push: PushFlow;
   private readonly nginx: Nginx;
+  /** The problems of the config on disk when the last reload was refused; null: what is on disk runs. */
+  private refusedConfig: string[] | null = null;
+  /** The last deploy outcome per `repo/branch` since the gateway started (releases keep only successes). */
+  private readonly lastDeploys = new Map<string, LastDeploy>();
 
   constructor(
     config: Config,
@@ -103,6 +114,9 @@ export class Service {
     this.supervisor.on('start', (process: ProcessStatus) => events.emit({ type: 'process-started', process }));
     this.supervisor.on('crash', (process: ProcessStatus) => events.emit({ type: process.state === 'crash-loop' ? 'process-crash-loop' : 'process-exited', process }));
     this.supervisor.on('restart', (process: ProcessStatus) => events.emit({ type: 'process-restarted', process }));
+    events.on((e) => {
+      if (e.type === 'deploy-finished') this.lastDeploys.set(`${e.repo}/${e.branch}`, { release: e.release, ok: e.ok, error: e.error, at: Date.now() });
+    }, ['deploy-finished']);
     return events;
   }
 
@@ -160,12 +174,14 @@ export class Service {
     await this.nginx.apply(config);
     this.config = config;
     this.indexKeys();
+    this.refusedConfig = null;
     this.events.emit({ type: 'config-applied', repos: Object.keys(config.repos).length, keys: config.keys.length });
     await this.reconcile();
   }
 
   /** A reload found problems: the running config stays. */
   refuseConfig(problems: string[]): void {
+    this.refusedConfig = problems;
     this.events.emit({ type: 'config-refused', problems });
   }
 
@@ -174,6 +190,11 @@ export class Service {
     const key = this.keyOwners.get(blob.toString('base64'));
     if (!key || !mayLogIn(this.config, key.user)) return null;
     return { user: key.user, fingerprint: sshFingerprint(blob), comment: key.comment };
+  }
+
+  /** Whether the config on disk is the one running, or the problems that kept it out. */
+  configState(): { applied: true } | { applied: false; problems: string[] } {
+    return this.refusedConfig ? { applied: false, problems: this.refusedConfig } : { applied: true };
   }
 
   role(user: string): Role | null {
@@ -229,6 +250,16 @@ export class Service {
   releasesOf(repo: string, branch: string): { current: string | null; releases: Release[] } {
     const { current, releases } = this.releases.load(repo, branch);
     return { current, releases };
+  }
+
+  /** What holds the branch now (a deploy, restart or rollback under way), or null. */
+  activity(repo: string, branch: string): { what: string; user: string; started: number } | null {
+    return this.deployer.activity(repo, branch);
+  }
+
+  /** The last deploy of the branch since the gateway started, failed or not. */
+  lastDeploy(repo: string, branch: string): LastDeploy | null {
+    return this.lastDeploys.get(`${repo}/${branch}`) ?? null;
   }
 
   processes(repo: string, branch: string): ProcessStatus[] {

@@ -9,7 +9,7 @@ import { ClientGoneError, isUserError, reportInternal, UserError } from '../lib/
 import type { Logger } from '../lib/log.ts';
 import type { Service } from '../service/service.ts';
 import { runDashboard } from '../tui/session.ts';
-import { takeSnapshot, UsageSampler } from '../tui/snapshot.ts';
+import { retime, takeSnapshot, UsageSampler } from '../tui/snapshot.ts';
 import { parseExec, type GitService } from './exec-parse.ts';
 import type { Identity, SessionContext, SessionHandlers } from './server.ts';
 
@@ -91,7 +91,8 @@ export class Router implements SessionHandlers {
       cols: ctx.pty.cols,
       rows: ctx.pty.rows,
       user: ctx.user,
-      snapshot: () => takeSnapshot(this.service, ctx.user, sampler),
+      snapshot: (focus) => takeSnapshot(this.service, ctx.user, sampler, focus),
+      retime: (snap, focus) => retime(snap, sampler, focus),
       subscribe: (fn) => this.service.events.on(fn),
       // Actions are ssh commands: the same arguments, access decision and refusals.
       run: (argv, out) =>

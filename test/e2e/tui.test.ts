@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { commitApp, newMarker, portRange, status, stopAll } from './helpers/deploy.ts';
-import { startInstance, type Instance } from './helpers/instance.ts';
+import { assertNoStackTrace, startInstance, type Instance } from './helpers/instance.ts';
 import { rowWith, Terminal } from './helpers/tui.ts';
 
 const marker = newMarker();
@@ -158,6 +158,7 @@ describe('the dashboard over ssh -t', () => {
     const r = await inst.ssh('alice', ['status', 'shop', 'main']);
     assert.equal(r.code, 0, r.stderr);
     assert.ok(inst.proc && inst.proc.exitCode === null, 'the gateway is still running');
+    assertNoStackTrace(inst);
   });
 
   test('without a pty, a session with no command prints the help', async () => {

@@ -51,7 +51,8 @@ export function parseCommandLine(line: string): { change: RefChange; caps: strin
   return { change: { old: m[1]!, new: m[2]!, ref: m[3]! }, caps: capsPart ? capsPart.trim().split(/\s+/).filter(Boolean) : [] };
 }
 
-export async function serveReceivePack(reader: StreamReader, w: ChannelWriter, opts: ReceivePackOptions): Promise<void> {
+/** Serves one push; resolves to its ref updates, each with the `ng` reason report-status gave, if any. */
+export async function serveReceivePack(reader: StreamReader, w: ChannelWriter, opts: ReceivePackOptions): Promise<(RefChange & { error?: string })[]> {
   await advertise(w, opts.gitDir);
 
   const commands: Command[] = [];
@@ -66,7 +67,7 @@ export async function serveReceivePack(reader: StreamReader, w: ChannelWriter, o
     if (commands.length === 0) caps = parsed.caps;
     commands.push(parsed.change);
   }
-  if (commands.length === 0) return; // ls-remote style: nothing to do
+  if (commands.length === 0) return commands; // ls-remote style: nothing to do
 
   w.sideband = caps.includes('side-band-64k');
   const reportStatus = caps.includes('report-status');
@@ -108,6 +109,7 @@ export async function serveReceivePack(reader: StreamReader, w: ChannelWriter, o
     await w.data(body);
     if (w.sideband) await w.flush();
   }
+  return commands;
 }
 
 async function advertise(w: ChannelWriter, gitDir: string): Promise<void> {

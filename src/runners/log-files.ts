@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { parseLogLine } from './log-line.ts';
 
 /**
  * The log files of one directory (one branch): every process's `<runner>.<n>.log`, its stand-in's
@@ -174,6 +175,22 @@ function lastLines(fd: number, end: number, n: number): string[] {
   // The first piece may be the end of an earlier line (pos > 0).
   if (pos > 0) lines.shift();
   return lines.slice(-n);
+}
+
+/** Lines a failing start looks back through for its own, past those of the release running beside it. */
+const LOOKBACK_LINES = 5000;
+
+/** The last `n` lines (their text) that `release`'s process wrote to a process log and its rotated files. */
+export function releaseLines(logFile: string, release: string, n: number): string[] {
+  const base = path.basename(logFile);
+  const set = new LogSet(path.dirname(logFile), (b) => b === base);
+  try {
+    set.scan();
+    const raw = set.tail(LOOKBACK_LINES).get(base) ?? [];
+    return raw.map(parseLogLine).filter((l) => l.release === release).slice(-n).map((l) => l.text);
+  } finally {
+    set.close();
+  }
 }
 
 /**

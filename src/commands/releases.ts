@@ -1,9 +1,25 @@
+import type { Release } from '../deploy/releases.ts';
+import { printable } from '../lib/text.ts';
 import type { Command } from './types.ts';
+
+/** What a release is, in words: its commit's subject, or the config change, or the rollback. */
+export function describeRelease(r: Release): string {
+  switch (r.kind) {
+    case 'config':
+      return `config: ${r.changes?.join(', ') || 'unchanged'}`;
+    case 'rollback':
+      return `rollback to ${r.rollbackOf}`;
+    case 'rebuild':
+      return `rebuild: ${printable(r.subject ?? '', 72)}`;
+    default:
+      return printable(r.subject ?? '', 72);
+  }
+}
 
 export const releases: Command = {
   name: 'releases',
   usage: '<repo> <branch>',
-  summary: 'list the kept releases of a branch (current marked *)',
+  summary: 'list the kept releases of a branch, newest first (current marked *)',
   argCounts: [2],
   needs: { action: 'read', repoArg: true },
   async run(ctx) {
@@ -13,9 +29,15 @@ export const releases: Command = {
       ctx.out(`${repo}/${branch}: no releases yet\n`);
       return 0;
     }
-    for (const r of [...state.releases].reverse()) {
+    const rows = [...state.releases].reverse();
+    const width = (f: (r: Release) => string) => Math.max(...rows.map((r) => f(r).length));
+    const idW = width((r) => r.id);
+    const whatW = width(describeRelease);
+    const byW = width((r) => r.user);
+    for (const r of rows) {
       const mark = r.id === state.current ? '*' : ' ';
-      ctx.out(`${mark} ${r.id.padEnd(6)} ${r.commit.slice(0, 12)}  ${new Date(r.time).toISOString().replace(/\.\d+Z$/, 'Z')}  ${(r.durationMs / 1000).toFixed(1)} s  ${r.user}\n`);
+      const when = new Date(r.time).toISOString().replace(/\.\d+Z$/, 'Z');
+      ctx.out(`${mark} ${r.id.padEnd(idW)}  ${describeRelease(r).padEnd(whatW)}  by ${r.user.padEnd(byW)}  ${r.commit.slice(0, 12)}  ${when}  ${(r.durationMs / 1000).toFixed(1)} s\n`);
     }
     return 0;
   },

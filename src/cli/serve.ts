@@ -16,6 +16,7 @@ import { acquireDataDirLock } from '../lib/data-lock.ts';
 import { Supervisor } from '../runners/supervisor.ts';
 import { mayLogIn } from '../service/access.ts';
 import { Service } from '../service/service.ts';
+import { configDirExposure } from '../lib/private-files.ts';
 import { detectIsolation, Isolator } from '../runners/isolation.ts';
 
 export interface ServeOptions {
@@ -36,13 +37,14 @@ export async function serve(opts: ServeOptions): Promise<void> {
     log.info('created the starter config', { dir: opts.configDir });
   }
   const config = withOverrides(loadOrFail(opts.configDir), opts);
-  fs.mkdirSync(opts.dataDir, { recursive: true });
+  fs.mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   acquireDataDirLock(opts.dataDir);
   const isolator = new Isolator(detectIsolation(), path.resolve(opts.dataDir), opts.configDir, log.child('isolation'));
   sayWhatIsolates(isolator);
   const refused = isolator.problems(config);
   if (refused.length) throw new UserError(refused.map(formatProblem).join('\n'));
   prepareIsolation(isolator, config);
+  for (const warning of configDirExposure(opts.configDir)) log.warn(warning);
   await prepareRepos(config, opts.dataDir);
   if (opts.starter && config.repos.hello?.branches.main) {
     const seeded = await seedRepo(gitDirFor(opts.dataDir, 'hello'), 'main', path.join(SOURCE_ROOT, 'templates', 'hello'));

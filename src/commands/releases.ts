@@ -1,6 +1,6 @@
 import type { Release } from '../deploy/releases.ts';
 import { printable } from '../lib/text.ts';
-import type { Command } from './types.ts';
+import { defineCommand, JSON_FLAG } from './types.ts';
 
 /** What a release is, in words: its commit's subject, or the config change, or the rollback. */
 export function describeRelease(r: Release): string {
@@ -16,15 +16,43 @@ export function describeRelease(r: Release): string {
   }
 }
 
-export const releases: Command = {
+/** `releases --json`: the stable shape documented in README.md (Releases). Env values never appear. */
+export function releasesJson(repo: string, branch: string, state: { current: string | null; releases: Release[] }) {
+  return {
+    repo,
+    branch,
+    current: state.current,
+    releases: [...state.releases].reverse().map((r) => ({
+      id: r.id,
+      current: r.id === state.current,
+      kind: r.kind ?? 'push',
+      commit: r.commit,
+      subject: r.subject ?? null,
+      user: r.user,
+      time: new Date(r.time).toISOString(),
+      duration_ms: r.durationMs,
+      changes: r.kind === 'config' ? (r.changes ?? []) : [],
+      rollback_of: r.rollbackOf ?? null,
+      env: Object.keys(r.config?.env ?? {}).sort(),
+      runners: Object.fromEntries(Object.entries(r.config?.runners ?? {}).map(([name, x]) => [name, { type: x.type, process_count: x.processCount }])),
+    })),
+  };
+}
+
+export const releases = defineCommand({
   name: 'releases',
   usage: '<repo> <branch>',
   summary: 'list the kept releases of a branch, newest first (current marked *)',
   argCounts: [2],
+  flags: { json: JSON_FLAG },
   needs: { action: 'read', repoArg: true },
   async run(ctx) {
     const [repo, branch] = ctx.args as [string, string];
     const state = ctx.service.releasesOf(repo, branch);
+    if (ctx.flags.json) {
+      ctx.out(JSON.stringify(releasesJson(repo, branch, state)) + '\n');
+      return 0;
+    }
     if (state.releases.length === 0) {
       ctx.out(`${repo}/${branch}: no releases yet\n`);
       return 0;
@@ -41,4 +69,4 @@ export const releases: Command = {
     }
     return 0;
   },
-};
+});

@@ -1,6 +1,6 @@
-import type { Command } from './types.ts';
+import { defineCommand } from './types.ts';
 
-export const reload: Command = {
+export const reload = defineCommand({
   name: 'reload',
   usage: '',
   summary: 'apply the config dir now (it is also watched); a config with problems is refused whole',
@@ -18,4 +18,4 @@ export const reload: Command = {
     ctx.out(`config applied${r.releases.length ? '' : ' (no deployed branch changed)'}\n`);
     return r.failures.length ? 1 : 0;
   },
-};
+});

@@ -6,6 +6,7 @@ import { cleanup } from './cleanup.ts';
 import { customCmds } from './custom-cmds.ts';
 import { rebuild } from './rebuild.ts';
 import { releases } from './releases.ts';
+import { reload } from './reload.ts';
 import { restart } from './restart.ts';
 import { rollback } from './rollback.ts';
 import { status } from './status.ts';
@@ -43,6 +44,7 @@ const commands: Command[] = [
   cleanup,
   keys,
   rebuildAuthorizedKeys,
+  reload,
 ];
 
 export function helpText(): string {

@@ -47,7 +47,14 @@ export class Router implements SessionHandlers {
       const req = parseExec(command);
       if (req.kind === 'git') return await this.serveGit(ctx, req.service, req.path, ch, session);
       this.log.info('command', { user: ctx.user, command: req.argv[0] });
+      // Not 'end': a client whose stdin is done (`ssh host logs -f </dev/null`) still reads.
+      const closed = new AbortController();
+      ch.once('close', () => closed.abort());
+      // Commands read no input. Draining it lets ssh2 report the close: it waits for the input's end first.
+      ch.resume();
       return await runCommand(req.argv, {
+        closed: closed.signal,
+        holdOpen: ctx.holdOpen,
         actor: { user: ctx.user, fingerprint: ctx.fingerprint, address: ctx.remote, via: 'ssh' },
         user: ctx.user,
         role,

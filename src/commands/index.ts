@@ -6,6 +6,7 @@ import { customCmds } from './custom-cmds.ts';
 import { logs } from './logs.ts';
 import { rebuild } from './rebuild.ts';
 import { releases } from './releases.ts';
+import { reload } from './reload.ts';
 import { restart } from './restart.ts';
 import { rollback } from './rollback.ts';
 import { status } from './status.ts';
@@ -27,7 +28,7 @@ const help = defineCommand({
 });
 
 /** Every ssh command, in the order `help` lists them. */
-const commands: Command[] = [help, whoami, status, logs, releases, rebuild, restart, rollback, customCmds, cleanup];
+const commands: Command[] = [help, whoami, status, logs, releases, rebuild, restart, rollback, customCmds, cleanup, reload];
 
 export function helpText(): string {
   const width = Math.max(...commands.map((c) => `${c.name} ${c.usage}`.trim().length));

@@ -64,6 +64,21 @@ export interface RunningSshServer {
   host: string;
   port: number;
   close(): Promise<void>;
+  /**
+   * After a config change: closes the connections whose key no longer identifies the user it
+   * logged in as (key removed, user lost login). Limits are read live, so they need nothing here.
+   */
+  revalidate(): void;
+}
+
+/** A logged-in connection, as `revalidate` checks it. */
+interface LiveConnection {
+  client: Connection;
+  socket: Socket | undefined;
+  blob: Buffer;
+  identity: Identity;
+  remote: string;
+  channels: Set<ServerChannel>;
 }
 
 /** The host keys the server offers: the ECDSA one only when the config asks for it. */
@@ -81,8 +96,9 @@ export async function startSshServer(opts: SshServerOptions, host: string, port:
     serverSigAlgs: () => userSignatureAlgorithms(opts.settings().rsaSha1Signatures),
   };
   const door = new Door(opts);
+  const live = new Set<LiveConnection>();
   const server = new Server(config as ConstructorParameters<typeof Server>[0], (client, info) =>
-    handleConnection(client, `${info.ip}:${info.port}`, info.header.identRaw, opts, door));
+    handleConnection(client, `${info.ip}:${info.port}`, info.header.identRaw, opts, door, live));
   // ssh2 would count every TCP connection against one limit; we accept them ourselves (Door)
   // and hand ssh2 only those admitted.
   const tcp = net.createServer((socket) => {
@@ -101,6 +117,26 @@ export async function startSshServer(opts: SshServerOptions, host: string, port:
     host,
     port: addr.port,
     close: () => new Promise<void>((r) => tcp.close(() => r())),
+    revalidate: () => {
+      for (const c of live) {
+        const now = opts.identify(c.blob);
+        if (now && now.user === c.identity.user) continue;
+        opts.log.info('closing a connection: its key is no longer in the config', { remote: c.remote, user: c.identity.user, fingerprint: c.identity.fingerprint });
+        live.delete(c);
+        for (const ch of c.channels) {
+          try {
+            ch.stderr.write('slipway: your key is no longer authorized; closing the connection\n');
+            ch.exit(1);
+            ch.end();
+          } catch {
+            /* gone already */
+          }
+        }
+        c.client.end();
+        // A client that ignores the disconnect is cut off.
+        setTimeout(() => c.socket?.destroy(), 2000).unref();
+      }
+    },
   };
 }
 
@@ -227,12 +263,13 @@ class Door {
 }
 
 /** `clientVersion` is the client's identification line; it, login names and key comments are the client's words, escaped by the logger. */
-function handleConnection(client: Connection, remote: string, clientVersion: string, opts: SshServerOptions, door: Door): void {
+function handleConnection(client: Connection, remote: string, clientVersion: string, opts: SshServerOptions, door: Door, live: Set<LiveConnection>): void {
   const limits = opts.limits();
   const log = opts.log;
   const socket = (client as unknown as { _sock?: Socket })._sock;
   const state = door.state(socket);
   let identity: Identity | null = null;
+  let identityBlob: Buffer | null = null;
   let failures = 0;
   let sessions = 0;
 
@@ -283,11 +320,15 @@ function handleConnection(client: Connection, remote: string, clientVersion: str
       return;
     }
     identity = who;
+    identityBlob = Buffer.from(pk.key.data);
     pk.accept();
   });
 
   client.on('ready', () => {
     door.loggedInNow(socket, state);
+    const conn: LiveConnection = { client, socket, blob: identityBlob!, identity: identity!, remote, channels: new Set() };
+    live.add(conn);
+    client.once('close', () => live.delete(conn));
     const user = identity!.user;
     log.info('authenticated', { remote, user, fingerprint: identity!.fingerprint, key: identity!.comment, login, client: clientVersion });
     // Over the user's cap the login still completes, so that its first session can say why; then it ends.
@@ -347,6 +388,8 @@ function handleConnection(client: Connection, remote: string, clientVersion: str
         session.on(refused as 'x11', (_acc: unknown, rej?: () => void) => rej?.());
       }
       const start = (ch: ServerChannel, fn: (ch: ServerChannel) => Promise<number>) => {
+        conn.channels.add(ch);
+        ch.once('close', () => conn.channels.delete(ch));
         idle.watch(ch);
         if (slot.over) {
           const over = slot.over;

@@ -64,7 +64,14 @@ export class Router implements SessionHandlers {
           if (!role) throw new UserError('your key is no longer authorized');
           if (req.kind === 'git') return await this.serveGit(ctx, req.service, req.path, ch, session, subject);
           this.log.info('command', { user: ctx.user, command: subject.action });
+          // Not 'end': a client whose stdin is done (`ssh host logs -f </dev/null`) still reads.
+          const closed = new AbortController();
+          ch.once('close', () => closed.abort());
+          // Commands read no input. Draining it lets ssh2 report the close: it waits for the input's end first.
+          ch.resume();
           return await runCommand(req.argv, subject, {
+            closed: closed.signal,
+            holdOpen: ctx.holdOpen,
             actor,
             user: ctx.user,
             role,

@@ -419,6 +419,7 @@ export class Service {
       const kept = state.releases.map((x) => x.id).join(', ') || 'none';
       if (!target) throw new UserError(releaseId ? `no kept release '${releaseId}' for ${repoName}/${branch} (kept: ${kept})` : `${repoName}/${branch} has no earlier release to roll back to (kept: ${kept})`);
       if (target.id === current?.id) throw new UserError(`${target.id} is already the current release of ${repoName}/${branch}`);
+      if (current?.kind === 'rollback' && current.rollbackOf === target.id) throw new UserError(`${target.id} is already the current release of ${repoName}/${branch} (as ${current.id}, a rollback to it)`);
       const ref = `refs/heads/${branch}`;
       try {
         const config = target.config ?? releaseConfigOf(branchCfg);

@@ -7,6 +7,7 @@ import type { ObjectStore } from '../git/object-store.ts';
 import { commitSubject, parseCommit, parseTree } from '../git/objects.ts';
 import type { Logger } from '../lib/log.ts';
 import { waitHealthy } from '../runners/health.ts';
+import { releaseLines } from '../runners/log-files.ts';
 import { allocatePorts } from '../runners/ports.ts';
 import type { Confinement } from '../runners/confine.ts';
 import type { Isolator } from '../runners/isolation.ts';
@@ -34,8 +35,33 @@ interface HookPlace {
   timeoutMs: number;
 }
 
-/** A step failed; the message completes `deploy failed: …`. A user error: rollback and rebuild print it as one line. */
-export class DeployFailure extends UserError {}
+/**
+ * A step failed; the message completes `deploy failed: …`. A user error: rollback and rebuild
+ * print it as one line. `details`: lines that show why (a failing process's last output).
+ */
+export class DeployFailure extends UserError {
+  readonly details: string[] = [];
+}
+
+/** Output lines a failing process's report shows. */
+const LAST_WORDS = 15;
+
+/** Resolves once a log file has stopped growing for a moment (at most SETTLE_MAX_MS). */
+async function settled(file: string): Promise<void> {
+  const size = () => fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0;
+  const end = Date.now() + SETTLE_MAX_MS;
+  for (let last = -1, now = size(); now !== last && Date.now() < end; last = now, now = size()) await sleep(SETTLE_STEP_MS);
+}
+const SETTLE_STEP_MS = 30;
+const SETTLE_MAX_MS = 500;
+
+/** `last 3 lines of web.0 (r4):` and them, from its own log: lines of other releases sharing the file left out. */
+function lastWords(s: ProcessSpec): string[] {
+  const lines = releaseLines(s.logFile, s.release, LAST_WORDS);
+  const name = `${s.runner}.${s.index}`;
+  if (lines.length === 0) return [`${name} (${s.release}) printed nothing`];
+  return [`last ${count(lines.length, 'line')} of ${name} (${s.release}):`, ...lines.map((l) => `| ${l}`)];
+}
 
 export interface DeployRequest {
   repo: RepoConfig;
@@ -243,7 +269,7 @@ export class Deployer {
       return { ok: true, release, summary };
     } catch (err) {
       const reason = err instanceof DeployFailure ? err.message : reportInternal(log, err, { repo, branch: req.branch, release: id });
-      report.fail(reason);
+      report.fail(reason, err instanceof DeployFailure ? err.details : []);
       const failedStep = report.currentStep.toLowerCase();
       await this.stopRelease(repo, req.branch, (p) => p.release === id);
       if (oldStopped && old) {
@@ -353,6 +379,8 @@ export class Deployer {
   /** Starts `specs` and waits until every runner's processes are healthy; on failure, stops them. */
   private async startHealthy(branch: BranchConfig, specs: ProcessSpec[], report?: DeployReport): Promise<void> {
     const { supervisor } = this.opts;
+    /** whose log the failure shows: the process that exited, or those that never became healthy */
+    let culprits: ProcessSpec[] = [];
     try {
       const spawnStart = Date.now();
       for (const s of specs) await supervisor.start(s);
@@ -362,15 +390,19 @@ export class Deployer {
         const mine = specs.filter((s) => s.runner === r.name);
         if (mine.length === 0) continue;
         const alive = () => mine.every((s) => supervisor.isAlive(s.id));
+        const exited = () => mine.filter((s) => supervisor.get(s.id)?.lastExit || !supervisor.isAlive(s.id));
         if (r.type === 'SimpleProcess') {
           await new Promise((res) => setTimeout(res, SIMPLE_PROCESS_SETTLE_MS));
-          if (!alive()) throw new DeployFailure(`health: ${r.name} exited right after starting (see its log)`);
+          if (!alive()) {
+            culprits = exited();
+            throw new DeployFailure(`health: ${r.name} exited right after starting`);
+          }
           continue;
         }
         const path_ = r.type === 'NginxBackend' ? r.healthcheck?.path : undefined;
         const timeoutS = r.healthcheck?.timeout ?? DEFAULT_HEALTH_TIMEOUT_S;
         const h = await waitHealthy(
-          mine.map((s) => ({ port: s.port!, path: path_ })),
+          mine.map((s) => ({ port: s.port!, path: path_, name: `${s.runner}.${s.index}` })),
           {
             timeoutMs: timeoutS * 1000,
             alive,
@@ -380,14 +412,23 @@ export class Deployer {
               const dead = mine.map((s) => supervisor.get(s.id)).find((p) => p?.lastExit);
               return dead?.lastExit ? describeExit(dead.lastExit) : undefined;
             },
+            onProgress: (pending, ms) => report?.info(`waiting for ${pending.map((p) => `${p.target.name} on :${p.target.port}`).join(', ')} (${Math.round(ms / 1000)} s)… ${pending[0]!.problem}`),
           },
         );
-        if (!h.ok) throw new DeployFailure(`health: ${r.name}: ${h.reason}`);
+        if (!h.ok) {
+          culprits = h.pending ? mine.filter((s) => h.pending!.some((p) => p.port === s.port)) : exited();
+          throw new DeployFailure(`health: ${r.name}: ${h.reason}`);
+        }
         report?.info(`${r.name}: ${mine.length} healthy on ${mine.map((s) => s.port).join(',')}`);
       }
       report?.record('health', Date.now() - healthStart);
     } catch (err) {
       await Promise.all(specs.map((s) => supervisor.stop(s.id, STOP_GRACE_MS)));
+      if (err instanceof DeployFailure) {
+        // A stopped process's writer is gone with its group; one that crashed may still be writing its last lines.
+        await Promise.all(culprits.map((s) => settled(s.logFile)));
+        err.details.push(...culprits.flatMap((s) => lastWords(s)));
+      }
       throw err;
     }
   }
@@ -525,7 +566,7 @@ export class Deployer {
       try {
         specs = await this.startRelease(branch, { repo, branch: branchName, id, commit: base.commit, checkout: base.checkout }, report);
       } catch (err) {
-        report.fail((err as Error).message);
+        report.fail((err as Error).message, err instanceof DeployFailure ? err.details : []);
         throw err;
       }
       report.done();

@@ -25,6 +25,7 @@ import type { SiteModel, Target } from '../nginx/model.ts';
 import { Nginx } from '../nginx/nginx.ts';
 import { allowed, mayLogIn, notFound, requireAccess, roleOf, visibleRepos, type Action } from './access.ts';
 import { ServiceEvents } from './events.ts';
+import { Logs, type LogLine, type LogQuery } from './logs.ts';
 import { PushFlow } from './push.ts';
 
 const CUSTOM_CMD_TIMEOUT_MS = 60 * 60_000;
@@ -84,6 +85,7 @@ export class Service {
   private readonly deployer: Deployer;
   private readonly push: PushFlow;
   private readonly nginx: Nginx;
+  private readonly logs: Logs;
   private state: ConfigState = { applied: { at: Date.now(), by: 'start' }, refused: null, notRolledOut: [] };
   private source: ((candidate: Config) => Promise<void>) | null = null;
   private loadCandidate: (() => Promise<ConfigCandidate>) | null = null;
@@ -116,6 +118,7 @@ export class Service {
       },
       onEvent: (e) => this.events.emit(e),
     });
+    this.logs = new Logs((repo, branch) => this.releases.logDir(repo, branch), this.events);
     this.nginx = new Nginx({ dataDir, log: log.child('nginx'), lookup: (ref, runner) => this.target(ref, runner) });
     this.push = new PushFlow({
       config: () => this.config,
@@ -132,6 +135,7 @@ export class Service {
     this.supervisor.on('start', (process: ProcessStatus) => events.emit({ type: 'process-started', process }));
     this.supervisor.on('crash', (process: ProcessStatus) => events.emit({ type: process.state === 'crash-loop' ? 'process-crash-loop' : 'process-exited', process }));
     this.supervisor.on('restart', (process: ProcessStatus) => events.emit({ type: 'process-restarted', process }));
+    this.supervisor.on('stop', (process: ProcessStatus) => events.emit({ type: 'process-stopped', process }));
     return events;
   }
 
@@ -352,6 +356,43 @@ export class Service {
 
   processes(repo: string, branch: string): ProcessStatus[] {
     return this.supervisor.list((p) => p.repo === repo && p.branch === branch);
+  }
+
+  // ------------------------------------------------------------ logs
+
+  /** Checks that `user` may read the branch's logs (a repo it may not see is not found) and that `runner` is one the branch runs. */
+  private logAccess(user: string, q: LogQuery): void {
+    this.requireAccess(user, 'read', q.repo);
+    const b = this.branch(q.repo, q.branch);
+    if (q.runner !== undefined && !Object.hasOwn(b.runners, q.runner)) {
+      throw new UserError(`runner '${q.runner}' is not configured for ${q.repo}/${q.branch} (configured: ${Object.keys(b.runners).join(', ') || 'none'})`);
+    }
+  }
+
+  /** The last lines (default 100) of the branch's processes (or one runner's), merged by time. */
+  tailLogs(user: string, q: LogQuery): LogLine[] {
+    this.logAccess(user, q);
+    return this.logs.tail(q);
+  }
+
+  /**
+   * The tail, then each new line and a note per process start, exit and stop, across rotations
+   * and deploys, until the returned function is called. `onLines` gets the tail before this returns.
+   */
+  followLogs(user: string, q: LogQuery, onLines: (lines: LogLine[]) => void): () => void {
+    this.logAccess(user, q);
+    return this.logs.follow(q, onLines);
+  }
+
+  /** A release's deploy log (default: the newest deploy's, failed ones included). */
+  deployLog(user: string, repo: string, branch: string, release?: string): { release: string; text: string } {
+    this.logAccess(user, { repo, branch });
+    return this.logs.deployLog(repo, branch, release);
+  }
+
+  /** Branch log directories followed now. */
+  get followedLogs(): number {
+    return this.logs.watching;
   }
 
   // ------------------------------------------------------------ git push

@@ -246,8 +246,9 @@ export class Service {
       return refuse(err.message.split('\n'));
     }
     this.state = { ...this.state, applied: { at: Date.now(), by }, refused: null };
-    this.log.info('config reloaded', { by, repos: Object.keys(candidate.config.repos).length, keys: candidate.config.keys.length });
     const { releases, failures } = await this.applyConfigReleases(by, out);
+    // Logged once everything the change implies is done: the config releases too.
+    this.log.info('config reloaded', { by, repos: Object.keys(candidate.config.repos).length, keys: candidate.config.keys.length, releases: releases.length, failed: failures.length });
     return { applied: true, problems: [], releases, failures };
   }
 

@@ -154,4 +154,16 @@ describe('config changes are releases', () => {
     assert.deepEqual(mainPids, mainServers().map((p) => p.pid).sort(), 'main keeps its processes');
     assert.equal((await releases(inst, 'alice', 'hello', 'main')).current, 'r4');
   });
+
+  test('a config changed while the gateway was down is rolled out as a release when it starts again', async () => {
+    await inst.stop();
+    writeRepo(repoYml('ciao', { extra: false }));
+    await inst.start();
+    const rel = await waitFor(async () => {
+      const x = await releases(inst, 'alice', 'hello', 'main');
+      return x.current === 'r5' ? x : null;
+    }, 20_000, 'release r5 after the start');
+    assert.match(rel.text, /^\* r5 +config: env GREETING changed +by start /m);
+    await allRun('r5', 'ciao');
+  });
 });

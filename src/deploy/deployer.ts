@@ -611,7 +611,7 @@ export class Deployer {
       await this.stopRelease(repo, branchName, (p) => p.release !== id);
       report.done();
       this.prune(repo, branchName, branch);
-      const summary = `${repo}/${branchName} ${id} (${what}) ${base.commit.slice(0, 8)}: ${describeRunning(branch, specs)} (${seconds(Date.now() - started)})`;
+      const summary = `${repo}/${branchName} ${base.commit.slice(0, 8)}: ${describeRunning(branch, specs)} (${seconds(Date.now() - started)})`;
       report.line(summary);
       if (urls.length) report.line(`live at ${urls.join(' ')}`);
       log.info(req.kind === 'rollback' ? 'rolled back' : 'config release', { repo, branch: branchName, release: id, of: base.id, user: req.user, changes: req.changes?.join(',') });

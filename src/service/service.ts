@@ -253,8 +253,9 @@ export class Service {
       return refuse(err.message.split('\n'));
     }
     this.state = { ...this.state, applied: { at: Date.now(), by }, refused: null };
-    this.log.info('config reloaded', { by, repos: Object.keys(candidate.config.repos).length, keys: candidate.config.keys.length });
     const { releases, failures } = await this.applyConfigReleases(by, out);
+    // Logged once everything the change implies is done: the config releases too.
+    this.log.info('config reloaded', { by, repos: Object.keys(candidate.config.repos).length, keys: candidate.config.keys.length, releases: releases.length, failed: failures.length });
     return { applied: true, problems: [], releases, failures };
   }
 
@@ -492,6 +493,7 @@ export class Service {
       const kept = state.releases.map((x) => x.id).join(', ') || 'none';
       if (!target) throw new UserError(releaseId ? `no kept release '${releaseId}' for ${repoName}/${branch} (kept: ${kept})` : `${repoName}/${branch} has no earlier release to roll back to (kept: ${kept})`);
       if (target.id === current?.id) throw new UserError(`${target.id} is already the current release of ${repoName}/${branch}`);
+      if (current?.kind === 'rollback' && current.rollbackOf === target.id) throw new UserError(`${target.id} is already the current release of ${repoName}/${branch} (as ${current.id}, a rollback to it)`);
       const ref = `refs/heads/${branch}`;
       try {
         const config = target.config ?? releaseConfigOf(branchCfg);

@@ -9,6 +9,7 @@ import { reconcile } from '../deploy/reconcile.ts';
 import { currentRelease, ReleaseStore, type Release } from '../deploy/releases.ts';
 import type { Pusher } from '../deploy/report.ts';
 import { releaseSpecs } from '../deploy/specs.ts';
+import { GcBusyError, type GcResult } from '../git/gc.ts';
 import { moveRef } from '../git/move-ref.ts';
 import { ObjectStore } from '../git/object-store.ts';
 import { readRef, RefUpdateError } from '../git/refs.ts';
@@ -24,6 +25,7 @@ import type { SiteModel, Target } from '../nginx/model.ts';
 import { Nginx } from '../nginx/nginx.ts';
 import { allowed, mayLogIn, notFound, requireAccess, roleOf, visibleRepos, type Action } from './access.ts';
 import { ServiceEvents } from './events.ts';
+import { Housekeeping } from './housekeeping.ts';
 import { PushFlow } from './push.ts';
 
 const CUSTOM_CMD_TIMEOUT_MS = 60 * 60_000;
@@ -59,6 +61,7 @@ export class Service {
   private readonly releases: ReleaseStore;
   private readonly deployer: Deployer;
   private readonly push: PushFlow;
+  private readonly housekeeping: Housekeeping;
   private readonly nginx: Nginx;
 
   constructor(
@@ -93,9 +96,10 @@ export class Service {
       releases: this.releases,
       deployer: this.deployer,
       stopBranch: (repo, branch) => this.stopBranch(repo, branch),
-      gitDir: (repo) => this.gitDir(repo),
+      afterPush: (repo) => this.housekeeping.afterPush(repo),
       log: log.child('push'),
     });
+    this.housekeeping = new Housekeeping({ config: () => this.config, releases: this.releases, gitDir: (repo) => this.gitDir(repo), log: log.child('gc') });
   }
 
   private makeEvents(): ServiceEvents {
@@ -368,6 +372,17 @@ export class Service {
       }
     }
     return removed;
+  }
+
+  /** Garbage-collects a repo now (the `gc` command): what it kept, dropped and how long it took. */
+  async gc(repoName: string): Promise<GcResult & { ms: number }> {
+    this.repo(repoName);
+    try {
+      return await this.housekeeping.gc(repoName);
+    } catch (err) {
+      if (err instanceof GcBusyError) throw new UserError(`${err.message}; try again when it is done`);
+      throw err;
+    }
   }
 
   /** Runs `fn` holding the branch's deploy lock; a busy branch is the user's refusal. */

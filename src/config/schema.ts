@@ -41,6 +41,8 @@ const DEFAULT_LIMITS: Limits = {
   idleTimeoutMs: 600_000,
   maxPackBytes: 1024 ** 3,
   maxSessionsPerConnection: 10,
+  maxConnectionsPerUser: 10,
+  maxSessionsPerUser: 10,
 };
 const DEFAULT_LOG_LIMITS: LogLimits = { maxBytes: 10 * 1024 ** 2, keep: 5 };
 const DEFAULT_GC: GcSettings = { graceMs: 14 * 86_400_000, autoPacks: 16, autoLoose: 1000 };
@@ -181,6 +183,8 @@ const limits = strict({
   idle_timeout: optional(seconds),
   max_pack_size: optional(size),
   max_sessions_per_connection: optional(positiveInt),
+  max_connections_per_user: optional(positiveInt),
+  max_sessions_per_user: optional(positiveInt),
 }).transform((l): Limits => ({
   maxConnections: l.max_connections ?? DEFAULT_LIMITS.maxConnections,
   maxUnauthenticated: l.max_unauthenticated ?? DEFAULT_LIMITS.maxUnauthenticated,
@@ -192,6 +196,8 @@ const limits = strict({
   idleTimeoutMs: l.idle_timeout === undefined ? DEFAULT_LIMITS.idleTimeoutMs : Math.round(l.idle_timeout * 1000),
   maxPackBytes: l.max_pack_size ?? DEFAULT_LIMITS.maxPackBytes,
   maxSessionsPerConnection: l.max_sessions_per_connection ?? DEFAULT_LIMITS.maxSessionsPerConnection,
+  maxConnectionsPerUser: l.max_connections_per_user ?? DEFAULT_LIMITS.maxConnectionsPerUser,
+  maxSessionsPerUser: l.max_sessions_per_user ?? DEFAULT_LIMITS.maxSessionsPerUser,
 }));
 
 /** Compatibility switches for old SSH clients; both off by default (see the README). */

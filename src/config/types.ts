@@ -26,8 +26,12 @@ export interface Limits {
   maxAuthAttempts: number;
   /** Milliseconds from TCP accept until authenticated. */
   handshakeTimeoutMs: number;
-  /** Milliseconds without any traffic before a connection is closed. */
+  /** Milliseconds without channel data either way (keepalives do not count) before a logged-in connection is closed. */
   idleTimeoutMs: number;
+  /** Logged-in connections of one user at once. */
+  maxConnectionsPerUser: number;
+  /** Sessions (commands, git operations, dashboards) of one user at once, over all its connections. */
+  maxSessionsPerUser: number;
   /** Largest pack accepted by a push, in bytes. */
   maxPackBytes: number;
   /** Open session channels per connection. */

@@ -1,3 +1,4 @@
+import { releaseConfigOf } from '../deploy/release-config.ts';
 import type { Config } from '../config/types.ts';
 import type { Deployer } from '../deploy/deployer.ts';
 import { currentRelease, type ReleaseStore } from '../deploy/releases.ts';
@@ -84,7 +85,7 @@ export class PushFlow {
     const idx = state.releases.findIndex((r) => r.id === undone.id);
     const previous = idx > 0 ? state.releases[idx - 1]! : null;
     u.progress(`atomic push failed: taking back release ${undone.id} of ${repo}/${branch}\n`);
-    if (previous) await deployer.activate(repo, branch, previous, u.progress, user);
+    if (previous) await deployer.rollout({ repo, branch, base: previous, config: previous.config ?? releaseConfigOf(this.deps.config().repos[repo]!.branches[branch]!), kind: 'restore', user, out: u.progress });
     else await this.deps.stopBranch(repo, branch);
     releases.update(repo, branch, (after) => {
       after.releases = after.releases.filter((r) => r.id !== undone.id);

@@ -48,10 +48,12 @@ export class Router implements SessionHandlers {
       if (req.kind === 'git') return await this.serveGit(ctx, req.service, req.path, ch, session);
       this.log.info('command', { user: ctx.user, command: req.argv[0] });
       return await runCommand(req.argv, {
+        actor: { user: ctx.user, fingerprint: ctx.fingerprint, address: ctx.remote, via: 'ssh' },
         user: ctx.user,
         role,
         fingerprint: ctx.fingerprint,
         service: this.service,
+        tty: ctx.pty !== null,
         // A client gone away takes nothing more: its backlog no longer holds anything back.
         out: Object.assign((s: string) => ch.write(forTerminal(ctx, s)), { backlog: () => (ch.destroyed ? 0 : ch.writableLength) }),
         err: (s) => ch.stderr.write(forTerminal(ctx, s)),

@@ -336,7 +336,7 @@ describe('bad input over an authenticated connection', () => {
     assert.deepEqual([typo.code, typo.stdout, typo.stderr], [1, '', "repository 'myap' not found\n"]);
     const flag = await inst.ssh('alice', ['status', 'myapp', '--all']);
     assert.equal(flag.code, 2);
-    assert.match(flag.stderr, /^unknown flag '--all' \(status takes none but --help\)\nusage: status \[<repo> \[<branch>\]\]\n$/);
+    assert.match(flag.stderr, /^unknown flag '--all' \(status takes no flags but --help\)\nusage: status \[<repo> \[<branch>\]\]\n$/);
     const unknown = await inst.ssh('alice', ['help', 'stauts']);
     assert.deepEqual([unknown.code, unknown.stderr], [127, "unknown command 'stauts'; try 'help'\n"]);
     assertNoStackTrace(inst);

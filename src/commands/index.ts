@@ -3,6 +3,7 @@ import { printable } from '../lib/text.ts';
 import { roleNeeded } from '../service/access.ts';
 import { cleanup } from './cleanup.ts';
 import { customCmds } from './custom-cmds.ts';
+import { gc } from './gc.ts';
 import { rebuild } from './rebuild.ts';
 import { releases } from './releases.ts';
 import { reload } from './reload.ts';
@@ -27,7 +28,7 @@ const help = defineCommand({
 });
 
 /** Every ssh command, in the order `help` lists them. */
-const commands: Command[] = [help, whoami, status, releases, rebuild, restart, rollback, customCmds, cleanup, reload];
+const commands: Command[] = [help, whoami, status, releases, rebuild, restart, rollback, customCmds, cleanup, gc, reload];
 
 export function helpText(): string {
   const width = Math.max(...commands.map((c) => `${c.name} ${c.usage}`.trim().length));

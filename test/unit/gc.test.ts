@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { appendFileSync, cpSync, mkdirSync, statSync, utimesSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { appendFileSync, cpSync, mkdirSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, test } from 'node:test';
 import { gc, GcBusyError, objectFileCounts } from '../../src/git/gc.ts';
-import { git, gitText, initBare, listDir, makeRepo, packRevs, removeDir, tempDir, writeRef } from './git-fixtures.ts';
+import { ObjectStore } from '../../src/git/object-store.ts';
+import { writePack } from '../../src/git/pack-writer.ts';
+import { allObjects, git, gitText, initBare, listDir, makeRepo, packRevs, removeDir, tempDir, writeRef } from './git-fixtures.ts';
 
 const dirs: string[] = [];
 after(() => dirs.forEach(removeDir));
@@ -171,3 +173,59 @@ test('a ref to a missing object stops the gc before anything changes', async () 
   assert.deepEqual(listDir(join(f.bare, 'objects', 'pack')).sort(), before);
   assert.ok(has(f.bare, f.oldSide));
 });
+
+test('a store opened before a gc still reads every object and packs them for a clone after it', async () => {
+  const f = repo();
+  const store = new ObjectStore([join(f.bare, 'objects')]);
+  try {
+    const oids = gitText(f.bare, ['rev-list', '--objects', '--all']).split('\n').map((l) => l.slice(0, 40));
+    oids.push(f.youngLoose);
+    // The gc moves the loose object into a pack and removes every pack this store opened.
+    await gc(f.bare, { graceMs: GRACE, keepAlive: () => [] });
+    assert.equal(listDir(join(f.bare, 'objects', f.youngLoose.slice(0, 2))).length, 0);
+    const chunks: Buffer[] = [];
+    await writePack(oids, store, (c) => void chunks.push(c), { ofsDelta: true });
+    const clone = join(tempDir('gc-clone'), 'c.git');
+    dirs.push(dirname(clone));
+    initBare(clone);
+    git(clone, ['index-pack', '--stdin', '--strict'], Buffer.concat(chunks));
+    assert.equal(allObjects(clone).length, oids.length);
+  } finally {
+    store.close();
+  }
+});
+
+test('a gc killed at any moment leaves a valid repo, and the next gc finishes the job', async () => {
+  const f = repo();
+  const script = `import { gc } from ${JSON.stringify(new URL('../../src/git/gc.ts', import.meta.url).pathname)};
+process.stdout.write('go\\n');
+await gc(process.argv[1], { graceMs: ${GRACE}, keepAlive: () => [${JSON.stringify(f.release)}] });
+process.stdout.write('done\\n');`;
+  let midway = 0;
+  for (const delayMs of [0, 20, 50, 100, 200, 400]) {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, f.bare], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    await waitFor(() => out.includes('go'), 20_000);
+    await new Promise((r) => setTimeout(r, delayMs));
+    if (!out.includes('done')) midway++;
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    git(f.bare, ['fsck', '--full', '--no-dangling']);
+    for (const c of [...f.commits, f.release, f.youngSide]) assert.ok(has(f.bare, c), `${c} after a kill at ${delayMs} ms`);
+    rmSync(join(f.bare, 'gc.pid'), { force: true }); // as slipway's start-up does (cleanStaleState)
+  }
+  assert.ok(midway >= 3, `only ${midway} kills landed during a gc`);
+  await gc(f.bare, { graceMs: GRACE, keepAlive: () => [f.release] });
+  assert.ok(!has(f.bare, f.oldSide));
+  assert.deepEqual(objectFileCounts(f.bare), { packs: 2, loose: 0 });
+  git(f.bare, ['fsck', '--full', '--strict']);
+});
+
+async function waitFor(ok: () => boolean, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}

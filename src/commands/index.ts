@@ -5,6 +5,7 @@ import type { AuditSubject } from '../service/audit.ts';
 import { cleanup } from './cleanup.ts';
 import { customCmds } from './custom-cmds.ts';
 import { logs } from './logs.ts';
+import { gc } from './gc.ts';
 import { rebuild } from './rebuild.ts';
 import { releases } from './releases.ts';
 import { reload } from './reload.ts';
@@ -44,6 +45,7 @@ const commands: Command[] = [
   rollback,
   customCmds,
   cleanup,
+  gc,
   keys,
   rebuildAuthorizedKeys,
   reload,

@@ -391,6 +391,11 @@ export class Service {
     return { current, releases };
   }
 
+  /** What holds the branch now (a deploy, restart or rollback under way), or null. */
+  activity(repo: string, branch: string): { what: string; user: string; started: number } | null {
+    return this.deployer.activity(repo, branch);
+  }
+
   processes(repo: string, branch: string): ProcessStatus[] {
     return this.supervisor.list((p) => p.repo === repo && p.branch === branch);
   }

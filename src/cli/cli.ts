@@ -41,9 +41,9 @@ const COMMANDS: CliCommand[] = [
   },
   {
     name: 'check',
-    usage: '[--config DIR]',
+    usage: '[--config DIR] [--data DIR]',
     summary: 'validate a config directory, print every problem',
-    flags: ['config'],
+    flags: ['config', 'data'],
     args: { min: 0, max: 0 },
     run: checkCommand,
   },
@@ -163,8 +163,17 @@ async function checkCommand(values: Record<string, string | undefined>): Promise
     return 1;
   }
   const c = result.config;
+  // What `serve` would refuse here, as this user: isolation this machine cannot give.
+  const [{ detectIsolation, Isolator }, { logger }, { configDirExposure }] = await Promise.all([
+    import('../runners/isolation.ts'),
+    import('../lib/log.ts'),
+    import('../lib/private-files.ts'),
+  ]);
+  const dataDir = path.resolve(values.data ?? path.join(DEFAULT_BASE, 'data'));
+  const refused = new Isolator(detectIsolation(), dataDir, dir, logger('check')).problems(c);
+  for (const w of configDirExposure(dir)) process.stderr.write(`warning: ${w}\n`);
   const { checkDomains } = await import('../nginx/check.ts');
-  const nginxProblems = await checkDomains(c);
+  const nginxProblems = [...refused.map(formatProblem), ...(await checkDomains(c))];
   if (nginxProblems.length) {
     for (const line of nginxProblems) process.stderr.write(`${line}\n`);
     process.stderr.write(`${count(nginxProblems.length, 'problem')} in ${dir}\n`);

@@ -584,6 +584,8 @@ export function describeEvent(e: ServiceEvent): string {
       return `${e.process.runner}.${e.process.index} is crash-looping`;
     case 'operation':
       return `${e.what} by ${e.user} ${e.phase === 'started' ? 'started' : e.ok ? 'finished' : 'failed'}`;
+    case 'process-stopped':
+      return `${e.process.runner}.${e.process.index} stopped`;
     case 'config-applied':
       return 'config applied';
     case 'config-refused':

@@ -61,7 +61,7 @@ export function takeSnapshot(service: Service, user: string, sampler: UsageSampl
       releases: releases.map((r) => ({ id: r.id, commit: r.commit, user: r.user, time: r.time, durationMs: r.durationMs })),
       current,
       activity: service.activity(repo, branch),
-      lastDeploy: service.lastDeploy(repo, branch),
+      lastDeploy: lastDeployShown(service, repo, branch),
       processes: processes.sort((a, b) => a.runner.localeCompare(b.runner) || a.index - b.index),
       mayOperate: operable.has(`${repo}/${branch}`),
       customCmds: Object.keys(cfg.customCmds),
@@ -73,7 +73,7 @@ export function takeSnapshot(service: Service, user: string, sampler: UsageSampl
     user,
     role: role ? describeRole(role) : 'no role',
     version: slipwayVersion(),
-    config: service.configState(),
+    config: configShown(service),
     branches,
     now,
   };
@@ -93,4 +93,14 @@ export function retime(snap: Snapshot, sampler: UsageSampler, focus?: { repo: st
         : { ...b, processes: b.processes.map((p) => (p.pid !== null && p.state === 'running' ? { ...p, ...sampler.sample(p.pid, now) } : p)) },
     ),
   };
+}
+
+function configShown(service: Service): Snapshot['config'] {
+  const refused = service.configState().refused;
+  return refused ? { applied: false, problems: refused.problems } : { applied: true };
+}
+
+function lastDeployShown(service: Service, repo: string, branch: string): BranchInfo['lastDeploy'] {
+  const d = service.lastDeploy(repo, branch);
+  return d && { release: d.release, ok: d.ok, ...(d.error === undefined ? {} : { error: d.error }), at: d.started + d.ms };
 }

@@ -147,6 +147,7 @@ export class Dashboard {
     if (this.closed) return;
     const f = this.focus();
     this.focused = `${f?.repo}/${f?.branch}`;
+    this.stale = false;
     this.snap = this.o.snapshot(f);
     this.rows = treeRows(this.snap, this.collapsed);
     if (!this.rows.some((r) => r.key === this.selected)) this.selected = initialSelection(this.rows);
@@ -156,11 +157,25 @@ export class Dashboard {
 
   /** Coalesces bursts (a deploy's steps) into one refresh. */
   private soon(): void {
+    this.stale = true;
+    this.later();
+  }
+
+  /** A new log line: only the panes change, no new snapshot needed. */
+  private soonPaint(): void {
+    this.later();
+  }
+
+  /** the next paint must take a new snapshot first */
+  private stale = false;
+
+  private later(): void {
     if (this.paintTimer || this.closed) return;
     this.paintTimer = setTimeout(
       this.o.guard(() => {
         this.paintTimer = null;
-        this.refresh();
+        if (this.stale) this.refresh();
+        else this.paint();
       }),
       PAINT_DELAY_MS,
     );
@@ -186,22 +201,12 @@ export class Dashboard {
     );
   }
 
-  /** A new log line: only the panes change, no new snapshot needed. */
-  private soonPaint(): void {
-    if (this.paintTimer || this.closed) return;
-    this.paintTimer = setTimeout(
-      this.o.guard(() => {
-        this.paintTimer = null;
-        this.paint();
-      }),
-      PAINT_DELAY_MS,
-    );
-  }
-
   private onEvent(e: ServiceEvent): void {
     const about = 'process' in e ? { repo: e.process.repo, branch: e.process.branch } : 'repo' in e ? { repo: e.repo, branch: e.branch } : null;
     const row = this.row();
-    if (about && row && about.repo === row.repo && about.branch === row.branch) this.log.add(`slipway | ${describeEvent(e)}`);
+    // Process starts, exits and stops are noted by the log follower itself, in order with the lines.
+    const noted = 'process' in e;
+    if (about && row && !noted && about.repo === row.repo && about.branch === row.branch) this.log.add(`slipway | ${describeEvent(e)}`);
     if (about && !this.snap.branches.some((b) => b.repo === about.repo && b.branch === about.branch)) return;
     this.soon();
   }

@@ -32,6 +32,8 @@ export interface ReleaseInfo {
   user: string;
   time: number;
   durationMs: number;
+  /** what made it: the commit's subject, `rollback to r2`, `config: env X changed` */
+  what?: string;
 }
 
 export interface BranchInfo {
@@ -185,7 +187,7 @@ export function detailLines(s: Snapshot, row: TreeRow | undefined): string[] {
   for (const p of procs) lines.push(`  ${processLine(p, s.now)}${p.release !== b.current ? `  (${p.release})` : ''}`);
   lines.push('', b.releases.length ? 'releases' : 'releases: none yet');
   for (const r of b.releases.slice(-SHOWN_RELEASES).reverse()) {
-    lines.push(`  ${r.id === b.current ? '*' : ' '} ${r.id.padEnd(4)} ${r.commit.slice(0, 7)}  ${age(s.now - r.time).padStart(3)} ago  ok  by ${r.user}`);
+    lines.push(`  ${r.id === b.current ? '*' : ' '} ${r.id.padEnd(4)} ${r.commit.slice(0, 7)}  ${age(s.now - r.time).padStart(3)} ago  ok  by ${r.user}${r.what ? `  ${r.what}` : ''}`);
   }
   return lines;
 }

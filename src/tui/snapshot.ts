@@ -2,6 +2,7 @@ import os from 'node:os';
 import { slipwayVersion } from '../lib/version.ts';
 import { readProcUsage } from '../runners/proc-stat.ts';
 import { describeRole } from '../service/access.ts';
+import type { Release } from '../deploy/releases.ts';
 import type { Service } from '../service/service.ts';
 import type { BranchInfo, ProcessInfo, Snapshot } from './model.ts';
 
@@ -58,7 +59,7 @@ export function takeSnapshot(service: Service, user: string, sampler: UsageSampl
       repo,
       branch,
       runners: Object.values(cfg.runners).map((r) => ({ name: r.name, type: r.type, count: r.type === 'NginxStatic' ? 0 : r.processCount })),
-      releases: releases.map((r) => ({ id: r.id, commit: r.commit, user: r.user, time: r.time, durationMs: r.durationMs })),
+      releases: releases.map((r) => ({ id: r.id, commit: r.commit, user: r.user, time: r.time, durationMs: r.durationMs, what: releaseWhat(r) })),
       current,
       activity: service.activity(repo, branch),
       lastDeploy: lastDeployShown(service, repo, branch),
@@ -93,6 +94,13 @@ export function retime(snap: Snapshot, sampler: UsageSampler, focus?: { repo: st
         : { ...b, processes: b.processes.map((p) => (p.pid !== null && p.state === 'running' ? { ...p, ...sampler.sample(p.pid, now) } : p)) },
     ),
   };
+}
+
+/** One short phrase for how a release came to be. */
+function releaseWhat(r: Release): string | undefined {
+  if (r.kind === 'rollback') return `rollback to ${r.rollbackOf ?? '?'}`;
+  if (r.kind === 'config') return `config: ${(r.changes ?? []).join(', ') || 'changed'}`;
+  return r.subject;
 }
 
 function configShown(service: Service): Snapshot['config'] {

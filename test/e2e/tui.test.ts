@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { commitApp, newMarker, portRange, status, stopAll } from './helpers/deploy.ts';
+import { commitApp, httpGet, newMarker, portRange, status, stopAll } from './helpers/deploy.ts';
 import { assertNoStackTrace, startInstance, type Instance } from './helpers/instance.ts';
 import { rowWith, Terminal } from './helpers/tui.ts';
 
@@ -74,13 +74,35 @@ describe('the dashboard over ssh -t', () => {
     await t.waitFor(/\[ssh exited 0\]/, 'ssh to end after q');
   });
 
+  test('the log pane follows the selected runner live; / keeps matching lines; l shows it full-screen', async () => {
+    const t = open('alice');
+    await t.waitFor(/logs shop\/main web \(following\)[\s\S]*web\.0 \| listening on/, 'the web log tail');
+    const web = (await status(inst, 'alice', 'shop', 'main')).processes.find((p) => p.runner === 'web')!;
+    const probe = `/probe-${Date.now()}`;
+    assert.equal((await httpGet(web.port!, probe)).status, 200);
+    await t.waitFor(new RegExp(`web\\.0 \\| request GET ${probe}`), 'the request in the log pane', 1500);
+    t.keys('/');
+    t.type('probe-');
+    t.keys('Enter');
+    const searched = await t.waitFor(/logs shop\/main web \(following\)\s+\/probe- /, 'the search in the pane label');
+    const paneRows = searched.split('\n').filter((r) => / \| /.test(r));
+    assert.ok(paneRows.length > 0 && paneRows.every((r) => r.includes('probe-')), `lines without the term:\n${searched}`);
+    t.keys('Escape');
+    t.keys('l');
+    const full = await t.waitFor(/^┌─ logs shop\/main web/m, 'the full-screen log right under the header');
+    assert.doesNotMatch(full, /┌─ apps/);
+    t.keys('q');
+    await t.waitFor(/\[ssh exited 0\]/, 'ssh to end');
+  });
+
   test('a push while it is open shows the new release and its events without a key press', async () => {
     const t = open('alice');
     await t.waitFor(/main\s+r1 /, 'the first release');
     await push('2');
-    const screen = await t.waitFor(/main\s+r2 [0-9a-f]{7}/, 'the second release in the tree', 5000);
-    assert.match(screen, /slipway \| deploy r2 of [0-9a-f]{7} started by alice/);
-    assert.match(await t.waitFor(/slipway \| deploy r2 finished/, 'the finished deploy in the log pane', 2000), /\* r2 /);
+    await t.waitFor(/main\s+r2 [0-9a-f]{7}/, 'the second release in the tree', 5000);
+    const screen = await t.waitFor(/slipway \| deploy r2 finished/, 'the finished deploy in the log pane', 2000);
+    assert.match(screen, /slipway \| deploy r2: Switch/);
+    assert.match(screen, /\* r2 +[0-9a-f]{7} .* by alice {2}version 2/);
     t.keys('C-c');
     await t.waitFor(/\[ssh exited 0\]/, 'ssh to end after Ctrl-C');
   });
@@ -107,17 +129,19 @@ describe('the dashboard over ssh -t', () => {
     await t.waitFor(new RegExp(`worker\\.0\\s+${afterRestart.pid}\\s`), 'the new pid in the details');
   });
 
-  test('rollback offers the kept releases and switches to the chosen one after confirmation', async () => {
+  test('rollback offers the kept releases and brings the chosen one back after confirmation', async () => {
     const t = open('alice');
-    await t.waitFor(/main\s+r2 /, 'the current release');
+    const screen = await t.waitFor(/main\s+r2 [\s\S]* r1 +[0-9a-f]{7} /, 'the current release and r1');
+    const r1 = / r1 +([0-9a-f]{7}) /.exec(screen)![1]!;
     t.keys('R');
-    await t.waitFor(/rollback shop\/main to[\s\S]*r1 +[0-9a-f]{7} +by alice/, 'the release list');
+    await t.waitFor(new RegExp(`rollback shop/main to[\\s\\S]*r1 +${r1} +by alice`), 'the release list');
     t.keys('Enter');
-    await t.waitFor(/roll shop\/main back to r1 \([0-9a-f]{7}\)\?/, 'the confirmation');
+    await t.waitFor(new RegExp(`roll shop/main back to r1 \\(${r1}\\)\\?`), 'the confirmation');
     t.keys('y');
     await t.waitFor(/done; Enter or Esc closes this/, 'the rollback to finish', 30_000);
     t.keys('Escape');
-    await t.waitFor(/main\s+r1 [0-9a-f]{7}[\s\S]*\* r1 /, 'r1 current in tree and details');
+    // The rollback is a release of its own, running r1's commit.
+    await t.waitFor(new RegExp(`main\\s+r3 ${r1}[\\s\\S]*\\* r3 +${r1} .*rollback to r1`), 'r3 (r1 brought back) current in tree and details');
   });
 
   test('a read-only user sees the tree but is offered no action, and the action keys do nothing', async () => {

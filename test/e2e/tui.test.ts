@@ -5,6 +5,8 @@
  * another.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { commitApp, httpGet, newMarker, portRange, status, stopAll } from './helpers/deploy.ts';
 import { assertNoStackTrace, startInstance, type Instance } from './helpers/instance.ts';
@@ -125,6 +127,14 @@ describe('the dashboard over ssh -t', () => {
     assert.match(screen, /restart shop\/main/);
     const afterRestart = (await status(inst, 'alice', 'shop', 'main')).processes.find((p) => p.runner === 'worker')!;
     assert.notEqual(afterRestart.pid, before.pid, 'the worker was not restarted');
+    // Audited like the ssh command, as done from the dashboard; the refused n left no entry.
+    const audit = fs.readFileSync(path.join(inst.dataDir, 'audit.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const restarts = audit.filter((e) => e.action === 'restart');
+    assert.equal(restarts.length, 1, JSON.stringify(audit));
+    assert.equal(restarts[0]!.via, 'tui');
+    assert.equal(restarts[0]!.user, 'alice');
+    assert.equal(restarts[0]!.result, 'ok');
+    assert.match(String(restarts[0]!.fingerprint), /^SHA256:/);
     t.keys('Enter');
     await t.waitFor(new RegExp(`worker\\.0\\s+${afterRestart.pid}\\s`), 'the new pid in the details');
   });

@@ -101,6 +101,8 @@ export async function measureDashboards(o: DashboardOptions): Promise<DashboardR
     repoYaml: { [REPO]: liveRepoYaml(o.dir) },
     ports: { min: 24000, max: 24100 },
     nodeArgs: o.nodeArgs,
+    // One bench user holds all of them (and its pushes): above the per-user defaults of 10.
+    limits: [`max_connections_per_user: ${DASHBOARDS + 10}`, `max_sessions_per_user: ${DASHBOARDS + 10}`],
   });
   const privateKey = readFileSync(o.key);
   const work = join(o.dir, 'work');
@@ -116,7 +118,7 @@ export async function measureDashboards(o: DashboardOptions): Promise<DashboardR
       version++;
       writeFileSync(join(work, 'server.js'), serverJs(`v${version}`));
       git(['add', '-A'], work, o.gitEnv);
-      git(['commit', '-q', '-m', `v${version}`], work, o.gitEnv);
+      git(['-c', 'user.name=bench', '-c', 'user.email=bench@example.com', 'commit', '-q', '-m', `v${version}`], work, o.gitEnv);
       return (await runOk('git', ['push', '-q', slip.remote(REPO), 'main'], { cwd: work, env: o.gitEnv })).ms;
     };
     await push(); // the first deploy, untimed

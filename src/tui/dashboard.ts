@@ -8,8 +8,8 @@ import { actionKeys, detailLines, footer, header, initialSelection, NAV_KEYS, tr
 const COARSE_REFRESH_MS = 10_000;
 /** Every this many coarse refreshes the service is asked again, in case an event was missed. */
 const FULL_EVERY = 6;
-/** Events arriving together are painted together. */
-const PAINT_DELAY_MS = 250;
+/** Events arriving together are painted together: at most two paints a second, well within the second a change may take to show. */
+const PAINT_DELAY_MS = 500;
 const TREE_WIDTH = '38%';
 
 const TONE_TAG: Record<Tone, string> = { ok: 'green-fg', warn: 'yellow-fg', bad: 'red-fg', busy: 'cyan-fg', idle: 'gray-fg' };

@@ -62,10 +62,13 @@ export interface Snapshot {
   now: number;
 }
 
-/** `12s`, `5m`, `3h`, `2d`: short enough for a tree row at 80 columns. */
+/**
+ * `<1m`, `5m`, `3h`, `2d`: short enough for a tree row at 80 columns, and changing at most once a
+ * minute, so an idle dashboard has nothing to redraw between its coarse refreshes.
+ */
 export function age(ms: number): string {
   const s = Math.max(0, Math.floor(ms / 1000));
-  if (s < 60) return `${s}s`;
+  if (s < 60) return '<1m';
   if (s < 3600) return `${Math.floor(s / 60)}m`;
   if (s < 86_400) return `${Math.floor(s / 3600)}h`;
   return `${Math.floor(s / 86_400)}d`;

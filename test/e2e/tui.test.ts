@@ -62,15 +62,15 @@ describe('the dashboard over ssh -t', () => {
     const screen = await t.waitFor(/running 1\/1[\s\S]*running 1\/1/, 'both runners running');
     assert.match(rowWith(screen, 'slipway 0.1.0'), /alice \(admin\)\s+config applied/);
     assert.match(rowWith(screen, 'shop'), /- shop/);
-    assert.match(rowWith(screen, ' main '), /main\s+r1 [0-9a-f]{7} \d+s/);
+    assert.match(rowWith(screen, ' main '), /main\s+r1 [0-9a-f]{7} <1m/);
     assert.match(rowWith(screen, 'worker'), /worker\s+running 1\/1/);
     assert.match(rowWith(screen, 'staging'), /staging\s+not deployed/);
     // The first runner is selected, so the details and the log pane are about web.
     assert.match(screen, /shop\/main web \(NginxBackend, 1 process\)/);
     assert.match(screen, /logs shop\/main web \(following\)/);
     const web = (await status(inst, 'alice', 'shop', 'main')).processes.find((p) => p.runner === 'web')!;
-    assert.match(rowWith(screen, 'web.0'), new RegExp(`web\\.0\\s+${web.pid}\\s+${web.port}\\s+up \\d+s\\s+0`));
-    assert.match(screen, /\* r1\s+[0-9a-f]{7}\s+\d+s ago\s+ok\s+by alice/);
+    assert.match(rowWith(screen, 'web.0'), new RegExp(`web\\.0\\s+${web.pid}\\s+${web.port}\\s+up <1m\\s+0`));
+    assert.match(screen, /\* r1\s+[0-9a-f]{7}\s+<1m ago\s+ok\s+by alice/);
     assert.match(rowWith(screen, 'q quit'), /r restart {2}b rebuild/);
     t.keys('q');
     await t.waitFor(/\[ssh exited 0\]/, 'ssh to end after q');

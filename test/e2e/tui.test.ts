@@ -195,6 +195,23 @@ describe('the dashboard over ssh -t', () => {
     assertNoStackTrace(inst);
   });
 
+  test('a refused config reload shows in the header without a key press, and the fix clears it', async () => {
+    const t = open('alice');
+    await t.waitFor(/alice \(admin\)\s+config applied/, 'the header');
+    const file = path.join(inst.configDir, 'repos', 'shop.yml');
+    const good = fs.readFileSync(file, 'utf8');
+    fs.writeFileSync(file, 'branches: [unclosed\n');
+    try {
+      const r = await inst.ssh('alice', ['reload']);
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      await t.waitFor(/config on disk refused: repos\/shop\.yml/, 'the refusal in the header', 2000);
+    } finally {
+      fs.writeFileSync(file, good);
+    }
+    assert.equal((await inst.ssh('alice', ['reload'])).code, 0);
+    await t.waitFor(/alice \(admin\)\s+config applied/, 'the header after the fix', 2000);
+  });
+
   test('without a pty, a session with no command prints the help', async () => {
     const r = await inst.ssh('alice', [], ['-T']);
     assert.equal(r.code, 0, r.stderr);

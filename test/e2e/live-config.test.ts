@@ -86,7 +86,8 @@ describe('live configuration: keys, users, sessions and a refused config', () =>
     assert.match(r.stderr, /^slipway\.yml: .+/m);
     assert.match(r.stderr, /the config on disk is not applied, the running config stays/);
     assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
-    assert.match(inst.output, /config reload refused, the config on disk is not applied: slipway\.yml: /);
+    assert.match(inst.output, /config reload refused: slipway\.yml: /);
+    assert.match(inst.output, /the config on disk is not applied; the running config stays/);
     const carol = await inst.ssh('carol', ['whoami']);
     assert.equal(carol.code, 0, 'the old config still lets carol in');
     assert.equal((await inst.ssh('alice', ['whoami'])).code, 0);
@@ -139,5 +140,15 @@ describe('live configuration: limits', () => {
     await waitUntil('the reload', () => (inst.output.match(/config reloaded/g) ?? []).length, (n) => n > before_, 10_000);
     const r = await inst.ssh('bob', ['whoami']);
     assert.equal(r.code, 0, r.stderr);
+  });
+
+  test('a lowered idle_timeout applies to connections already open', async () => {
+    for (const c of open.splice(0)) c.end();
+    const conn = await connectAs(inst, 'alice');
+    const closed = new Promise<void>((r) => conn.once('close', () => r()));
+    fs.writeFileSync(path.join(inst.configDir, 'slipway.yml'), 'limits:\n  max_connections: 10\n  idle_timeout: 1\n');
+    assert.equal((await inst.ssh('bob', ['reload'])).code, 0);
+    await within(closed, 10_000, 'the idle connection (opened under the default 10 minutes) to be closed');
+    assert.match(inst.output, /closing idle connection .*user=alice/);
   });
 });

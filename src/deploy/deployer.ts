@@ -128,8 +128,13 @@ export class Deployer {
   constructor(private readonly opts: DeployerOptions) {}
 
   /** Why a branch cannot take an operation right now, or null. */
+  /** What holds the branch's deploy lock now (a deploy, restart or rollback), or null. */
+  activity(repo: string, branch: string): { what: string; user: string; started: number } | null {
+    return this.active.get(`${repo}/${branch}`) ?? null;
+  }
+
   busy(repo: string, branch: string): string | null {
-    const a = this.active.get(`${repo}/${branch}`);
+    const a = this.activity(repo, branch);
     if (!a) return null;
     return `${a.what} of ${repo}/${branch} in progress (started by ${a.user} ${Math.round((Date.now() - a.started) / 1000)} s ago)`;
   }

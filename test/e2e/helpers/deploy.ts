@@ -389,6 +389,7 @@ export async function status(inst: Instance, user: string, repo: string, branch:
   const processes: StatusProcess[] = [];
   for (const l of lines.slice(lines.indexOf(head) + 1)) {
     if (!l.startsWith('  ')) break;
+    if (/^ {2}\S+ \(/.test(l)) continue; // a runner's line: `  web (NginxBackend): running, 2/2`
     const m = /^\s+(\S+)\.(\d+) (\S+) (\S+) pid (\d+|-)(?: port (\d+))? restarts (\d+)/.exec(l);
     assert.ok(m, `unparsable status line: ${l}`);
     processes.push({

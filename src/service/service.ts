@@ -243,8 +243,7 @@ export class Service {
   private async reloadNow(by: string, out: (text: string) => void): Promise<ReloadOutcome> {
     if (!this.loadCandidate || !this.source) throw new Error('reload before useConfigSource');
     const refuse = (problems: string[]): ReloadOutcome => {
-      for (const p of problems) this.log.error(`config reload refused: ${p}`);
-      this.log.warn('the config on disk is not applied; the running config stays', { by, problems: problems.length });
+      for (const p of problems) this.log.error(`config reload refused, the config on disk is not applied: ${p}`);
       this.refuseConfig(problems, by);
       return { applied: false, problems, releases: [], failures: [] };
     };

@@ -86,8 +86,7 @@ describe('live configuration: keys, users, sessions and a refused config', () =>
     assert.match(r.stderr, /^slipway\.yml: .+/m);
     assert.match(r.stderr, /the config on disk is not applied, the running config stays/);
     assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
-    assert.match(inst.output, /config reload refused: slipway\.yml: /);
-    assert.match(inst.output, /the config on disk is not applied; the running config stays/);
+    assert.match(inst.output, /config reload refused, the config on disk is not applied: slipway\.yml: /);
     const carol = await inst.ssh('carol', ['whoami']);
     assert.equal(carol.code, 0, 'the old config still lets carol in');
     assert.equal((await inst.ssh('alice', ['whoami'])).code, 0);

@@ -104,7 +104,7 @@ export class Service {
     readonly isolator: Isolator,
   ) {
     this.config = config;
-    this.auditLog = new AuditLog(dataDir);
+    this.auditLog = new AuditLog(dataDir, log.child('audit'));
     this.indexKeys();
     this.events = this.makeEvents();
     this.lastDeploys = new LastDeploys(dataDir, log);

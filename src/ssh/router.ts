@@ -51,9 +51,9 @@ export class Router implements SessionHandlers {
       if (!isUserError(err)) throw err;
       req = err;
     }
-    const git = !(req instanceof UserError) && req.kind === 'git';
-    const actor: Actor = { user: ctx.user, fingerprint: ctx.fingerprint, address: ctx.remote, via: git ? 'git' : 'ssh' };
-    const subject: AuditSubject = { action: req instanceof UserError ? 'exec' : req.kind === 'git' ? (req.service === 'git-receive-pack' ? 'push' : 'fetch') : printable(req.argv[0] ?? 'help', 64) };
+    const { via, action } = auditName(req);
+    const actor: Actor = { user: ctx.user, fingerprint: ctx.fingerprint, address: ctx.remote, via };
+    const subject: AuditSubject = { action };
     try {
       return await this.service.audited(
         actor,
@@ -77,7 +77,7 @@ export class Router implements SessionHandlers {
           });
         },
         // A push's outcome is its refs'; a command's is its exit status.
-        git ? undefined : (code) => code,
+        via === 'git' ? undefined : (code) => code,
       );
     } catch (err) {
       if (isUserError(err)) return this.answer(session.answer, err);
@@ -150,6 +150,13 @@ export class Router implements SessionHandlers {
     ch.stderr.write(`${message}\n`);
     return code;
   }
+}
+
+/** What the audit log calls a request (`push`, `fetch`, the command's name, `exec` when it did not parse) and where it came in. */
+function auditName(req: ExecRequest | UserError): { via: Actor['via']; action: string } {
+  if (req instanceof UserError) return { via: 'ssh', action: 'exec' };
+  if (req.kind === 'git') return { via: 'git', action: req.service === 'git-receive-pack' ? 'push' : 'fetch' };
+  return { via: 'ssh', action: printable(req.argv[0] ?? 'help', 64) };
 }
 
 /**

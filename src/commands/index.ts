@@ -4,6 +4,8 @@ import { roleNeeded } from '../service/access.ts';
 import type { AuditSubject } from '../service/audit.ts';
 import { cleanup } from './cleanup.ts';
 import { customCmds } from './custom-cmds.ts';
+import { logs } from './logs.ts';
+import { gc } from './gc.ts';
 import { rebuild } from './rebuild.ts';
 import { releases } from './releases.ts';
 import { reload } from './reload.ts';
@@ -36,12 +38,14 @@ const commands: Command[] = [
   whoami,
   list,
   status,
+  logs,
   releases,
   rebuild,
   restart,
   rollback,
   customCmds,
   cleanup,
+  gc,
   keys,
   rebuildAuthorizedKeys,
   reload,

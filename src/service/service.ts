@@ -10,6 +10,7 @@ import { branchForRelease, configDigest, describeChanges, releaseConfigOf } from
 import { currentRelease, ReleaseStore, type Release } from '../deploy/releases.ts';
 import type { Pusher } from '../deploy/report.ts';
 import { releaseSpecs } from '../deploy/specs.ts';
+import { GcBusyError, type GcResult } from '../git/gc.ts';
 import { moveRef } from '../git/move-ref.ts';
 import { ObjectStore } from '../git/object-store.ts';
 import { readRef, RefUpdateError } from '../git/refs.ts';
@@ -26,6 +27,7 @@ import { Nginx } from '../nginx/nginx.ts';
 import { allowed, mayLogIn, notFound, requireAccess, roleOf, visibleRepos, type Action } from './access.ts';
 import { AuditLog, type Actor, type AuditSubject } from './audit.ts';
 import { ServiceEvents } from './events.ts';
+import { Housekeeping } from './housekeeping.ts';
 import { LastDeploys, type LastDeploy } from './last-deploys.ts';
 import { Logs, type LogLine, type LogQuery } from './logs.ts';
 import { PushFlow } from './push.ts';
@@ -86,6 +88,7 @@ export class Service {
   private readonly releases: ReleaseStore;
   private readonly deployer: Deployer;
   private readonly push: PushFlow;
+  private readonly housekeeping: Housekeeping;
   private readonly nginx: Nginx;
   private readonly auditLog: AuditLog;
   private readonly lastDeploys: LastDeploys;
@@ -132,9 +135,10 @@ export class Service {
       releases: this.releases,
       deployer: this.deployer,
       stopBranch: (repo, branch) => this.stopBranch(repo, branch),
-      gitDir: (repo) => this.gitDir(repo),
+      afterPush: (repo) => this.housekeeping.afterPush(repo),
       log: log.child('push'),
     });
+    this.housekeeping = new Housekeeping({ config: () => this.config, releases: this.releases, gitDir: (repo) => this.gitDir(repo), log: log.child('gc') });
   }
 
   private makeEvents(): ServiceEvents {
@@ -253,8 +257,9 @@ export class Service {
       return refuse(err.message.split('\n'));
     }
     this.state = { ...this.state, applied: { at: Date.now(), by }, refused: null };
-    this.log.info('config reloaded', { by, repos: Object.keys(candidate.config.repos).length, keys: candidate.config.keys.length });
     const { releases, failures } = await this.applyConfigReleases(by, out);
+    // Logged once everything the change implies is done: the config releases too.
+    this.log.info('config reloaded', { by, repos: Object.keys(candidate.config.repos).length, keys: candidate.config.keys.length, releases: releases.length, failed: failures.length });
     return { applied: true, problems: [], releases, failures };
   }
 
@@ -386,6 +391,11 @@ export class Service {
     return { current, releases };
   }
 
+  /** What holds the branch now (a deploy, restart or rollback under way), or null. */
+  activity(repo: string, branch: string): { what: string; user: string; started: number } | null {
+    return this.deployer.activity(repo, branch);
+  }
+
   processes(repo: string, branch: string): ProcessStatus[] {
     return this.supervisor.list((p) => p.repo === repo && p.branch === branch);
   }
@@ -492,6 +502,7 @@ export class Service {
       const kept = state.releases.map((x) => x.id).join(', ') || 'none';
       if (!target) throw new UserError(releaseId ? `no kept release '${releaseId}' for ${repoName}/${branch} (kept: ${kept})` : `${repoName}/${branch} has no earlier release to roll back to (kept: ${kept})`);
       if (target.id === current?.id) throw new UserError(`${target.id} is already the current release of ${repoName}/${branch}`);
+      if (current?.kind === 'rollback' && current.rollbackOf === target.id) throw new UserError(`${target.id} is already the current release of ${repoName}/${branch} (as ${current.id}, a rollback to it)`);
       const ref = `refs/heads/${branch}`;
       try {
         const config = target.config ?? releaseConfigOf(branchCfg);
@@ -572,6 +583,17 @@ export class Service {
       }
     }
     return removed;
+  }
+
+  /** Garbage-collects a repo now (the `gc` command): what it kept, dropped and how long it took. */
+  async gc(repoName: string): Promise<GcResult & { ms: number }> {
+    this.repo(repoName);
+    try {
+      return await this.housekeeping.gc(repoName);
+    } catch (err) {
+      if (err instanceof GcBusyError) throw new UserError(`${err.message}; try again when it is done`);
+      throw err;
+    }
   }
 
   /** Runs `fn` holding the branch's deploy lock; a busy branch is the user's refusal. */

@@ -10,6 +10,8 @@ import type { Logger } from '../lib/log.ts';
 import type { Service } from '../service/service.ts';
 import { printable } from '../lib/text.ts';
 import type { Actor, AuditSubject } from '../service/audit.ts';
+import { runDashboard } from '../tui/session.ts';
+import { takeSnapshot, UsageSampler } from '../tui/snapshot.ts';
 import { parseExec, type ExecRequest, type GitService } from './exec-parse.ts';
 import type { Identity, SessionContext, SessionHandlers } from './server.ts';
 
@@ -64,7 +66,14 @@ export class Router implements SessionHandlers {
           if (!role) throw new UserError('your key is no longer authorized');
           if (req.kind === 'git') return await this.serveGit(ctx, req.service, req.path, ch, session, subject);
           this.log.info('command', { user: ctx.user, command: subject.action });
+          // Not 'end': a client whose stdin is done (`ssh host logs -f </dev/null`) still reads.
+          const closed = new AbortController();
+          ch.once('close', () => closed.abort());
+          // Commands read no input. Draining it lets ssh2 report the close: it waits for the input's end first.
+          ch.resume();
           return await runCommand(req.argv, subject, {
+            closed: closed.signal,
+            holdOpen: ctx.holdOpen,
             actor,
             user: ctx.user,
             role,
@@ -89,10 +98,77 @@ export class Router implements SessionHandlers {
     }
   }
 
+  /** `ssh -t host`: the dashboard; without a pty there is no screen to draw on, so the help. */
   async shell(ctx: SessionContext, ch: ServerChannel): Promise<number> {
-    ch.write(forTerminal(ctx, helpText()));
-    if (ctx.pty) ch.write('The interactive dashboard is not available in this version; use the commands above.\r\n');
-    return 0;
+    const role = this.service.role(ctx.user);
+    if (!ctx.pty || !role) {
+      ch.write(forTerminal(ctx, helpText()));
+      return 0;
+    }
+    this.log.info('dashboard opened', { user: ctx.user });
+    const log = this.log.child('tui');
+    const sampler = new UsageSampler();
+    const actor: Actor = { user: ctx.user, fingerprint: ctx.fingerprint, address: ctx.remote, via: 'tui' };
+    const closed = new AbortController();
+    ch.once('close', () => closed.abort());
+    // The dashboard is fed by the server: it is not idle while it is open.
+    const release = ctx.holdOpen();
+    let code: number;
+    try {
+      code = await runDashboard({
+        channel: {
+          write: (d) => ch.write(d),
+          onData: (fn) => ch.on('data', fn),
+          onClose: (fn) => ch.once('close', fn),
+          onResize: ctx.onResize,
+          get destroyed() {
+            return ch.destroyed;
+          },
+        },
+        cols: ctx.pty.cols,
+        rows: ctx.pty.rows,
+        user: ctx.user,
+        snapshot: () => takeSnapshot(this.service, ctx.user, sampler),
+        subscribe: (fn) => this.service.events.on(fn),
+        // Actions are ssh commands: the same arguments, access decision, refusals and audit.
+        run: (argv, out) => {
+          const subject: AuditSubject = { action: printable(argv[0] ?? 'help', 64) };
+          return this.service
+            .audited(
+              actor,
+              subject,
+              () =>
+                runCommand(argv, subject, {
+                  actor,
+                  user: ctx.user,
+                  role: this.service.role(ctx.user) ?? role,
+                  fingerprint: ctx.fingerprint,
+                  service: this.service,
+                  tty: false,
+                  closed: closed.signal,
+                  holdOpen: ctx.holdOpen,
+                  out: Object.assign((t: string) => out(t), { backlog: () => 0 }),
+                  err: out,
+                }),
+              (c) => c,
+            )
+            .catch((err: unknown) => {
+              if (isUserError(err)) {
+                out(`${err.message}\n`);
+                return err.exitCode;
+              }
+              out(`${reportInternal(log, err, { user: ctx.user })}\n`);
+              return 1;
+            });
+        },
+        logs: () => () => {},
+        log,
+      });
+    } finally {
+      release();
+    }
+    this.log.info('dashboard closed', { user: ctx.user });
+    return code;
   }
 
   /** A refusal's own exit status (2 usage, 127 unknown command, 128 protocol) wins over the channel's default. */

@@ -57,6 +57,8 @@ export interface Command<F extends FlagSpecs = FlagSpecs> {
   summary: string;
   /** the positional argument counts the usage allows */
   argCounts: number[];
+  /** the last word of the usage repeats (`<name>...`): more arguments than the largest count are allowed */
+  repeats?: boolean;
   /** the flags it takes besides `-h`/`--help` (which every command takes) */
   flags?: F;
   /**

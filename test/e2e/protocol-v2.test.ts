@@ -8,7 +8,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import type { ClientChannel } from 'ssh2';
 import { gitEnv, run, startInstance, type Instance } from './helpers/instance.ts';
+import { collect, connectAs, FLUSH, parsePkts, pkt } from './helpers/raw-git.ts';
 
 const DAY = 86400;
 const T0 = 1_700_000_000;
@@ -22,7 +24,6 @@ describe('protocol versions for clone and fetch', () => {
     assert.equal(r.code, 0, `git ${args.join(' ')}: ${r.stderr}`);
     return r.stdout.trim();
   };
-  let n = 0;
   /** A commit dated `day` days after T0, so --shallow-since has dates to cut at. */
   const commitOn = async (day: number, file: string) => {
     fs.writeFileSync(path.join(work, file), `${file} on day ${day}\n${'x'.repeat(300)}\n`);
@@ -146,4 +147,47 @@ describe('protocol versions for clone and fetch', () => {
     assert.match(r.stderr, /Enumerating objects: 3, done/, 'one commit, its tree and its blob');
     await local(clone, ['fsck', '--no-dangling']);
   });
+
+  for (const version of [1, 2]) {
+    test(`a push asked for with protocol.version=${version} works (push is v0/v1 with the version line for v1)`, async () => {
+      await commitOn(20 + version, 'pushed.txt');
+      const trace = path.join(inst.root, `push-v${version}.trace`);
+      const r = await inst.git(['-c', `protocol.version=${version}`, 'push', `${inst.url}/myapp`, 'main'], { cwd: work, env: { GIT_TRACE_PACKET: trace } });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(spoken(fs.readFileSync(trace, 'utf8')), version === 1 ? 1 : 0);
+      assert.equal(await local(bare, ['rev-parse', 'refs/heads/main']), await local(work, ['rev-parse', 'main']));
+    });
+  }
+
+  /** A raw v2 request (what the client sends after the capability advertisement); returns the server's answer and exit status. */
+  const rawV2 = async (request: Buffer) => {
+    const conn = await connectAs(inst, 'alice');
+    try {
+      const ch = await new Promise<ClientChannel>((resolve, reject) =>
+        conn.exec("git-upload-pack 'myapp'", { env: { GIT_PROTOCOL: 'version=2' } }, (err, c) => (err ? reject(err) : resolve(c))),
+      );
+      const done = collect(ch);
+      ch.end(request);
+      return await done;
+    } finally {
+      conn.end();
+    }
+  };
+  const DELIM = Buffer.from('0001');
+
+  for (const [what, request, message] of [
+    ['an unknown command', Buffer.concat([pkt('command=exec\n'), FLUSH]), /invalid command 'exec'/],
+    ['a want no ref points at', Buffer.concat([pkt('command=fetch\n'), DELIM, pkt(`want ${'ab'.repeat(20)}\n`), pkt('done\n'), FLUSH]), /not our ref abab/],
+    ['another object format', Buffer.concat([pkt('command=ls-refs\n'), pkt('object-format=sha256\n'), FLUSH]), /mismatched object format/],
+    ['an unknown fetch argument', Buffer.concat([pkt('command=fetch\n'), DELIM, pkt('filter blob:none\n'), FLUSH]), /unexpected line: 'filter blob:none'/],
+    ['deepen with deepen-since', Buffer.concat([pkt('command=fetch\n'), DELIM, pkt('deepen 1\n'), pkt('deepen-since 5\n'), FLUSH]), /cannot be used together/],
+    ['a deepen-not that is no ref', Buffer.concat([pkt('command=fetch\n'), DELIM, pkt('deepen-not nope\n'), FLUSH]), /deepen-not is not a ref: nope/],
+  ] as const) {
+    test(`protocol v2: ${what} is refused with a message and exit 128`, async () => {
+      const r = await rawV2(request);
+      assert.equal(parsePkts(r.stdout)[0], 'version 2\n', 'the capability advertisement came first');
+      assert.match(r.stderr, message);
+      assert.equal(r.code, 128);
+    });
+  }
 });

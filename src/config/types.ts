@@ -151,6 +151,16 @@ export interface LogLimits {
   keep: number;
 }
 
+/** `gc:` in slipway.yml: when repos are garbage-collected and what a gc keeps. */
+export interface GcSettings {
+  /** unreachable objects younger than this are kept */
+  graceMs: number;
+  /** a push that leaves more packs than this starts a gc in the background; 0: never */
+  autoPacks: number;
+  /** likewise for loose objects; 0: never */
+  autoLoose: number;
+}
+
 /** `nginx:` in slipway.yml. Managed (slipway runs its own master) unless `confDir` is given. */
 export interface NginxSettings {
   /** false: the system nginx includes `confDir/*.conf` (pyPaaS style) */
@@ -183,9 +193,12 @@ export interface GlobalConfig {
   limits: Limits;
   ssh: SshSettings;
   logs: LogLimits;
+  gc: GcSettings;
   keepReleases: number;
   /** default seconds old processes keep running after a switch */
   drainSeconds: number;
+  /** apply changes to the config dir as they happen (read at start); false: only `reload` and SIGHUP */
+  watchConfig: boolean;
   nginx: NginxSettings;
   deployLoggerCmd?: string;
   sslConfig?: string;

@@ -5,6 +5,7 @@ import type { ChannelWriter, StreamReader } from './io.ts';
 import { ObjectStore } from './object-store.ts';
 import { parseTag } from './objects.ts';
 import { writePack } from './pack-writer.ts';
+import { pinObjects } from './pins.ts';
 import { PktLineError, pktText, type Pkt } from './pktline.ts';
 import { requestedVersion } from './protocol-version.ts';
 import { listRefs, readHeadTarget } from './refs.ts';
@@ -55,8 +56,13 @@ export async function serveUploadPack(reader: StreamReader, w: ChannelWriter, op
   }
 }
 
-function refView(gitDir: string, store: ObjectStore): RefView {
+/**
+ * The refs now, pinned until `unpin` (what the client is shown must stay readable until it is
+ * sent, even if a ref moves and a gc runs).
+ */
+function refView(gitDir: string, store: ObjectStore): RefView & { unpin: () => void } {
   const refs = listRefs(gitDir);
+  const unpin = pinObjects(gitDir, refs.values());
   const head = readHeadTarget(gitDir);
   const headOid = head ? refs.get(head) : undefined;
   const wantable = new Set(refs.values());
@@ -69,13 +75,21 @@ function refView(gitDir: string, store: ObjectStore): RefView {
       wantable.add(p);
     }
   }
-  return { refs, head, headOid, wantable, peeled };
+  return { refs, head, headOid, wantable, peeled, unpin };
 }
 
 // ---------------------------------------------------------------- protocol v0 / v1
 
 async function serveV0(reader: StreamReader, w: ChannelWriter, store: ObjectStore, opts: UploadPackOptions, version: 0 | 1): Promise<void> {
   const view = refView(opts.gitDir, store);
+  try {
+    await serveV0Refs(reader, w, store, opts, version, view);
+  } finally {
+    view.unpin();
+  }
+}
+
+async function serveV0Refs(reader: StreamReader, w: ChannelWriter, store: ObjectStore, opts: UploadPackOptions, version: 0 | 1, view: RefView): Promise<void> {
   if (version === 1) await w.pkt('version 1\n');
   await advertise(w, view);
   const req = await readWants(reader, view);
@@ -290,9 +304,15 @@ async function serveV2(reader: StreamReader, w: ChannelWriter, store: ObjectStor
     if (!cmd) return;
     const format = cmd.caps.find((c) => c.startsWith('object-format='));
     if (format && format !== 'object-format=sha1') throw new PktLineError(`mismatched object format: this repository uses sha1, not ${printable(format.slice('object-format='.length), 40)}`);
-    if (cmd.command === 'ls-refs') await lsRefs(w, refView(opts.gitDir, store), cmd.args);
-    else if (cmd.command === 'fetch') await fetchV2(w, store, cmd.args, opts);
-    else throw new PktLineError(`invalid command '${printable(cmd.command, 40)}'`);
+    if (cmd.command !== 'ls-refs' && cmd.command !== 'fetch') throw new PktLineError(`invalid command '${printable(cmd.command, 40)}'`);
+    // Each command sees the refs as they are now (v2 is stateless between commands).
+    const view = refView(opts.gitDir, store);
+    try {
+      if (cmd.command === 'ls-refs') await lsRefs(w, view, cmd.args);
+      else await fetchV2(w, store, view, cmd.args, opts);
+    } finally {
+      view.unpin();
+    }
   }
 }
 
@@ -357,8 +377,7 @@ async function lsRefs(w: ChannelWriter, view: RefView, args: string[]): Promise<
 }
 
 /** A v2 `fetch`: acknowledgments while the client negotiates; once done (or ready), shallow-info and the pack. */
-async function fetchV2(w: ChannelWriter, store: ObjectStore, args: string[], opts: UploadPackOptions): Promise<void> {
-  const view = refView(opts.gitDir, store);
+async function fetchV2(w: ChannelWriter, store: ObjectStore, view: RefView, args: string[], opts: UploadPackOptions): Promise<void> {
   const req: Request = { wants: [], caps: new Set(), clientShallows: new Set(), notTips: [] };
   const haves: string[] = [];
   let done = false;

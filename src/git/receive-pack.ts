@@ -13,6 +13,7 @@ import { keepOnly } from './quarantine-filter.ts';
 import { encodePkt, FLUSH, PktLineError, pktText } from './pktline.ts';
 import { listRefs, RefTransaction, RefUpdateError, ZERO_OID, type RefChange } from './refs.ts';
 import { Quarantine } from './repo.ts';
+import { requestedVersion } from './protocol-version.ts';
 import { pushedRefNameError } from '../lib/ref-name.ts';
 import { printable } from '../lib/text.ts';
 
@@ -28,6 +29,8 @@ export interface RefUpdateContext {
 
 export interface ReceivePackOptions {
   gitDir: string;
+  /** the client's GIT_PROTOCOL: `version=1` gets the version line; push has no v2, so v2 gets v0 */
+  protocol?: string;
   maxPackBytes: number;
   /** Ref policy: a refusal message, or null when this user may make this change. */
   authorize: (change: RefChange) => string | null;
@@ -65,6 +68,7 @@ export async function serveReceivePack(reader: StreamReader, w: ChannelWriter, o
 }
 
 async function receive(reader: StreamReader, w: ChannelWriter, opts: ReceivePackOptions, refs: Map<string, string>): Promise<(RefChange & { error?: string })[]> {
+  if (requestedVersion(opts.protocol) === 1) await w.pkt('version 1\n');
   await advertise(w, refs);
 
   const commands: Command[] = [];

@@ -201,10 +201,11 @@ export class Router implements SessionHandlers {
     const started = Date.now();
     try {
       if (service === 'git-upload-pack') {
-        await serveUploadPack(reader, writer, { gitDir, log });
+        await serveUploadPack(reader, writer, { gitDir, log, protocol: ctx.env.GIT_PROTOCOL });
       } else {
         const refs = await serveReceivePack(reader, writer, {
           gitDir,
+          protocol: ctx.env.GIT_PROTOCOL,
           maxPackBytes: this.service.limits.maxPackBytes,
           // The backlog lets the deploy drop build output the pusher cannot take as fast as it comes.
           ...this.service.pushHooks(ctx.user, name, () => (ch.destroyed ? 0 : ch.writableLength + ch.stderr.writableLength)),

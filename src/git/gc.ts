@@ -68,6 +68,8 @@ interface SnapPack {
 interface Snapshot {
   packs: SnapPack[];
   loose: Map<string, number>;
+  /** every packed copy of each object: which pack, which index position */
+  copies: Map<string, Array<{ pack: SnapPack; pos: number }>>;
 }
 
 /** Counts a repo's packs and loose objects, for deciding whether a gc is due. */
@@ -101,7 +103,7 @@ export async function gc(gitDir: string, opts: GcOptions): Promise<GcResult> {
       packsAfter: snap.packs.length,
       bytesAfter: 0,
     };
-    const inSnapshot = (oid: string) => snap.loose.has(oid) || snap.packs.some((p) => p.pack.index.find(Buffer.from(oid, 'hex')) >= 0);
+    const inSnapshot = (oid: string) => snap.copies.has(oid) || snap.loose.has(oid);
 
     const roots = currentRoots(gitDir, opts, store, true);
     const reach = await mark(store, roots, new Set(), 'throw');
@@ -109,14 +111,10 @@ export async function gc(gitDir: string, opts: GcOptions): Promise<GcResult> {
     // Every unreachable object with its age (the newest of its copies).
     const unreached = new Map<string, number>();
     let n = 0;
-    for (const p of snap.packs) {
-      for (let i = 0; i < p.pack.index.count; i++) {
-        const oid = p.pack.index.oidAt(i);
-        if (reach.all.has(oid)) continue;
-        const t = p.mtimes ? p.mtimes[i]! : p.mtime;
-        if (t > (unreached.get(oid) ?? -1)) unreached.set(oid, t);
-        if (++n % (YIELD_EVERY * 10) === 0) await yieldToLoop();
-      }
+    for (const [oid, copies] of snap.copies) {
+      if (++n % (YIELD_EVERY * 10) === 0) await yieldToLoop();
+      if (reach.all.has(oid)) continue;
+      unreached.set(oid, Math.max(...copies.map((c) => (c.pack.mtimes ? c.pack.mtimes[c.pos]! : c.pack.mtime))));
     }
     for (const [oid, t] of snap.loose) if (!reach.all.has(oid) && t > (unreached.get(oid) ?? -1)) unreached.set(oid, t);
     // Young objects are roots too (as `git prune` does): what a recent push or deploy refers to stays with it.
@@ -288,11 +286,8 @@ async function writeGcPack(
 ): Promise<string[]> {
   const members = new Set(oids);
   const entryOf = (oid: string): PackedEntry | null => {
-    const raw = Buffer.from(oid, 'hex');
     let full: PackedEntry | null = null;
-    for (const p of snap.packs) {
-      const pos = p.pack.index.find(raw);
-      if (pos < 0) continue;
+    for (const { pack: p, pos } of snap.copies.get(oid) ?? []) {
       const e = packedEntryAt(p.pack, p.pack.index.offsetAt(pos));
       if (e.kind !== 'full' && members.has(e.baseOid!)) return e;
       full ??= e.kind === 'full' ? e : null;
@@ -374,7 +369,16 @@ function snapshot(objects: string): Snapshot {
       }
     }
   }
-  return { packs, loose };
+  const copies: Snapshot['copies'] = new Map();
+  for (const p of packs) {
+    for (let pos = 0; pos < p.pack.index.count; pos++) {
+      const oid = p.pack.index.oidAt(pos);
+      const list = copies.get(oid);
+      if (list) list.push({ pack: p, pos });
+      else copies.set(oid, [{ pack: p, pos }]);
+    }
+  }
+  return { packs, loose, copies };
 }
 
 /** Leftovers of a kill in the middle of removing a pack: data or ages without their index. */

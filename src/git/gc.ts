@@ -13,11 +13,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { listDir } from '../lib/fs-util.ts';
+import { listDir, writeNewFileDurably } from '../lib/fs-util.ts';
 import { noteObjectsRemoved, ObjectStore, packedEntryAt, type GitObject, type PackedEntry } from './object-store.ts';
 import { GitFormatError, isOid, parseCommit, parseTag, treeLinks } from './objects.ts';
 import { PackFile } from './pack-file.ts';
-import { indexPack } from './pack-indexer.ts';
+import { encodeIdx } from './pack-format.ts';
 import { writePack } from './pack-writer.ts';
 import { pinnedObjects } from './pins.ts';
 import { listRefs } from './refs.ts';
@@ -83,9 +83,20 @@ export function objectFileCounts(gitDir: string): { packs: number; loose: number
 
 export async function gc(gitDir: string, opts: GcOptions): Promise<GcResult> {
   const unlock = lockGc(gitDir);
+  let work: string | undefined;
+  try {
+    work = fs.mkdtempSync(path.join(gitDir, 'objects', 'incoming-gc-'));
+    return await collect(gitDir, opts, work);
+  } finally {
+    if (work) fs.rmSync(work, { recursive: true, force: true });
+    unlock();
+  }
+}
+
+/** The gc itself, under the lock; new packs are prepared in `work`. */
+async function collect(gitDir: string, opts: GcOptions, work: string): Promise<GcResult> {
   const objects = path.join(gitDir, 'objects');
   const packDir = path.join(objects, 'pack');
-  const work = fs.mkdtempSync(path.join(objects, 'incoming-gc-'));
   // Snapshot and store in one synchronous step, so both see the same files.
   const snap = snapshot(objects);
   const store = new ObjectStore([objects]);
@@ -168,8 +179,6 @@ export async function gc(gitDir: string, opts: GcOptions): Promise<GcResult> {
   } finally {
     for (const p of snap.packs) p.pack.close();
     store.close();
-    fs.rmSync(work, { recursive: true, force: true });
-    unlock();
   }
 }
 
@@ -295,19 +304,34 @@ async function writeGcPack(
     return full;
   };
   const tmp = path.join(work, `tmp_gc_${randomBytes(6).toString('hex')}.pack`);
-  const fh = await fs.promises.open(tmp, 'wx');
+  const written: Array<{ oid: string; offset: number; crc: number }> = [];
+  const fh = await fs.promises.open(tmp, 'wx', 0o444);
+  let checksum: Buffer;
   try {
-    await writePack(oids, store, async (chunk) => void (await fh.write(chunk)), { ofsDelta: true, entryOf });
+    // The idx is built from what was written: every entry is a stored one copied as it is (or an
+    // object read whole), so a second pass that inflates and hashes everything would learn nothing.
+    const onEntry = (oid: string, offset: number, crc: number) => void written.push({ oid, offset, crc });
+    checksum = await writePack(oids, store, async (chunk) => void (await fh.write(chunk)), { ofsDelta: true, entryOf, onEntry });
     await fh.sync();
   } finally {
     await fh.close();
   }
-  const result = await indexPack(tmp, { store, destDir: work });
-  fs.rmSync(tmp, { force: true });
-  if (result.objectCount !== oids.length) throw new Error(`gc wrote ${result.objectCount} objects of ${oids.length}`);
-  const base = path.basename(result.idxFile, '.idx');
+  if (written.length !== oids.length) throw new Error(`gc wrote ${written.length} objects of ${oids.length}`);
+  written.sort((a, b) => (a.oid < b.oid ? -1 : 1));
+  const idx = encodeIdx(
+    {
+      oids: Buffer.from(written.map((e) => e.oid).join(''), 'hex'),
+      crcs: Uint32Array.from(written, (e) => e.crc),
+      offsets: Float64Array.from(written, (e) => e.offset),
+    },
+    checksum,
+  );
+  const base = `pack-${checksum.toString('hex')}`;
+  fs.renameSync(tmp, path.join(work, `${base}.pack`));
+  writeNewFileDurably(path.join(work, `${base}.idx`), idx, 0o444);
+  new PackFile(path.join(work, `${base}.idx`)).close(); // count and checksum agree with the pack
   if (!mtimeOf) return [`${base}.pack`, `${base}.idx`];
-  writeMtimes(path.join(work, `${base}.mtimes`), result.oids.map(mtimeOf), fs.readFileSync(result.idxFile).subarray(-40, -20));
+  writeMtimes(path.join(work, `${base}.mtimes`), written.map((e) => mtimeOf(e.oid)), checksum);
   return [`${base}.pack`, `${base}.mtimes`, `${base}.idx`];
 }
 

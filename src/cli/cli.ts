@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { isUserError, reportInternal, UserError } from '../lib/errors.ts';
 import { logger } from '../lib/log.ts';
 import { count } from '../lib/plural.ts';
+import { slipwayVersion } from '../lib/version.ts';
 
 const DEFAULT_BASE = '.slipway';
 
@@ -72,11 +73,6 @@ function commandHelp(cmd: CliCommand): string {
   return `usage: slipway ${cmd.name} ${cmd.usage}\n${cmd.summary}\n`;
 }
 
-function version(): string {
-  const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
-
 function find(name: string): CliCommand {
   const cmd = COMMANDS.find((c) => c.name === name);
   if (!cmd) throw new UserError(`unknown command '${name}'\n${usageText()}`, 2);
@@ -97,7 +93,7 @@ export async function main(argv: string[]): Promise<number> {
     case '--version':
     case '-v':
     case 'version':
-      process.stdout.write(`slipway ${version()}\n`);
+      process.stdout.write(`slipway ${slipwayVersion()}\n`);
       return 0;
   }
   const cmd = find(name);

@@ -111,7 +111,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
     service.reload(by).catch((err: unknown) => reportInternal(log, err, { during: 'config reload', by }));
   };
   process.on('SIGHUP', () => reload('SIGHUP'));
-  watchConfigDir(opts.configDir, () => reload('watch'));
+  if (config.global.watchConfig) watchConfigDir(opts.configDir, () => reload('watch'));
   // A config changed while the gateway was down is rolled out now, as new releases.
   service.applyConfigReleases('start').catch((err: unknown) => reportInternal(log, err, { during: 'config releases at start' }));
 }

@@ -132,6 +132,7 @@ export function parseArgs(cmd: Command, words: string[]): ParsedArgs {
       }
     }
   }
-  if (!help && !cmd.argCounts.includes(args.length)) throw usageError(cmd, null);
+  const countOk = cmd.argCounts.includes(args.length) || (cmd.repeats === true && args.length > Math.max(...cmd.argCounts));
+  if (!help && !countOk) throw usageError(cmd, null);
   return { args, flags, help };
 }

@@ -44,6 +44,10 @@ export interface CommandContext<F extends FlagSpecs = FlagSpecs> {
   /** to the client; `backlog` says how much it has not taken yet */
   out: Pusher;
   err: (text: string) => void;
+  /** aborted when the client closes the channel or goes away (a command that follows ends then) */
+  closed: AbortSignal;
+  /** a command that streams while the client only listens: the connection does not count as idle until the returned function is called */
+  holdOpen: () => () => void;
 }
 
 export interface Command<F extends FlagSpecs = FlagSpecs> {
@@ -53,6 +57,8 @@ export interface Command<F extends FlagSpecs = FlagSpecs> {
   summary: string;
   /** the positional argument counts the usage allows */
   argCounts: number[];
+  /** the last word of the usage repeats (`<name>...`): more arguments than the largest count are allowed */
+  repeats?: boolean;
   /** the flags it takes besides `-h`/`--help` (which every command takes) */
   flags?: F;
   /**

@@ -197,6 +197,8 @@ export interface GlobalConfig {
   keepReleases: number;
   /** default seconds old processes keep running after a switch */
   drainSeconds: number;
+  /** apply changes to the config dir as they happen (read at start); false: only `reload` and SIGHUP */
+  watchConfig: boolean;
   nginx: NginxSettings;
   deployLoggerCmd?: string;
   sslConfig?: string;

@@ -128,8 +128,13 @@ export class Deployer {
   constructor(private readonly opts: DeployerOptions) {}
 
   /** Why a branch cannot take an operation right now, or null. */
+  /** What holds the branch's deploy lock now (a deploy, restart or rollback), or null. */
+  activity(repo: string, branch: string): { what: string; user: string; started: number } | null {
+    return this.active.get(`${repo}/${branch}`) ?? null;
+  }
+
   busy(repo: string, branch: string): string | null {
-    const a = this.active.get(`${repo}/${branch}`);
+    const a = this.activity(repo, branch);
     if (!a) return null;
     return `${a.what} of ${repo}/${branch} in progress (started by ${a.user} ${Math.round((Date.now() - a.started) / 1000)} s ago)`;
   }
@@ -611,7 +616,7 @@ export class Deployer {
       await this.stopRelease(repo, branchName, (p) => p.release !== id);
       report.done();
       this.prune(repo, branchName, branch);
-      const summary = `${repo}/${branchName} ${id} (${what}) ${base.commit.slice(0, 8)}: ${describeRunning(branch, specs)} (${seconds(Date.now() - started)})`;
+      const summary = `${repo}/${branchName} ${base.commit.slice(0, 8)}: ${describeRunning(branch, specs)} (${seconds(Date.now() - started)})`;
       report.line(summary);
       if (urls.length) report.line(`live at ${urls.join(' ')}`);
       log.info(req.kind === 'rollback' ? 'rolled back' : 'config release', { repo, branch: branchName, release: id, of: base.id, user: req.user, changes: req.changes?.join(',') });

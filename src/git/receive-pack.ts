@@ -52,18 +52,19 @@ export function parseCommandLine(line: string): { change: RefChange; caps: strin
   return { change: { old: m[1]!, new: m[2]!, ref: m[3]! }, caps: capsPart ? capsPart.trim().split(/\s+/).filter(Boolean) : [] };
 }
 
-export async function serveReceivePack(reader: StreamReader, w: ChannelWriter, opts: ReceivePackOptions): Promise<void> {
+/** Serves one push; resolves to its ref updates, each with the `ng` reason report-status gave, if any. */
+export async function serveReceivePack(reader: StreamReader, w: ChannelWriter, opts: ReceivePackOptions): Promise<(RefChange & { error?: string })[]> {
   const refs = listRefs(opts.gitDir);
   // The client leaves out of its pack what these refs reach: a gc meanwhile must keep it.
   const unpin = pinObjects(opts.gitDir, refs.values());
   try {
-    await receive(reader, w, opts, refs);
+    return await receive(reader, w, opts, refs);
   } finally {
     unpin();
   }
 }
 
-async function receive(reader: StreamReader, w: ChannelWriter, opts: ReceivePackOptions, refs: Map<string, string>): Promise<void> {
+async function receive(reader: StreamReader, w: ChannelWriter, opts: ReceivePackOptions, refs: Map<string, string>): Promise<(RefChange & { error?: string })[]> {
   await advertise(w, refs);
 
   const commands: Command[] = [];
@@ -78,7 +79,7 @@ async function receive(reader: StreamReader, w: ChannelWriter, opts: ReceivePack
     if (commands.length === 0) caps = parsed.caps;
     commands.push(parsed.change);
   }
-  if (commands.length === 0) return; // ls-remote style: nothing to do
+  if (commands.length === 0) return commands; // ls-remote style: nothing to do
 
   w.sideband = caps.includes('side-band-64k');
   const reportStatus = caps.includes('report-status');
@@ -120,6 +121,7 @@ async function receive(reader: StreamReader, w: ChannelWriter, opts: ReceivePack
     await w.data(body);
     if (w.sideband) await w.flush();
   }
+  return commands;
 }
 
 async function advertise(w: ChannelWriter, refMap: Map<string, string>): Promise<void> {

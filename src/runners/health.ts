@@ -43,14 +43,14 @@ export async function waitHealthy(
   let pending = targets;
   let lastProblem = '';
   for (;;) {
-    if (!opts.alive()) return { ok: false, reason: exitedReason(opts.exitDetail?.()) };
+    if (!opts.alive()) return { ok: false, reason: exitedReason(await detailSoon(opts.exitDetail)) };
     const attemptMs = Math.max(MIN_ATTEMPT_MS, Math.min(ATTEMPT_TIMEOUT_MS, deadline - Date.now()));
     const problems = await Promise.all(pending.map((t) => probe(t, attemptMs)));
     const failing = pending.flatMap((target, i) => (problems[i] === undefined ? [] : [{ target, problem: problems[i]! }]));
     pending = failing.map((f) => f.target);
     if (pending.length === 0) return { ok: true };
     lastProblem = failing[0]!.problem;
-    if (!opts.alive()) return { ok: false, reason: exitedReason(opts.exitDetail?.()) };
+    if (!opts.alive()) return { ok: false, reason: exitedReason(await detailSoon(opts.exitDetail)) };
     const now = Date.now();
     const left = deadline - now;
     if (left <= 0) return { ok: false, reason: `${lastProblem} after ${opts.timeoutMs / 1000} s`, pending };
@@ -63,6 +63,18 @@ export async function waitHealthy(
     interval = Math.min(interval * 2, maxInterval);
   }
 }
+
+/** A process seen gone from /proc may not have been reaped yet: its exit status comes moments later. */
+async function detailSoon(detail: (() => string | undefined) | undefined): Promise<string | undefined> {
+  const end = Date.now() + EXIT_DETAIL_WAIT_MS;
+  let d = detail?.();
+  while (detail && d === undefined && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 10));
+    d = detail();
+  }
+  return d;
+}
+const EXIT_DETAIL_WAIT_MS = 500;
 
 function exitedReason(detail: string | undefined): string {
   return `process exited during health check${detail ? ` (${detail})` : ''}`;

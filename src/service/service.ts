@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { sshFingerprint } from '../config/keys.ts';
 import type { BranchConfig, Config, Limits, PublicKey, RepoConfig, Role, SshSettings } from '../config/types.ts';
-import { Deployer, type DeployOutcome } from '../deploy/deployer.ts';
+import { Deployer, type DeployEvent, type DeployOutcome } from '../deploy/deployer.ts';
 import { appEnv } from '../deploy/env.ts';
 import { describeExit, runShell } from '../deploy/hooks.ts';
 import { reconcile } from '../deploy/reconcile.ts';
@@ -25,8 +25,10 @@ import type { RunnerConfig, UpstreamRef } from '../config/types.ts';
 import type { SiteModel, Target } from '../nginx/model.ts';
 import { Nginx } from '../nginx/nginx.ts';
 import { allowed, mayLogIn, notFound, requireAccess, roleOf, visibleRepos, type Action } from './access.ts';
+import { AuditLog, type Actor, type AuditSubject } from './audit.ts';
 import { ServiceEvents } from './events.ts';
 import { Housekeeping } from './housekeeping.ts';
+import { LastDeploys, type LastDeploy } from './last-deploys.ts';
 import { Logs, type LogLine, type LogQuery } from './logs.ts';
 import { PushFlow } from './push.ts';
 
@@ -88,6 +90,8 @@ export class Service {
   private readonly push: PushFlow;
   private readonly housekeeping: Housekeeping;
   private readonly nginx: Nginx;
+  private readonly auditLog: AuditLog;
+  private readonly lastDeploys: LastDeploys;
   private readonly logs: Logs;
   private state: ConfigState = { applied: { at: Date.now(), by: 'start' }, refused: null, notRolledOut: [] };
   private source: ((candidate: Config) => Promise<void>) | null = null;
@@ -103,8 +107,11 @@ export class Service {
     readonly isolator: Isolator,
   ) {
     this.config = config;
+    this.auditLog = new AuditLog(dataDir);
     this.indexKeys();
     this.events = this.makeEvents();
+    this.lastDeploys = new LastDeploys(dataDir, log);
+    this.events.on((e) => this.lastDeploys.observe(e as DeployEvent), ['deploy-started', 'deploy-finished']);
     this.releases = new ReleaseStore(dataDir);
     this.deployer = new Deployer({
       dataDir,
@@ -250,8 +257,9 @@ export class Service {
       return refuse(err.message.split('\n'));
     }
     this.state = { ...this.state, applied: { at: Date.now(), by }, refused: null };
-    this.log.info('config reloaded', { by, repos: Object.keys(candidate.config.repos).length, keys: candidate.config.keys.length });
     const { releases, failures } = await this.applyConfigReleases(by, out);
+    // Logged once everything the change implies is done: the config releases too.
+    this.log.info('config reloaded', { by, repos: Object.keys(candidate.config.repos).length, keys: candidate.config.keys.length, releases: releases.length, failed: failures.length });
     return { applied: true, problems: [], releases, failures };
   }
 
@@ -312,6 +320,15 @@ export class Service {
     requireAccess(this.config, user, action, repo);
   }
 
+  /**
+   * Runs what a front end does for `actor` (a push, a command, a dashboard action) and appends
+   * its line to the audit log, whatever the outcome; see audit.ts. Every front end goes through
+   * here, so git, commands and the dashboard are audited alike.
+   */
+  audited<T>(actor: Actor, subject: AuditSubject, fn: (subject: AuditSubject) => Promise<T>, exitOf?: (value: T) => number): Promise<T> {
+    return this.auditLog.record(actor, subject, fn, exitOf);
+  }
+
   // ------------------------------------------------------------ queries
 
   private repo(name: string): RepoConfig {
@@ -330,6 +347,22 @@ export class Service {
   /** Repos the user can see at all, sorted. */
   visibleRepos(user: string): string[] {
     return visibleRepos(this.config, user);
+  }
+
+  /** The configs of the repos the user can see, sorted by name. */
+  reposFor(user: string): RepoConfig[] {
+    return visibleRepos(this.config, user).map((name) => this.config.repos[name]!);
+  }
+
+  /** Every user the config knows (a key in keys/ or an entry in `users`), with role and keys; null role: may not log in. */
+  users(): { user: string; role: Role | null; keys: PublicKey[] }[] {
+    const names = new Set([...this.config.keys.map((k) => k.user), ...Object.keys(this.config.global.users ?? {})]);
+    return [...names].sort().map((user) => ({ user, role: roleOf(this.config, user), keys: this.config.keys.filter((k) => k.user === user) }));
+  }
+
+  /** How the latest deploy of a branch ended, failed ones included; null before the first. */
+  lastDeploy(repo: string, branch: string): LastDeploy | null {
+    return this.lastDeploys.get(repo, branch);
   }
 
   /** Configured branches of the repos the user may `action`, in config order. */
@@ -356,6 +389,11 @@ export class Service {
   releasesOf(repo: string, branch: string): { current: string | null; releases: Release[] } {
     const { current, releases } = this.releases.load(repo, branch);
     return { current, releases };
+  }
+
+  /** What holds the branch now (a deploy, restart or rollback under way), or null. */
+  activity(repo: string, branch: string): { what: string; user: string; started: number } | null {
+    return this.deployer.activity(repo, branch);
   }
 
   processes(repo: string, branch: string): ProcessStatus[] {
@@ -464,6 +502,7 @@ export class Service {
       const kept = state.releases.map((x) => x.id).join(', ') || 'none';
       if (!target) throw new UserError(releaseId ? `no kept release '${releaseId}' for ${repoName}/${branch} (kept: ${kept})` : `${repoName}/${branch} has no earlier release to roll back to (kept: ${kept})`);
       if (target.id === current?.id) throw new UserError(`${target.id} is already the current release of ${repoName}/${branch}`);
+      if (current?.kind === 'rollback' && current.rollbackOf === target.id) throw new UserError(`${target.id} is already the current release of ${repoName}/${branch} (as ${current.id}, a rollback to it)`);
       const ref = `refs/heads/${branch}`;
       try {
         const config = target.config ?? releaseConfigOf(branchCfg);
@@ -499,14 +538,20 @@ export class Service {
     });
   }
 
-  /** Runs a branch's configured custom command in its current checkout; resolves to its exit code. */
-  async customCmd(repoName: string, branch: string, name: string, out: Pusher): Promise<number> {
+  /** The branch's custom command `name`; an unknown name is the user's error, naming the known ones. */
+  customCmdOf(repoName: string, branch: string, name: string): string {
     const branchCfg = this.branch(repoName, branch);
-    const cmd = branchCfg.customCmds[name];
-    if (cmd === undefined) {
+    if (!Object.hasOwn(branchCfg.customCmds, name)) {
       const known = Object.keys(branchCfg.customCmds).join(', ') || 'none configured';
       throw new UserError(`no custom command '${name}' for ${repoName}/${branch} (known: ${known})`);
     }
+    return branchCfg.customCmds[name]!;
+  }
+
+  /** Runs a branch's configured custom command in its current checkout; resolves to its exit code. */
+  async customCmd(repoName: string, branch: string, name: string, out: Pusher): Promise<number> {
+    const branchCfg = this.branch(repoName, branch);
+    const cmd = this.customCmdOf(repoName, branch, name);
     const current = this.currentRelease(repoName, branch);
     if (!current) throw new UserError(`${repoName}/${branch} is not deployed; custom commands run in the current checkout`);
     const confine = this.deployer.confinement(repoName, current.checkout);

@@ -97,7 +97,7 @@ describe('roles on the deploy commands', () => {
     assert.equal(a.release, 'r3');
     const rel = await releases(inst, 'ci', 'hello', 'main');
     assert.equal(rel.current, 'r3');
-    assert.match(rel.text, /^\* r3 .* ci$/m, 'the rebuild is recorded as ci’s');
+    assert.match(rel.text, /^\* r3 +rebuild: version v2 +by ci /m, 'the rebuild is recorded as ci’s');
 
     r = await inst.ssh('ci', ['custom_cmds', 'hello', 'main', 'ok']);
     assert.equal(r.code, 0, r.stderr);
@@ -108,7 +108,9 @@ describe('roles on the deploy commands', () => {
     const back = parseSummary(r.stdout);
     await waitForAnswer(back.runners.web!.ports[0]!, (x) => x.commit === commits.v1);
     assert.equal(await serverRef(inst, 'hello', 'refs/heads/main'), commits.v1);
-    assert.equal((await releases(inst, 'ci', 'hello', 'main')).current, 'r1');
+    const afterRollback = await releases(inst, 'ci', 'hello', 'main');
+    assert.equal(afterRollback.current, 'r4');
+    assert.match(afterRollback.text, /^\* r4 +rollback to r1 +by ci /m);
     await assertFsckClean(inst, 'hello');
   });
 

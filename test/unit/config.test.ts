@@ -233,6 +233,7 @@ test('a dir without a main file gets every default', () => {
     appLimits: { processes: 512, openFiles: 4096, memoryBytes: 4 * 1024 ** 3, buildTimeoutMs: 1_800_000 },
     keepReleases: 3,
     drainSeconds: 5,
+    watchConfig: true,
     nginx: { managed: true, address: undefined, httpPort: 80, httpsPort: 443, confDir: undefined, testCmd: 'nginx -t', reloadCmd: 'nginx -s reload', templates: undefined, binary: undefined },
     deployLoggerCmd: undefined,
     sslConfig: undefined,
@@ -361,7 +362,7 @@ limits:
     'slipway.yml: keep_releases: got 0 (expected a whole number, 1 or more)',
     'slipway.yml: limits.handshake_timeout: got -1 (expected a number of seconds above 0)',
     "slipway.yml: limits.max_pack_size: got 'lots' (expected a size in bytes or like '100MB', '1GiB', '512k')",
-    'slipway.yml: lisen: unknown key (expected listen, ports, keep_releases, drain_seconds, nginx, deploy_logger_cmd, ssl_config, limits, ssh, logs, gc, isolation, app_limits, users, runner_runscript_template, runner_logscript_template)',
+    'slipway.yml: lisen: unknown key (expected listen, ports, keep_releases, drain_seconds, watch_config, nginx, deploy_logger_cmd, ssl_config, limits, ssh, logs, gc, isolation, app_limits, users, runner_runscript_template, runner_logscript_template)',
   ]);
 });
 

@@ -223,6 +223,15 @@ test('a dir without a main file gets every default', () => {
       idleTimeoutMs: 600_000,
       maxPackBytes: 1024 ** 3,
       maxSessionsPerConnection: 10,
+      maxObjectBytes: 256 * 1024 ** 2,
+      maxDeltaDepth: 4095,
+      maxPushInflatedBytes: 8 * 1024 ** 3,
+      maxRefsPerPush: 10_000,
+      maxRefsPerRepo: 100_000,
+      maxMessageBytes: 1024 ** 2,
+      maxTreeEntries: 100_000,
+      maxCheckoutFiles: 200_000,
+      maxCheckoutBytes: 2 * 1024 ** 3,
     },
     ssh: { rsaSha1Signatures: false, ecdsaHostKey: false },
     logs: { maxBytes: 10 * 1024 ** 2, keep: 5 },
@@ -276,6 +285,15 @@ limits:
   idle_timeout: 60
   max_pack_size: 100MB
   max_sessions_per_connection: 3
+  max_object_size: 64MiB
+  max_delta_depth: 50
+  max_push_inflated: 1GiB
+  max_refs_per_push: 100
+  max_refs_per_repo: 1000
+  max_message_size: 64k
+  max_tree_entries: 5000
+  max_checkout_files: 2000
+  max_checkout_size: 100MB
 `,
   });
   assert.deepEqual(config.global.listen, { host: '127.0.0.1', port: 0 });
@@ -294,7 +312,22 @@ limits:
     idleTimeoutMs: 60_000,
     maxPackBytes: 100_000_000,
     maxSessionsPerConnection: 3,
+    maxObjectBytes: 64 * 1024 ** 2,
+    maxDeltaDepth: 50,
+    maxPushInflatedBytes: 1024 ** 3,
+    maxRefsPerPush: 100,
+    maxRefsPerRepo: 1000,
+    maxMessageBytes: 64 * 1024,
+    maxTreeEntries: 5000,
+    maxCheckoutFiles: 2000,
+    maxCheckoutBytes: 100_000_000,
   });
+});
+
+test('limits.max_delta_depth stays within what the object store reads back', () => {
+  assert.deepEqual(problemsOf({ 'slipway.yml': 'limits:\n  max_delta_depth: 20000\n' }), [
+    'slipway.yml: limits.max_delta_depth: got 20000 (expected a whole number from 1 to 10000)',
+  ]);
 });
 
 test('ssh: switches for old clients are booleans (YAML 1.1 yes/no too), off by default', () => {
@@ -350,7 +383,7 @@ limits:
     'slipway.yml: keep_releases: got 0 (expected a whole number, 1 or more)',
     'slipway.yml: limits.handshake_timeout: got -1 (expected a number of seconds above 0)',
     "slipway.yml: limits.max_pack_size: got 'lots' (expected a size in bytes or like '100MB', '1GiB', '512k')",
-    'slipway.yml: limits.max_conections: unknown key (expected max_connections, max_unauthenticated, max_unauthenticated_per_source, penalty, penalty_max, max_auth_attempts, handshake_timeout, idle_timeout, max_pack_size, max_sessions_per_connection)',
+    'slipway.yml: limits.max_conections: unknown key (expected max_connections, max_unauthenticated, max_unauthenticated_per_source, penalty, penalty_max, max_auth_attempts, handshake_timeout, idle_timeout, max_pack_size, max_sessions_per_connection, max_object_size, max_delta_depth, max_push_inflated, max_refs_per_push, max_refs_per_repo, max_message_size, max_tree_entries, max_checkout_files, max_checkout_size)',
     'slipway.yml: lisen: unknown key (expected listen, ports, keep_releases, drain_seconds, nginx, deploy_logger_cmd, ssl_config, limits, ssh, logs, isolation, app_limits, users, runner_runscript_template, runner_logscript_template)',
   ]);
 });

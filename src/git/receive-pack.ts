@@ -199,7 +199,7 @@ async function processCommands(
     let n = 0;
     for (const c of commands) {
       // Thousands of refs are linear work, but without a pause it would hold every other session.
-      if (++n % 64 === 0) await new Promise((r) => setImmediate(r));
+      if (++n % 16 === 0) await new Promise((r) => setImmediate(r));
       const nameError = pushedRefNameError(c.ref, { deleting: c.new === ZERO_OID });
       if (nameError) {
         c.error = 'invalid ref name';
@@ -249,7 +249,7 @@ async function processCommands(
     const accepted: Command[] = [];
     for (const c of commands) {
       if (c.error) continue;
-      if (++n % 64 === 0) await new Promise((r) => setImmediate(r));
+      if (++n % 16 === 0) await new Promise((r) => setImmediate(r));
       const refusal = await opts.onRefUpdate({ change: c, store: known, progress });
       if (refusal) {
         c.error = refusal;
@@ -268,7 +268,7 @@ async function processCommands(
       for (const c of commands) c.error ??= 'client went away';
       return;
     }
-    tx.commit();
+    await tx.commitPausing(() => new Promise((r) => setImmediate(r)));
   } finally {
     store.close();
     known.close();

@@ -123,7 +123,7 @@ export interface RefChange {
  * push, or native git) fails instead of interleaving, and verified against the expected old values.
  */
 export class RefTransaction {
-  private locks: { change: RefChange; lockPath: string; fd: number }[] = [];
+  private locks: { change: RefChange; lockPath: string; fd: number; loose?: boolean }[] = [];
   private done = false;
 
   constructor(private readonly gitDir: string) {}
@@ -145,8 +145,9 @@ export class RefTransaction {
       }
       throw err;
     }
-    this.locks.push({ change, lockPath, fd });
-    const current = this.currentValue(change.ref);
+    const lock = { change, lockPath, fd, loose: false };
+    this.locks.push(lock);
+    const current = this.currentValue(change.ref, lock);
     if (current !== change.old) {
       this.release(change.ref);
       throw new RefUpdateError(change.old === ZERO_OID ? 'ref already exists' : 'stale info (the ref moved; fetch first)');
@@ -156,9 +157,10 @@ export class RefTransaction {
   /** packed-refs, read once per transaction: a push of thousands of refs must not read it once per ref. */
   private packed: Map<string, string> | null = null;
 
-  private currentValue(ref: string): string {
+  private currentValue(ref: string, lock: { loose: boolean }): string {
     try {
       const v = fs.readFileSync(path.join(this.gitDir, ref), 'utf8').trim();
+      lock.loose = true;
       if (OID_RE.test(v)) return v;
     } catch {
       /* not loose */
@@ -173,7 +175,24 @@ export class RefTransaction {
    * one fsync'd file each.
    */
   commit(): void {
-    if (this.locks.filter((l) => l.change.new !== ZERO_OID).length > PACK_REFS_ABOVE && this.commitPacked()) return;
+    if (this.manyUpdates() && this.writePacked()) return this.dropLocks(this.locks.length);
+    this.commitLoose();
+  }
+
+  /** commit(), pausing now and then while the locks of thousands of refs go, so other sessions are served. */
+  async commitPausing(pause: () => Promise<unknown>): Promise<void> {
+    if (!(this.manyUpdates() && this.writePacked())) return this.commitLoose();
+    while (this.locks.length > 0) {
+      this.dropLocks(64);
+      await pause();
+    }
+  }
+
+  private manyUpdates(): boolean {
+    return this.locks.filter((l) => l.change.new !== ZERO_OID).length > PACK_REFS_ABOVE;
+  }
+
+  private commitLoose(): void {
     for (const l of this.locks) {
       if (l.change.new === ZERO_OID) continue;
       fs.writeSync(l.fd, `${l.change.new}\n`);
@@ -195,8 +214,8 @@ export class RefTransaction {
     this.done = true;
   }
 
-  /** commit() through packed-refs; false (nothing done) when native git holds packed-refs.lock. */
-  private commitPacked(): boolean {
+  /** Writes every locked update into packed-refs; false (nothing done) when native git holds packed-refs.lock. */
+  private writePacked(): boolean {
     const packed = path.join(this.gitDir, 'packed-refs');
     let lockFd: number;
     try {
@@ -206,13 +225,7 @@ export class RefTransaction {
       throw err;
     }
     try {
-      const refs = new Map<string, string>();
-      if (fs.existsSync(packed)) {
-        for (const line of fs.readFileSync(packed, 'utf8').split('\n')) {
-          const m = /^([0-9a-f]{40}) (refs\/\S+)$/.exec(line);
-          if (m) refs.set(m[2]!, m[1]!);
-        }
-      }
+      const refs = readPackedRefs(this.gitDir);
       for (const l of this.locks) {
         if (l.change.new === ZERO_OID) refs.delete(l.change.ref);
         else refs.set(l.change.ref, l.change.new);
@@ -220,18 +233,20 @@ export class RefTransaction {
       // No peeled lines and no header claiming them: git peels tags itself then.
       const body = [...refs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([r, oid]) => `${oid} ${r}\n`);
       writeFileAtomic(packed, body.join(''));
-      // Loose files of these refs would override packed-refs: they go, then the locks.
-      for (const l of this.locks) {
-        fs.closeSync(l.fd);
-        unlinkIfThere(l.lockPath.slice(0, -'.lock'.length));
-        unlinkIfThere(l.lockPath);
-      }
-      this.locks = [];
       this.done = true;
       return true;
     } finally {
       fs.closeSync(lockFd);
       fs.rmSync(`${packed}.lock`, { force: true });
+    }
+  }
+
+  /** After packed-refs holds the updates: loose files of these refs would override it, so they go, then the locks. */
+  private dropLocks(count: number): void {
+    for (const l of this.locks.splice(0, count)) {
+      fs.closeSync(l.fd);
+      if (l.loose) unlinkIfThere(l.lockPath.slice(0, -'.lock'.length));
+      unlinkIfThere(l.lockPath);
     }
   }
 

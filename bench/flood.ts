@@ -9,10 +9,10 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Flood } from '../test/e2e/helpers/flood.ts';
 import { fmtMiB, median, readVmRss } from './measure.ts';
 import { cleanupAll, installSignalHandlers, run } from './procs.ts';
 import { startSlipway } from './slipway-instance.ts';
@@ -41,43 +41,20 @@ async function logins(): Promise<number> {
   return median(times);
 }
 
-let stopped = false;
-const sockets = new Set<net.Socket>();
-let opened = 0;
-function open(localAddress: string, babble: boolean): void {
-  if (stopped) return;
-  opened++;
-  const sock = net.connect({ host: '127.0.0.1', port: slipway.port, localAddress });
-  sockets.add(sock);
-  let timer: NodeJS.Timeout | undefined;
-  sock.on('error', () => {});
-  if (babble) {
-    sock.once('connect', () => {
-      sock.write('SSH-2.0-babbler\r\n');
-      sock.write(Buffer.from([0, 0, 0x75, 0x30]));
-      timer = setInterval(() => sock.write('x'), 100);
-    });
-  }
-  sock.on('close', () => {
-    clearInterval(timer);
-    sockets.delete(sock);
-    setTimeout(() => open(localAddress, babble), 250);
-  });
-}
+const flood = new Flood(slipway.port, 250);
 
 try {
   const quiet = await logins();
   const rssQuiet = readVmRss(slipway.pid)!;
-  for (let i = 0; i < count; i++) open(`127.0.0.${(i % 8) + 2}`, i % 2 === 1);
+  flood.start(count);
   await new Promise((r) => setTimeout(r, 2000));
   const flooded = await logins();
   const rssFlood = readVmRss(slipway.pid)!;
-  const held = sockets.size;
-  stopped = true;
-  for (const s of sockets) s.destroy();
+  const held = flood.openNow;
+  flood.stop();
   await new Promise((r) => setTimeout(r, 1000));
   const rssAfter = readVmRss(slipway.pid)!;
-  console.log(`flood: ${count} connections from 127.0.0.2-9 (${opened} opened in all, ${held} open at the end)`);
+  console.log(`flood: ${count} connections from 127.0.0.2-9 (${flood.opened} opened in all, ${held} open at the end)`);
   console.log(`login (median of 5): ${quiet.toFixed(0)} ms without, ${flooded.toFixed(0)} ms during the flood`);
   console.log(`gateway RSS: ${fmtMiB(rssQuiet)} before, ${fmtMiB(rssFlood)} during, ${fmtMiB(rssAfter)} after`);
 } finally {

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --native-only] [-- --repeat N] [-- --live-repeat N] [-- --keep] [-- --no-history]`
+ * `npm run bench [-- --quick] [-- --native-only] [-- --repeat N] [-- --live-repeat N] [-- --keep] [-- --no-history] [-- --no-logs]`
  *
  * Compares slipway's built-in git-over-SSH with native git behind OpenSSH's sshd, on loopback, in
  * the same run: fresh push, incremental push, clone (median of N runs each), plus slipway's memory.
@@ -21,6 +21,7 @@ import { NGINX_HOST, NGINX_REPO, measureNginxLive, nginxBinary, nginxDomainYaml,
 import { startSlipway, type SlipwayInstance } from './slipway-instance.ts';
 import { historyMarkdown, measureHistory, ratioLine, type HistoryResult } from './history.ts';
 import { LONG_HISTORY, ensureLongHistory } from './history-gen.ts';
+import { logsFollowRows, measureLogsFollow, type LogsFollowResult } from './logs-follow.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const WORK = join(ROOT, 'bench', '.work');
@@ -33,11 +34,12 @@ const opt = {
   nativeOnly: argv.includes('--native-only'),
   keep: argv.includes('--keep'),
   history: !argv.includes('--no-history'),
+  logs: !argv.includes('--no-logs'),
   repeat: (argv.includes('--repeat') && Number(argv[argv.indexOf('--repeat') + 1])) || 3,
   liveRepeat: (argv.includes('--live-repeat') && Number(argv[argv.indexOf('--live-repeat') + 1])) || (argv.includes('--quick') ? 3 : 5),
 };
 if (argv.includes('--help') || argv.includes('-h')) {
-  console.log('usage: npm run bench [-- --quick] [--native-only] [--repeat N] [--live-repeat N] [--keep] [--no-history]');
+  console.log('usage: npm run bench [-- --quick] [--native-only] [--repeat N] [--live-repeat N] [--keep] [--no-history] [--no-logs]');
   process.exit(0);
 }
 
@@ -202,11 +204,13 @@ async function main(): Promise<number> {
 
   let slip: SlipwayInstance | undefined;
   let nginxPort: number | undefined;
+  let liveMin = -1000;
   const slipDeploys = new Map<string, { ms: number; checkoutMs: number }>();
   if (!opt.nativeOnly) {
     // Backend ports for the push-to-live app: 50 ports below the ephemeral range, at random.
     const min = 20000 + 50 * randomInt(0, 250);
     const ports = { min, max: min + 50 };
+    liveMin = min;
     const slipDir = join(runDir, 'slipway');
     let slipPid: number | undefined;
     // Push-to-live through nginx runs when nginx is installed: a domain of slipway's managed nginx on the port after the app range.
@@ -427,6 +431,24 @@ async function main(): Promise<number> {
     }
   }
 
+  // ------------------------------------------------------------ logs -f (its own gateway, beside native tail -F)
+
+  let logsFollow: LogsFollowResult | undefined;
+  if (opt.logs && !opt.nativeOnly) {
+    let min: number;
+    do min = 20000 + 50 * randomInt(0, 250);
+    while (Math.abs(min - liveMin) < 100);
+    const dir = join(runDir, 'logs');
+    onCleanup(() => killApps(join(dir, 'slipway', 'data'), dir));
+    try {
+      const m = await measureLogsFollow({ root: ROOT, dir, key, gitEnv, sshd, ports: { min, max: min + 50 }, log });
+      logsFollow = m.result;
+      log(`logs gateway ${await m.slip.stop()}`);
+    } catch (e) {
+      log(`logs -f: ERROR ${(e as Error).message}`);
+    }
+  }
+
   // ------------------------------------------------------------ report
 
   type Row = [op: string, native: string, slipway: string, ratio: string, target: string, result: string];
@@ -502,6 +524,11 @@ async function main(): Promise<number> {
       '0',
       n && n.failed.length === 0 && !failedRun ? 'PASS' : 'FAIL',
     ]);
+  }
+
+  if (opt.logs && !opt.nativeOnly) {
+    if (logsFollow) rows.push(...logsFollowRows(logsFollow));
+    else rows.push(['logs -f latency', '-', 'error', '-', '< 250 ms', 'FAIL']);
   }
 
   // Push-to-live breakdown: median (min-max) of each component over the timed pushes.

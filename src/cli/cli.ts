@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { isUserError, reportInternal, UserError } from '../lib/errors.ts';
 import { logger } from '../lib/log.ts';
 import { count } from '../lib/plural.ts';
+import { slipwayVersion } from '../lib/version.ts';
 
 const DEFAULT_BASE = '.slipway';
 
@@ -40,9 +41,9 @@ const COMMANDS: CliCommand[] = [
   },
   {
     name: 'check',
-    usage: '[--config DIR]',
+    usage: '[--config DIR] [--data DIR]',
     summary: 'validate a config directory, print every problem',
-    flags: ['config'],
+    flags: ['config', 'data'],
     args: { min: 0, max: 0 },
     run: checkCommand,
   },
@@ -72,11 +73,6 @@ function commandHelp(cmd: CliCommand): string {
   return `usage: slipway ${cmd.name} ${cmd.usage}\n${cmd.summary}\n`;
 }
 
-function version(): string {
-  const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
-
 function find(name: string): CliCommand {
   const cmd = COMMANDS.find((c) => c.name === name);
   if (!cmd) throw new UserError(`unknown command '${name}'\n${usageText()}`, 2);
@@ -97,7 +93,7 @@ export async function main(argv: string[]): Promise<number> {
     case '--version':
     case '-v':
     case 'version':
-      process.stdout.write(`slipway ${version()}\n`);
+      process.stdout.write(`slipway ${slipwayVersion()}\n`);
       return 0;
   }
   const cmd = find(name);
@@ -167,8 +163,17 @@ async function checkCommand(values: Record<string, string | undefined>): Promise
     return 1;
   }
   const c = result.config;
+  // What `serve` would refuse here, as this user: isolation this machine cannot give.
+  const [{ detectIsolation, Isolator }, { logger }, { configDirExposure }] = await Promise.all([
+    import('../runners/isolation.ts'),
+    import('../lib/log.ts'),
+    import('../lib/private-files.ts'),
+  ]);
+  const dataDir = path.resolve(values.data ?? path.join(DEFAULT_BASE, 'data'));
+  const refused = new Isolator(detectIsolation(), dataDir, dir, logger('check')).problems(c);
+  for (const w of configDirExposure(dir)) process.stderr.write(`warning: ${w}\n`);
   const { checkDomains } = await import('../nginx/check.ts');
-  const nginxProblems = await checkDomains(c);
+  const nginxProblems = [...refused.map(formatProblem), ...(await checkDomains(c))];
   if (nginxProblems.length) {
     for (const line of nginxProblems) process.stderr.write(`${line}\n`);
     process.stderr.write(`${count(nginxProblems.length, 'problem')} in ${dir}\n`);

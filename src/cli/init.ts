@@ -19,6 +19,8 @@ export function writeStarterConfig(dir: string, keys: { user: string; text: stri
   }
   const files = templateFiles(STARTER).filter((rel) => withNginx || !rel.startsWith('domains/')).map((rel) => ({ rel, text: readFileSync(join(STARTER, rel), 'utf8') }));
   for (const { user, text } of keys) files.push({ rel: `keys/${user}.pub`, text: text.endsWith('\n') ? text : `${text}\n` });
+  // Private from the start: the config holds the apps' env and decides who logs in.
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   for (const { rel, text } of files) writeNew(join(dir, rel), text);
 }
 
@@ -31,9 +33,9 @@ function templateFiles(root: string, sub = ''): string[] {
 }
 
 function writeNew(path: string, text: string): void {
-  mkdirSync(dirname(path), { recursive: true });
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   try {
-    writeFileSync(path, text, { flag: 'wx' });
+    writeFileSync(path, text, { flag: 'wx', mode: 0o600 });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new UserError(`${path} already exists; refusing to overwrite`);
     throw err;

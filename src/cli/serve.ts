@@ -2,8 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { writeStarterConfig } from './init.ts';
 import { loadConfig } from '../config/load.ts';
+import { watchConfigDir } from '../config/watch.ts';
 import { formatProblem, type Config } from '../config/types.ts';
-import { isUserError, reportInternal, UserError } from '../lib/errors.ts';
+import { reportInternal, UserError } from '../lib/errors.ts';
 import { findNginx, INSTALL_HINT } from '../nginx/binary.ts';
 import { Router } from '../ssh/router.ts';
 import { cleanStaleState, defaultBranchOf, ensureBareRepo, gitDirFor } from '../git/repo.ts';
@@ -15,6 +16,7 @@ import { acquireDataDirLock } from '../lib/data-lock.ts';
 import { Supervisor } from '../runners/supervisor.ts';
 import { mayLogIn } from '../service/access.ts';
 import { Service } from '../service/service.ts';
+import { configDirExposure } from '../lib/private-files.ts';
 import { detectIsolation, Isolator } from '../runners/isolation.ts';
 
 export interface ServeOptions {
@@ -35,13 +37,14 @@ export async function serve(opts: ServeOptions): Promise<void> {
     log.info('created the starter config', { dir: opts.configDir });
   }
   const config = withOverrides(loadOrFail(opts.configDir), opts);
-  fs.mkdirSync(opts.dataDir, { recursive: true });
+  fs.mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   acquireDataDirLock(opts.dataDir);
   const isolator = new Isolator(detectIsolation(), path.resolve(opts.dataDir), opts.configDir, log.child('isolation'));
   sayWhatIsolates(isolator);
   const refused = isolator.problems(config);
   if (refused.length) throw new UserError(refused.map(formatProblem).join('\n'));
   prepareIsolation(isolator, config);
+  for (const warning of configDirExposure(opts.configDir)) log.warn(warning);
   await prepareRepos(config, opts.dataDir);
   if (opts.starter && config.repos.hello?.branches.main) {
     const seeded = await seedRepo(gitDirFor(opts.dataDir, 'hello'), 'main', path.join(SOURCE_ROOT, 'templates', 'hello'));
@@ -88,32 +91,29 @@ export async function serve(opts: ServeOptions): Promise<void> {
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGHUP', () => {
-    reload().catch((err: unknown) => reportInternal(log, err, { during: 'config reload' }));
-  });
-
-  /** A new config is used only if valid; then what runs is made to match it. */
-  async function reload(): Promise<void> {
-    const result = loadConfig(opts.configDir);
-    const problems = 'problems' in result ? result.problems : isolator.problems(result.config);
-    if ('problems' in result || problems.length) {
-      for (const p of problems) log.error(`config reload refused: ${formatProblem(p)}`);
-      service.refuseConfig(problems.map(formatProblem));
-      return;
-    }
-    result.config = withOverrides(result.config, opts);
-    await prepareRepos(result.config, opts.dataDir, { cleanLeftovers: false });
-    try {
-      isolator.prepare(result.config);
-      await service.setConfig(result.config);
-    } catch (err) {
-      if (!isUserError(err)) throw err;
-      for (const line of err.message.split('\n')) log.error(`config reload refused: ${line}`);
-      service.refuseConfig(err.message.split('\n'));
-      return;
-    }
-    log.info('config reloaded', { repos: Object.keys(result.config.repos).length, keys: result.config.keys.length });
-  }
+  // The config dir is watched; SIGHUP and the `reload` command apply it on demand.
+  service.useConfigSource(
+    async () => {
+      const result = loadConfig(opts.configDir);
+      if ('problems' in result) return { problems: result.problems.map(formatProblem) };
+      const refused = isolator.problems(result.config);
+      if (refused.length) return { problems: refused.map(formatProblem) };
+      return { config: withOverrides(result.config, opts) };
+    },
+    async (config) => {
+      await prepareRepos(config, opts.dataDir, { cleanLeftovers: false });
+      isolator.prepare(config);
+    },
+  );
+  // Keys removed (or users who lost login) lose their open sessions; changed limits apply.
+  service.events.on(() => server.revalidate(), ['config-applied']);
+  const reload = (by: string) => {
+    service.reload(by).catch((err: unknown) => reportInternal(log, err, { during: 'config reload', by }));
+  };
+  process.on('SIGHUP', () => reload('SIGHUP'));
+  if (config.global.watchConfig) watchConfigDir(opts.configDir, () => reload('watch'));
+  // A config changed while the gateway was down is rolled out now, as new releases.
+  service.applyConfigReleases('start').catch((err: unknown) => reportInternal(log, err, { during: 'config releases at start' }));
 }
 
 /** Said at every start: who runs the code that users push. */

@@ -1,16 +1,25 @@
 import { UserError } from '../lib/errors.ts';
 import { printable } from '../lib/text.ts';
+import { roleNeeded } from '../service/access.ts';
+import type { AuditSubject } from '../service/audit.ts';
 import { cleanup } from './cleanup.ts';
 import { customCmds } from './custom-cmds.ts';
+import { logs } from './logs.ts';
+import { gc } from './gc.ts';
 import { rebuild } from './rebuild.ts';
 import { releases } from './releases.ts';
+import { reload } from './reload.ts';
 import { restart } from './restart.ts';
 import { rollback } from './rollback.ts';
 import { status } from './status.ts';
-import type { Command, CommandContext } from './types.ts';
+import { flagLines, parseArgs, usageLine } from './args.ts';
+import { defineCommand, type Command, type CommandContext } from './types.ts';
 import { whoami } from './whoami.ts';
+import { keys } from './keys.ts';
+import { list } from './list.ts';
+import { rebuildAuthorizedKeys } from './rebuild-authorized-keys.ts';
 
-const help: Command = {
+const help = defineCommand({
   name: 'help',
   usage: '[<command>]',
   summary: 'list the commands, or explain one',
@@ -21,10 +30,26 @@ const help: Command = {
     ctx.out(name === undefined ? helpText() : commandHelp(find(name)));
     return 0;
   },
-};
+});
 
 /** Every ssh command, in the order `help` lists them. */
-const commands: Command[] = [help, whoami, status, releases, rebuild, restart, rollback, customCmds, cleanup];
+const commands: Command[] = [
+  help,
+  whoami,
+  list,
+  status,
+  logs,
+  releases,
+  rebuild,
+  restart,
+  rollback,
+  customCmds,
+  cleanup,
+  gc,
+  keys,
+  rebuildAuthorizedKeys,
+  reload,
+];
 
 export function helpText(): string {
   const width = Math.max(...commands.map((c) => `${c.name} ${c.usage}`.trim().length));
@@ -41,40 +66,39 @@ export function helpText(): string {
   ].join('\n');
 }
 
-function usageOf(cmd: Command): string {
-  return `usage: ${cmd.name} ${cmd.usage}`.trim();
-}
-
 function commandHelp(cmd: Command): string {
-  const needs = cmd.needs ? `\nneeds: the right to ${cmd.needs.action}${cmd.needs.repoArg ? ' the repo' : ''}` : '';
-  return `${usageOf(cmd)}\n${cmd.summary}${needs}\n`;
+  const needs = cmd.needs ? [`needs: ${roleNeeded(cmd.needs.action)}`] : [];
+  const flags = flagLines(cmd);
+  return [usageLine(cmd), cmd.summary, ...(flags.length ? ['flags:', ...flags] : []), ...needs, ''].join('\n');
 }
 
 function find(name: string): Command {
   const cmd = commands.find((c) => c.name === name);
-  if (!cmd) throw new UserError(`unknown command '${printable(name)}'; try 'help'`, 127);
+  if (!cmd) throw new UserError(`unknown command '${printable(name)}'; try 'help'`, 127, 'unknown-command');
   return cmd;
 }
 
 /**
- * Runs `argv` as a command (unknown ones exit 127 like a shell would). Arguments and the access
- * the command declares are checked here, before it runs, so no command can forget its gate.
- * Refusals are thrown as user errors for the front door to print.
+ * Runs `argv` as a command (unknown ones exit 127 like a shell would). Flags and arguments are
+ * parsed against the command's spec and the access it declares is checked here, before it runs,
+ * so no command can forget its gate. Refusals are thrown as user errors for the front door to
+ * print: usage errors exit 2, denials 1. `audit` is the line the audit log gets for this run: it
+ * learns the arguments, and the repo and branch they name.
  */
-export async function runCommand(argv: string[], ctx: Omit<CommandContext, 'args'>): Promise<number> {
-  const [name, ...args] = argv;
+export async function runCommand(argv: string[], audit: AuditSubject, ctx: Omit<CommandContext, 'args' | 'flags'>): Promise<number> {
+  const [name, ...words] = argv;
   if (!name) {
     ctx.out(helpText());
     return 0;
   }
+  if (words.length) audit.args = words;
   const cmd = find(name);
-  if (args.includes('--help') || args.includes('-h')) {
+  const { args, flags, help: wantsHelp } = parseArgs(cmd, words);
+  if (cmd.needs?.repoArg && args[0] !== undefined) Object.assign(audit, { repo: args[0] }, args[1] === undefined ? {} : { branch: args[1] });
+  if (wantsHelp) {
     ctx.out(commandHelp(cmd));
     return 0;
   }
-  const flag = args.find((a) => a.startsWith('-'));
-  if (flag !== undefined) throw new UserError(`unknown flag '${printable(flag)}' (${cmd.name} takes none but --help)\n${usageOf(cmd)}`, 2);
-  if (!cmd.argCounts.includes(args.length)) throw new UserError(usageOf(cmd), 2);
   if (cmd.needs) {
     const [repo, branch] = args;
     const { action, repoArg } = cmd.needs;
@@ -85,5 +109,5 @@ export async function runCommand(argv: string[], ctx: Omit<CommandContext, 'args
       ctx.service.requireAccess(ctx.user, action);
     }
   }
-  return cmd.run({ ...ctx, args });
+  return cmd.run({ ...ctx, args, flags });
 }

@@ -5,6 +5,7 @@ import type {
   AppLimits,
   BranchConfig,
   DomainConfig,
+  GcSettings,
   GlobalConfig,
   IsolationMode,
   Limits,
@@ -49,10 +50,13 @@ const DEFAULT_LIMITS: Limits = {
   maxTreeEntries: 100_000,
   maxCheckoutFiles: 200_000,
   maxCheckoutBytes: 2 * 1024 ** 3,
+  maxConnectionsPerUser: 10,
+  maxSessionsPerUser: 10,
 };
 /** The object store reads delta chains up to this deep (src/git/push-limits.ts READABLE_DELTA_DEPTH). */
 const MAX_READABLE_DELTA_DEPTH = 10_000;
 const DEFAULT_LOG_LIMITS: LogLimits = { maxBytes: 10 * 1024 ** 2, keep: 5 };
+const DEFAULT_GC: GcSettings = { graceMs: 14 * 86_400_000, autoPacks: 16, autoLoose: 1000 };
 const DEFAULT_HEALTHCHECK_TIMEOUT = 30;
 export const DEFAULT_APP_LIMITS: AppLimits = {
   processes: 512,
@@ -199,6 +203,8 @@ const limits = strict({
   max_tree_entries: optional(positiveInt),
   max_checkout_files: optional(positiveInt),
   max_checkout_size: optional(size),
+  max_connections_per_user: optional(positiveInt),
+  max_sessions_per_user: optional(positiveInt),
 }).transform((l): Limits => ({
   maxConnections: l.max_connections ?? DEFAULT_LIMITS.maxConnections,
   maxUnauthenticated: l.max_unauthenticated ?? DEFAULT_LIMITS.maxUnauthenticated,
@@ -219,6 +225,8 @@ const limits = strict({
   maxTreeEntries: l.max_tree_entries ?? DEFAULT_LIMITS.maxTreeEntries,
   maxCheckoutFiles: l.max_checkout_files ?? DEFAULT_LIMITS.maxCheckoutFiles,
   maxCheckoutBytes: l.max_checkout_size ?? DEFAULT_LIMITS.maxCheckoutBytes,
+  maxConnectionsPerUser: l.max_connections_per_user ?? DEFAULT_LIMITS.maxConnectionsPerUser,
+  maxSessionsPerUser: l.max_sessions_per_user ?? DEFAULT_LIMITS.maxSessionsPerUser,
 }));
 
 /** Compatibility switches for old SSH clients; both off by default (see the README). */
@@ -237,6 +245,18 @@ const logs = strict({
 }).transform((l): LogLimits => ({
   maxBytes: l.max_size ?? DEFAULT_LOG_LIMITS.maxBytes,
   keep: l.keep ?? DEFAULT_LOG_LIMITS.keep,
+}));
+
+/** Repository gc: the grace period of unreachable objects and the thresholds that start one after a push. */
+const countOrZero = z.int(expecting('a whole number, 0 or more')).min(0);
+const gcSettings = strict({
+  grace_days: optional(z.number(expecting('a number of days, 0 or more')).min(0)),
+  auto_packs: optional(countOrZero),
+  auto_loose: optional(countOrZero),
+}).transform((g): GcSettings => ({
+  graceMs: g.grace_days === undefined ? DEFAULT_GC.graceMs : Math.round(g.grace_days * 86_400_000),
+  autoPacks: g.auto_packs ?? DEFAULT_GC.autoPacks,
+  autoLoose: g.auto_loose ?? DEFAULT_GC.autoLoose,
 }));
 
 const ISOLATION_MODES = ['sandbox', 'user', 'none'] as const satisfies readonly IsolationMode[];
@@ -319,12 +339,14 @@ export const mainFileSchema = fileRoot(strict({
   ports: optional(strict({ min: port, max: port })),
   keep_releases: optional(positiveInt),
   drain_seconds: optional(secondsOrZero),
+  watch_config: optional(flag),
   nginx: mapping(nginx),
   deploy_logger_cmd: optional(nonEmpty),
   ssl_config: optional(text),
   limits: mapping(limits),
   ssh: mapping(ssh),
   logs: mapping(logs),
+  gc: mapping(gcSettings),
   isolation: optional(isolation),
   app_limits: mapping(appLimits),
   // `users:` with nothing under it is an empty list (nobody), never the admin-for-all default.
@@ -346,10 +368,12 @@ export const mainFileSchema = fileRoot(strict({
   limits: m.limits,
   ssh: m.ssh,
   logs: m.logs,
+  gc: m.gc,
   isolation: m.isolation,
   appLimits: { ...DEFAULT_APP_LIMITS, ...m.app_limits },
   keepReleases: m.keep_releases ?? DEFAULT_KEEP_RELEASES,
   drainSeconds: m.drain_seconds ?? DEFAULT_DRAIN_SECONDS,
+  watchConfig: m.watch_config ?? true,
   nginx: m.nginx,
   deployLoggerCmd: m.deploy_logger_cmd,
   sslConfig: m.ssl_config,

@@ -26,8 +26,12 @@ export interface Limits {
   maxAuthAttempts: number;
   /** Milliseconds from TCP accept until authenticated. */
   handshakeTimeoutMs: number;
-  /** Milliseconds without any traffic before a connection is closed. */
+  /** Milliseconds without channel data either way (keepalives do not count) before a logged-in connection is closed. */
   idleTimeoutMs: number;
+  /** Logged-in connections of one user at once. */
+  maxConnectionsPerUser: number;
+  /** Sessions (commands, git operations, dashboards) of one user at once, over all its connections. */
+  maxSessionsPerUser: number;
   /** Largest pack accepted by a push, in bytes. */
   maxPackBytes: number;
   /** Open session channels per connection. */
@@ -166,6 +170,16 @@ export interface LogLimits {
   keep: number;
 }
 
+/** `gc:` in slipway.yml: when repos are garbage-collected and what a gc keeps. */
+export interface GcSettings {
+  /** unreachable objects younger than this are kept */
+  graceMs: number;
+  /** a push that leaves more packs than this starts a gc in the background; 0: never */
+  autoPacks: number;
+  /** likewise for loose objects; 0: never */
+  autoLoose: number;
+}
+
 /** `nginx:` in slipway.yml. Managed (slipway runs its own master) unless `confDir` is given. */
 export interface NginxSettings {
   /** false: the system nginx includes `confDir/*.conf` (pyPaaS style) */
@@ -198,9 +212,12 @@ export interface GlobalConfig {
   limits: Limits;
   ssh: SshSettings;
   logs: LogLimits;
+  gc: GcSettings;
   keepReleases: number;
   /** default seconds old processes keep running after a switch */
   drainSeconds: number;
+  /** apply changes to the config dir as they happen (read at start); false: only `reload` and SIGHUP */
+  watchConfig: boolean;
   nginx: NginxSettings;
   deployLoggerCmd?: string;
   sslConfig?: string;

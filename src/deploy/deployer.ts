@@ -4,9 +4,10 @@ import type { BranchConfig, Config, RepoConfig } from '../config/types.ts';
 import { isUserError, reportInternal, UserError } from '../lib/errors.ts';
 import { count } from '../lib/plural.ts';
 import type { ObjectStore } from '../git/object-store.ts';
-import { parseCommit, parseTree } from '../git/objects.ts';
+import { commitSubject, parseCommit, parseTree } from '../git/objects.ts';
 import type { Logger } from '../lib/log.ts';
 import { waitHealthy } from '../runners/health.ts';
+import { releaseLines } from '../runners/log-files.ts';
 import { allocatePorts } from '../runners/ports.ts';
 import type { Confinement } from '../runners/confine.ts';
 import type { Isolator } from '../runners/isolation.ts';
@@ -15,6 +16,7 @@ import { describeExit, type ProcessSpec, type Supervisor } from '../runners/supe
 import { exportCommit } from './checkout.ts';
 import { appEnv } from './env.ts';
 import { describeExit as describeHookExit, runningShells, runShell } from './hooks.ts';
+import { branchForRelease, configDigest, releaseConfigOf, type ReleaseConfig } from './release-config.ts';
 import { currentRelease, type PendingDeploy, type Release, type ReleaseStore } from './releases.ts';
 import { DeployReport, seconds, type Pusher } from './report.ts';
 import { describeRunning, portCount, processRunners, releaseSpecs, type ReleaseRef } from './specs.ts';
@@ -33,8 +35,33 @@ interface HookPlace {
   timeoutMs: number;
 }
 
-/** A step failed; the message completes `deploy failed: …`. A user error: rollback and rebuild print it as one line. */
-export class DeployFailure extends UserError {}
+/**
+ * A step failed; the message completes `deploy failed: …`. A user error: rollback and rebuild
+ * print it as one line. `details`: lines that show why (a failing process's last output).
+ */
+export class DeployFailure extends UserError {
+  readonly details: string[] = [];
+}
+
+/** Output lines a failing process's report shows. */
+const LAST_WORDS = 15;
+
+/** Resolves once a log file has stopped growing for a moment (at most SETTLE_MAX_MS). */
+async function settled(file: string): Promise<void> {
+  const size = () => fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0;
+  const end = Date.now() + SETTLE_MAX_MS;
+  for (let last = -1, now = size(); now !== last && Date.now() < end; last = now, now = size()) await sleep(SETTLE_STEP_MS);
+}
+const SETTLE_STEP_MS = 30;
+const SETTLE_MAX_MS = 500;
+
+/** `last 3 lines of web.0 (r4):` and them, from its own log: lines of other releases sharing the file left out. */
+function lastWords(s: ProcessSpec): string[] {
+  const lines = releaseLines(s.logFile, s.release, LAST_WORDS);
+  const name = `${s.runner}.${s.index}`;
+  if (lines.length === 0) return [`${name} (${s.release}) printed nothing`];
+  return [`last ${count(lines.length, 'line')} of ${name} (${s.release}):`, ...lines.map((l) => `| ${l}`)];
+}
 
 export interface DeployRequest {
   repo: RepoConfig;
@@ -43,6 +70,25 @@ export interface DeployRequest {
   user: string;
   store: ObjectStore;
   out: Pusher;
+  /** default `push` */
+  kind?: 'push' | 'rebuild';
+}
+
+/**
+ * A kept checkout runs again without a build: as a new release for a config change or a
+ * rollback; `restore` runs `base` itself again (an atomic push taking back its deploy).
+ */
+export interface RolloutRequest {
+  repo: string;
+  branch: string;
+  /** the release whose commit and checkout run again */
+  base: Release;
+  config: ReleaseConfig;
+  kind: 'config' | 'rollback' | 'restore';
+  /** kind `config`: what changed */
+  changes?: string[];
+  user: string;
+  out: (text: string) => void;
 }
 
 /** What a deploy announces while it runs (the service publishes these). */
@@ -82,8 +128,13 @@ export class Deployer {
   constructor(private readonly opts: DeployerOptions) {}
 
   /** Why a branch cannot take an operation right now, or null. */
+  /** What holds the branch's deploy lock now (a deploy, restart or rollback), or null. */
+  activity(repo: string, branch: string): { what: string; user: string; started: number } | null {
+    return this.active.get(`${repo}/${branch}`) ?? null;
+  }
+
   busy(repo: string, branch: string): string | null {
-    const a = this.active.get(`${repo}/${branch}`);
+    const a = this.activity(repo, branch);
     if (!a) return null;
     return `${a.what} of ${repo}/${branch} in progress (started by ${a.user} ${Math.round((Date.now() - a.started) / 1000)} s ago)`;
   }
@@ -113,6 +164,7 @@ export class Deployer {
     const { releases, log } = this.opts;
     const repo = req.repo.name;
     const branch = req.repo.branches[req.branch]!;
+    const runsWith = releaseConfigOf(branch);
     const started = Date.now();
     const { id, checkout, old } = releases.update(repo, req.branch, (state) => {
       const id = `r${state.seq + 1}`;
@@ -169,11 +221,24 @@ export class Deployer {
       report.done();
 
       report.step('Switch');
-      const release: Release = { id, commit: req.commit, user: req.user, time: started, durationMs: Date.now() - started, checkout };
-      releases.update(repo, req.branch, (next) => {
+      const release: Release = {
+        id,
+        commit: req.commit,
+        user: req.user,
+        time: started,
+        durationMs: Date.now() - started,
+        checkout,
+        kind: req.kind ?? 'push',
+        subject: subjectOf(req.store, req.commit),
+        config: runsWith,
+      };
+      const appliedBefore = releases.update(repo, req.branch, (next) => {
+        const before = next.applied;
         next.releases.push(release);
         next.current = id;
         next.pending = null;
+        next.applied = configDigest(runsWith);
+        return before;
       });
       let urls: string[];
       try {
@@ -183,6 +248,7 @@ export class Deployer {
         releases.update(repo, req.branch, (back) => {
           back.releases = back.releases.filter((r) => r.id !== id);
           back.current = old?.id ?? null;
+          back.applied = appliedBefore;
         });
         throw err;
       }
@@ -208,13 +274,13 @@ export class Deployer {
       return { ok: true, release, summary };
     } catch (err) {
       const reason = err instanceof DeployFailure ? err.message : reportInternal(log, err, { repo, branch: req.branch, release: id });
-      report.fail(reason);
+      report.fail(reason, err instanceof DeployFailure ? err.details : []);
       const failedStep = report.currentStep.toLowerCase();
       await this.stopRelease(repo, req.branch, (p) => p.release === id);
       if (oldStopped && old) {
         report.step('Restore', `release ${old.id}`);
         try {
-          await this.startRelease(branch, { repo, branch: req.branch, id: old.id, commit: old.commit, checkout: old.checkout }, report);
+          await this.startRelease(branchForRelease(branch, old.config), { repo, branch: req.branch, id: old.id, commit: old.commit, checkout: old.checkout }, report);
           await this.switchTraffic(repo, req.branch);
           report.done(`release ${old.id} runs again`);
         } catch (restoreErr) {
@@ -310,7 +376,7 @@ export class Deployer {
     const confine = this.confinement(rel.repo, rel.checkout);
     // A kept release may date from before a change of run_as.
     this.opts.isolator.own(confine, rel.checkout);
-        const specs = releaseSpecs(this.opts.dataDir, branch, rel, confine, () => ports.shift()!);
+    const specs = releaseSpecs(this.opts.dataDir, branch, rel, confine, () => ports.shift()!);
     await this.startHealthy(branch, specs, report);
     return specs;
   }
@@ -318,6 +384,8 @@ export class Deployer {
   /** Starts `specs` and waits until every runner's processes are healthy; on failure, stops them. */
   private async startHealthy(branch: BranchConfig, specs: ProcessSpec[], report?: DeployReport): Promise<void> {
     const { supervisor } = this.opts;
+    /** whose log the failure shows: the process that exited, or those that never became healthy */
+    let culprits: ProcessSpec[] = [];
     try {
       const spawnStart = Date.now();
       for (const s of specs) await supervisor.start(s);
@@ -327,15 +395,19 @@ export class Deployer {
         const mine = specs.filter((s) => s.runner === r.name);
         if (mine.length === 0) continue;
         const alive = () => mine.every((s) => supervisor.isAlive(s.id));
+        const exited = () => mine.filter((s) => supervisor.get(s.id)?.lastExit || !supervisor.isAlive(s.id));
         if (r.type === 'SimpleProcess') {
           await new Promise((res) => setTimeout(res, SIMPLE_PROCESS_SETTLE_MS));
-          if (!alive()) throw new DeployFailure(`health: ${r.name} exited right after starting (see its log)`);
+          if (!alive()) {
+            culprits = exited();
+            throw new DeployFailure(`health: ${r.name} exited right after starting`);
+          }
           continue;
         }
         const path_ = r.type === 'NginxBackend' ? r.healthcheck?.path : undefined;
         const timeoutS = r.healthcheck?.timeout ?? DEFAULT_HEALTH_TIMEOUT_S;
         const h = await waitHealthy(
-          mine.map((s) => ({ port: s.port!, path: path_ })),
+          mine.map((s) => ({ port: s.port!, path: path_, name: `${s.runner}.${s.index}` })),
           {
             timeoutMs: timeoutS * 1000,
             alive,
@@ -345,14 +417,23 @@ export class Deployer {
               const dead = mine.map((s) => supervisor.get(s.id)).find((p) => p?.lastExit);
               return dead?.lastExit ? describeExit(dead.lastExit) : undefined;
             },
+            onProgress: (pending, ms) => report?.info(`waiting for ${pending.map((p) => `${p.target.name} on :${p.target.port}`).join(', ')} (${Math.round(ms / 1000)} s)… ${pending[0]!.problem}`),
           },
         );
-        if (!h.ok) throw new DeployFailure(`health: ${r.name}: ${h.reason}`);
+        if (!h.ok) {
+          culprits = h.pending ? mine.filter((s) => h.pending!.some((p) => p.port === s.port)) : exited();
+          throw new DeployFailure(`health: ${r.name}: ${h.reason}`);
+        }
         report?.info(`${r.name}: ${mine.length} healthy on ${mine.map((s) => s.port).join(',')}`);
       }
       report?.record('health', Date.now() - healthStart);
     } catch (err) {
       await Promise.all(specs.map((s) => supervisor.stop(s.id, STOP_GRACE_MS)));
+      if (err instanceof DeployFailure) {
+        // A stopped process's writer is gone with its group; one that crashed may still be writing its last lines.
+        await Promise.all(culprits.map((s) => settled(s.logFile)));
+        err.details.push(...culprits.flatMap((s) => lastWords(s)));
+      }
       throw err;
     }
   }
@@ -459,53 +540,92 @@ export class Deployer {
       return dropped;
     });
     // The state no longer names them before they go: a kill in between leaves only stray files.
-    for (const r of dropped) removeTree(r.checkout);
+    // Config releases and rollbacks share a checkout with the release they came from.
+    const inUse = new Set(releases.load(repo, branchName).releases.map((r) => r.checkout));
+    for (const r of dropped) if (!inUse.has(r.checkout)) removeTree(r.checkout);
   }
 
-  /** Used by rollback: switches the branch to a kept release without rebuilding. */
-  async activate(repoName: string, branchName: string, target: Release, out: (text: string) => void, user: string): Promise<string> {
+  /**
+   * A new release of a kept checkout, without a build: a config change of a deployed branch, or a
+   * rollback. The same order as a deploy: start on fresh ports → healthy → switch → drain → stop
+   * the old processes. If anything fails before the switch, the old release keeps serving.
+   * Callers hold the branch's lock (`exclusive`).
+   */
+  async rollout(req: RolloutRequest): Promise<{ release: Release; summary: string; urls: string[] }> {
     const { releases, log } = this.opts;
-    const branch = this.opts.config().repos[repoName]!.branches[branchName]!;
+    const { repo, branch: branchName, base } = req;
+    const branch = branchForRelease(this.opts.config().repos[repo]!.branches[branchName]!, req.config);
     const started = Date.now();
-    const report = new DeployReport(out, path.join(releases.logDir(repoName, branchName), `rollback-${target.id}-${started}.log`), this.opts.config().global.deployLoggerCmd, appEnv(branch, { repo: repoName, branch: branchName, release: target.id, commit: target.commit }), log);
+    // No pending record: the checkout is shared and must never be removed by an undo. Processes
+    // of a release that never became current are stopped by the next reconcile.
+    const id = req.kind === 'restore' ? base.id : releases.update(repo, branchName, (state) => `r${++state.seq}`);
+    const what = req.kind === 'restore' ? 'restored' : req.kind === 'rollback' ? `rollback to ${base.id}` : `config: ${req.changes?.join(', ') || 'unchanged'}`;
+    const env = appEnv(branch, { repo, branch: branchName, release: id, commit: base.commit });
+    const where = { repo, branch: branchName, release: id };
+    this.opts.onEvent({ type: 'deploy-started', ...where, commit: base.commit, user: req.user });
+    const report = new DeployReport(req.out, path.join(releases.logDir(repo, branchName), `deploy-${id}.log`), this.opts.config().global.deployLoggerCmd, env, log,
+      (step, detail) => this.opts.onEvent({ type: 'deploy-step', ...where, step, detail }), { maxLogBytes: this.opts.config().global.logs.maxBytes });
     try {
-      report.step('Start', `release ${target.id} (${target.commit.slice(0, 12)})`);
+      report.step('Start', `release ${id} (${what}) of ${base.commit.slice(0, 12)}`);
       let specs: ProcessSpec[];
       try {
-        specs = await this.startRelease(branch, { repo: repoName, branch: branchName, id: target.id, commit: target.commit, checkout: target.checkout }, report);
+        specs = await this.startRelease(branch, { repo, branch: branchName, id, commit: base.commit, checkout: base.checkout }, report);
       } catch (err) {
-        report.fail((err as Error).message);
+        report.fail((err as Error).message, err instanceof DeployFailure ? err.details : []);
         throw err;
       }
       report.done();
       report.step('Switch');
-      const previous = releases.update(repoName, branchName, (state) => {
-        const previous = state.current;
-        state.current = target.id;
-        return previous;
+      const release: Release = req.kind === 'restore' ? base : {
+        id,
+        commit: base.commit,
+        user: req.user,
+        time: started,
+        durationMs: Date.now() - started,
+        checkout: base.checkout,
+        kind: req.kind,
+        ...(base.subject === undefined ? {} : { subject: base.subject }),
+        config: req.config,
+        ...(req.kind === 'config' ? { changes: req.changes ?? [] } : { rollbackOf: base.id }),
+      };
+      const before = releases.update(repo, branchName, (state) => {
+        const was = { current: state.current, applied: state.applied };
+        if (req.kind !== 'restore') state.releases.push(release);
+        state.current = id;
+        // A rollback runs an older config on purpose: the config on disk stays the one applied.
+        if (req.kind === 'config') state.applied = configDigest(req.config);
+        return was;
       });
       let urls: string[];
       try {
-        urls = await this.switchTraffic(repoName, branchName);
+        urls = await this.switchTraffic(repo, branchName);
       } catch (err) {
-        releases.update(repoName, branchName, (back) => {
-          back.current = previous;
+        releases.update(repo, branchName, (back) => {
+          if (req.kind !== 'restore') back.releases = back.releases.filter((r) => r.id !== id);
+          back.current = before.current;
+          back.applied = before.applied;
         });
         report.fail((err as Error).message);
-        await this.stopRelease(repoName, branchName, (p) => p.release === target.id);
+        await this.stopRelease(repo, branchName, (p) => p.release === id);
         throw err;
       }
       report.done();
-      const drain = urls.length && previous ? drainSeconds(this.opts.config(), branch) : 0;
-      report.step('Stop', previous ? `release ${previous}${drain ? ` after ${drain} s for its requests to finish` : ''}` : '');
+      const drain = urls.length && before.current ? drainSeconds(this.opts.config(), branch) : 0;
+      report.step('Stop', before.current ? `release ${before.current}${drain ? ` after ${drain} s for its requests to finish` : ''}` : '');
       await sleep(drain * 1000);
-      await this.stopRelease(repoName, branchName, (p) => p.release !== target.id);
+      await this.stopRelease(repo, branchName, (p) => p.release !== id);
       report.done();
-      const summary = `${repoName}/${branchName} ${target.commit.slice(0, 8)}: ${describeRunning(branch, specs)} (${seconds(Date.now() - started)})`;
+      this.prune(repo, branchName, branch);
+      const summary = `${repo}/${branchName} ${base.commit.slice(0, 8)}: ${describeRunning(branch, specs)} (${seconds(Date.now() - started)})`;
       report.line(summary);
       if (urls.length) report.line(`live at ${urls.join(' ')}`);
-      log.info('rolled back', { repo: repoName, branch: branchName, release: target.id, user });
-      return summary;
+      log.info(req.kind === 'rollback' ? 'rolled back' : 'config release', { repo, branch: branchName, release: id, of: base.id, user: req.user, changes: req.changes?.join(',') });
+      this.opts.onEvent({ type: 'deploy-finished', ...where, ok: true, ms: Date.now() - started });
+      return { release, summary, urls };
+    } catch (err) {
+      const error = (err as Error).message;
+      this.opts.onEvent({ type: 'deploy-finished', ...where, ok: false, error, ms: Date.now() - started });
+      throw err;
     } finally {
       report.close();
     }
@@ -537,6 +657,11 @@ function describeStart(branch: BranchConfig): string {
   const runners = processRunners(branch);
   if (runners.length === 0) return '(no processes)';
   return runners.map((r) => `${r.name} ×${r.processCount}`).join(', ');
+}
+
+function subjectOf(store: ObjectStore, commit: string): string {
+  const c = store.read(commit);
+  return c?.type === 'commit' ? commitSubject(c.data) : '';
 }
 
 /** Checkout problems (unsafe paths, missing objects) are user-facing failures, not crashes. */

@@ -9,6 +9,7 @@ import { allocatePorts } from '../runners/ports.ts';
 import { isSameProcess, signalGroup } from '../runners/proc-stat.ts';
 import { UNCONFINED, type Confinement } from '../runners/confine.ts';
 import type { Supervisor } from '../runners/supervisor.ts';
+import { branchForRelease } from './release-config.ts';
 import { currentRelease, type ReleaseStore } from './releases.ts';
 import { needsPort, releaseSpecs } from './specs.ts';
 import { removeTree } from '../lib/fs-util.ts';
@@ -16,8 +17,8 @@ import { removeTree } from '../lib/fs-util.ts';
 /**
  * Makes what runs match the state and the config: at start (after a crash or kill -9 at any
  * moment) and after a config reload. Undoes half-done deploys, moves a ref to the release that
- * switched just before a kill, stops processes nothing configures any more (removed branches and
- * runners, lowered process_count), and starts what the current releases are missing.
+ * switched just before a kill, stops processes nothing runs any more (removed branches, releases
+ * no longer current), and starts what the current releases are missing.
  */
 export async function reconcile(opts: {
   config: Config;
@@ -51,9 +52,11 @@ export async function reconcile(opts: {
         s.pending = null;
       });
     }
-    const branchCfg = config.repos[repo]?.branches[branch];
+    const configured = config.repos[repo]?.branches[branch];
     const current = currentRelease(state);
-    if (!branchCfg || !current) continue;
+    if (!configured || !current) continue;
+    // What runs is the release's own config; a changed config is a new release (Service.applyConfigReleases).
+    const branchCfg = branchForRelease(configured, current.config);
     await followRef(dataDir, repo, branch, current.commit, log);
 
     const rel = { repo, branch, id: current.id, commit: current.commit, checkout: current.checkout };

@@ -3,6 +3,14 @@ import path from 'node:path';
 import { z } from 'zod';
 import { listDir, writeFileAtomic } from '../lib/fs-util.ts';
 import { resolveInside } from '../lib/paths.ts';
+import type { ReleaseConfig } from './release-config.ts';
+
+/**
+ * How a release came to be: a push (or `rebuild`) built its checkout; `config` is a config
+ * change rolled out on the previous release's checkout; `rollback` brings back a kept release
+ * (its checkout and its config) as a new entry.
+ */
+export type ReleaseKind = 'push' | 'rebuild' | 'config' | 'rollback';
 
 export interface Release {
   id: string;
@@ -12,6 +20,16 @@ export interface Release {
   time: number;
   durationMs: number;
   checkout: string;
+  /** absent in state written before releases recorded it: read as `push` */
+  kind?: ReleaseKind;
+  /** the commit's subject line */
+  subject?: string;
+  /** the env and runners it runs with; absent in old state: the branch's current config */
+  config?: ReleaseConfig;
+  /** kind `config`: what changed against the release before it (names only, never env values) */
+  changes?: string[];
+  /** kind `rollback`: the release it brought back */
+  rollbackOf?: string;
 }
 
 /** A deploy under way: recorded before anything starts, so a restart after a kill can undo it. */
@@ -32,6 +50,8 @@ export interface BranchState {
   /** oldest first; only releases whose checkout is still on disk */
   releases: Release[];
   pending: PendingDeploy | null;
+  /** digest of the branch config the branch was last deployed or reloaded with (see release-config.ts) */
+  applied?: string;
 }
 
 const release = z.object({
@@ -41,13 +61,24 @@ const release = z.object({
   time: z.number(),
   durationMs: z.number(),
   checkout: z.string(),
+  kind: z.enum(['push', 'rebuild', 'config', 'rollback']).optional(),
+  subject: z.string().optional(),
+  config: z
+    .object({
+      env: z.record(z.string(), z.string()),
+      runners: z.record(z.string(), z.object({ type: z.enum(['SimpleProcess', 'NginxBackend', 'UwsgiNginxBackend', 'NginxStatic']), cmd: z.string().optional(), processCount: z.number().int().nonnegative() })),
+    })
+    .optional(),
+  changes: z.array(z.string()).optional(),
+  rollbackOf: z.string().optional(),
 });
 const branchState = z.object({
   seq: z.number().int().nonnegative(),
   current: z.string().nullable(),
   releases: z.array(release),
+  applied: z.string().optional(),
   pending: release
-    .omit({ durationMs: true })
+    .pick({ id: true, commit: true, user: true, time: true, checkout: true })
     .extend({ hook: z.object({ pgid: z.number().int().positive(), startTicks: z.number().int().nonnegative() }).nullable().optional() })
     .nullable(),
 });

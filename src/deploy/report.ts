@@ -186,11 +186,13 @@ export class DeployReport {
 
   /**
    * The current step failed: say which and why. Output that scrolled by is summed up by its last
-   * lines; output short enough to be still on screen just above is not printed twice.
+   * lines; output short enough to be still on screen just above is not printed twice. `details`
+   * (e.g. the last lines a failing process printed) follow the failure.
    */
-  fail(reason: string): void {
+  fail(reason: string, details: string[] = []): void {
     this.flushPartial();
     this.emit(`!----> ${this.stepName} failed: ${reason} (${seconds(Date.now() - this.stepStart)})`);
+    for (const d of details) this.emit(`${INDENT}${d}`);
     if (this.lines > this.tail.length) {
       this.emit(`${INDENT}last ${this.tail.length} of ${this.lines} lines of output:`);
       for (const l of this.tail) this.emit(`${INDENT}| ${l}`);

@@ -1,6 +1,6 @@
 import type { ObjectStore } from './object-store.ts';
-import { fsckObject } from './fsck.ts';
 import { messageRefusal, treeEntriesRefusal, type PushLimits } from './push-limits.ts';
+import { fsckObject, fsckSpecialBlob, type SpecialBlob } from './fsck.ts';
 import { GitFormatError, parseCommit, parseTag, treeLinks, type ObjectType } from './objects.ts';
 
 const YIELD_EVERY = 500;
@@ -18,6 +18,8 @@ export class PushCheck {
   /** git fsck warnings (message id → objects) among the kept objects */
   readonly warnings = new Map<string, number>();
   objectsRead = 0;
+  /** verdicts on blobs trees name `.gitmodules` or `.gitattributes`, by kind and oid */
+  private readonly specialChecked = new Map<string, string | null>();
 
   /**
    * @param store reads the pushed objects and the repo's
@@ -33,7 +35,8 @@ export class PushCheck {
   async check(tip: string): Promise<string | null> {
     const seen = new Set<string>();
     const warnings = new Map<string, number>();
-    const problem = await this.walk(tip, seen, warnings);
+    const special: SpecialBlob[] = [];
+    const problem = (await this.walk(tip, seen, warnings, special)) ?? this.checkSpecial(special, warnings);
     if (problem) return problem;
     let n = 0;
     for (const oid of seen) {
@@ -48,7 +51,26 @@ export class PushCheck {
     return seen.has(oid) || this.kept.has(oid) || this.had(oid);
   }
 
-  private async walk(tip: string, seen: Set<string>, warnings: Map<string, number>): Promise<string | null> {
+  /**
+   * git checks the blobs trees name `.gitmodules` or `.gitattributes` once all objects are in
+   * (fsck_finish), including blobs the repo had under another name.
+   */
+  private checkSpecial(special: SpecialBlob[], warnings: Map<string, number>): string | null {
+    for (const { oid, kind } of special) {
+      const key = `${kind} ${oid}`;
+      let verdict = this.specialChecked.get(key);
+      if (verdict === undefined) {
+        const report = fsckSpecialBlob(kind, this.store.read(oid));
+        for (const id of report.warnings) warnings.set(id, (warnings.get(id) ?? 0) + 1);
+        verdict = report.error ? `blob ${oid.slice(0, 12)} (.${kind}) is malformed: ${report.error}` : null;
+        this.specialChecked.set(key, verdict);
+      }
+      if (verdict) return verdict;
+    }
+    return null;
+  }
+
+  private async walk(tip: string, seen: Set<string>, warnings: Map<string, number>, special: SpecialBlob[]): Promise<string | null> {
     // What the object must be, where its referrer says so (a tree entry of a tree mode names a tree).
     const expected = new Map<string, ObjectType>();
     const stack = [tip];
@@ -74,6 +96,7 @@ export class PushCheck {
       const report = fsckObject(obj.type, obj.data);
       if (report.error) return `${obj.type} ${oid.slice(0, 12)} is malformed: ${report.error}`;
       for (const id of report.warnings) warnings.set(id, (warnings.get(id) ?? 0) + 1);
+      special.push(...report.special);
       try {
         switch (obj.type) {
           case 'commit': {

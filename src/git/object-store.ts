@@ -38,6 +38,17 @@ const DEFAULT_CACHE_BYTES = 32 << 20;
 /** Longer chains than this in a stored pack mean a ref-delta cycle. */
 const MAX_CHAIN = 10_000;
 
+/**
+ * Bumped whenever objects leave a repo (gc removing packs and loose files, in this process): a
+ * store that then misses an object rescans before concluding it is absent, as git's
+ * `reprepare_packed_git` does, because what it opened or listed may have moved to a new pack.
+ */
+let removals = 0;
+
+export function noteObjectsRemoved(): void {
+  removals++;
+}
+
 interface Location {
   pack: PackFile;
   packId: number;
@@ -51,6 +62,8 @@ export class ObjectStore {
   private looseDirs: Array<Set<string>> = [];
   /** Resolved delta bases, keyed by pack id and offset. */
   private readonly cache: ByteLru<number, GitObject>;
+  /** `removals` at the last refresh */
+  private seenRemovals = -1;
 
   constructor(
     private readonly objectDirs: string[],
@@ -61,8 +74,9 @@ export class ObjectStore {
     this.refresh();
   }
 
-  /** Rescans `pack/*.idx` in every dir: opens new packs, closes vanished ones. */
+  /** Rescans `pack/*.idx` in every dir: opens new packs. */
   refresh(): void {
+    this.seenRemovals = removals;
     this.looseDirs = this.objectDirs.map((dir) => {
       try {
         return new Set(readdirSync(dir).filter((n) => /^[0-9a-f]{2}$/.test(n)));
@@ -96,7 +110,9 @@ export class ObjectStore {
         }
       }
     }
-    for (const gone of known.values()) gone.pack.close();
+    // A vanished pack stays open (searched last) until close(): entries taken from it may still be
+    // copied, and its file lives on while open, so what this store could read it still can.
+    for (const gone of known.values()) next.push(gone);
     this.packs = next;
   }
 
@@ -107,33 +123,31 @@ export class ObjectStore {
   }
 
   has(oid: string): boolean {
-    return this.locate(oid) !== undefined || this.loosePath(oid) !== undefined;
+    return this.retryOnMiss(() => (this.locate(oid) !== undefined || this.loosePath(oid) !== undefined ? true : null)) ?? false;
   }
 
   /** The object, or null if absent. Its data may be shared with the cache: never modify it. */
   read(oid: string): GitObject | null {
-    const loc = this.locate(oid);
-    if (loc) return this.readPacked(loc);
-    return this.readLoose(oid);
+    return this.retryOnMiss(() => {
+      const loc = this.locate(oid);
+      if (loc) return this.readPacked(loc);
+      return this.readLoose(oid);
+    });
   }
 
   packedEntry(oid: string): PackedEntry | null {
-    const loc = this.locate(oid);
-    if (!loc) return null;
-    const { pack, offset } = loc;
-    const h = pack.header(offset);
-    const entry: PackedEntry = { pack, offset, kind: 'full', size: h.size, rawStart: offset + h.length, rawEnd: pack.entryEnd(offset) };
-    if (h.code === OBJ_OFS_DELTA) {
-      entry.kind = 'ofs-delta';
-      entry.baseOid = pack.oidAtOffset(offset - h.baseDistance!);
-      if (!entry.baseOid) throw new GitFormatError(`${pack.idxPath}: delta at ${offset} points to no entry`);
-    } else if (h.code === OBJ_REF_DELTA) {
-      entry.kind = 'ref-delta';
-      entry.baseOid = h.baseOid!;
-    } else {
-      entry.type = typeName(h.code)!;
-    }
-    return entry;
+    return this.retryOnMiss(() => {
+      const loc = this.locate(oid);
+      return loc ? packedEntryAt(loc.pack, loc.offset) : null;
+    });
+  }
+
+  /** A miss after objects were removed somewhere may be an object a gc moved: look again once. */
+  private retryOnMiss<T>(lookup: () => T | null): T | null {
+    const found = lookup();
+    if (found !== null || this.seenRemovals === removals) return found;
+    this.refresh();
+    return lookup();
   }
 
   /**
@@ -248,6 +262,23 @@ export class ObjectStore {
     }
     return base;
   }
+}
+
+/** The stored entry at `offset` of `pack`, as writePack copies it. */
+export function packedEntryAt(pack: PackFile, offset: number): PackedEntry {
+  const h = pack.header(offset);
+  const entry: PackedEntry = { pack, offset, kind: 'full', size: h.size, rawStart: offset + h.length, rawEnd: pack.entryEnd(offset) };
+  if (h.code === OBJ_OFS_DELTA) {
+    entry.kind = 'ofs-delta';
+    entry.baseOid = pack.oidAtOffset(offset - h.baseDistance!);
+    if (!entry.baseOid) throw new GitFormatError(`${pack.idxPath}: delta at ${offset} points to no entry`);
+  } else if (h.code === OBJ_REF_DELTA) {
+    entry.kind = 'ref-delta';
+    entry.baseOid = h.baseOid!;
+  } else {
+    entry.type = typeName(h.code)!;
+  }
+  return entry;
 }
 
 function cacheKey(loc: Location): number {

@@ -174,6 +174,14 @@ export function parseCommit(data: Buffer): CommitInfo {
   return { tree, parents, committerTime };
 }
 
+/** The first line of a commit's message (its subject), '' when it has none. */
+export function commitSubject(data: Buffer): string {
+  const text = data.toString('utf8');
+  const body = text.indexOf('\n\n');
+  if (body < 0) return '';
+  return (text.slice(body + 2).split('\n').find((l) => l.trim() !== '') ?? '').trim().slice(0, 200);
+}
+
 export interface CommitFields {
   tree: string;
   parents: string[];

@@ -22,6 +22,8 @@ export interface WritePackOptions {
   /** the client accepts OFS_DELTA (else reused deltas are sent as REF_DELTA) */
   ofsDelta: boolean;
   onProgress?: (done: number, total: number) => void;
+  /** Which stored copy of an object to copy (gc picks among several packs); default: the store's first. */
+  entryOf?: (oid: string) => PackedEntry | null;
 }
 
 const CHUNK = 64 << 10;
@@ -36,6 +38,7 @@ export async function writePack(
 ): Promise<void> {
   const sending = new Set(oids);
   if (sending.size !== oids.length) throw new Error('writePack needs distinct oids');
+  const entryOf = opts.entryOf ?? ((oid: string) => store.packedEntry(oid));
   const out = new PackOutput(write);
   const head = Buffer.alloc(12);
   head.writeUInt32BE(PACK_SIGNATURE, 0);
@@ -73,7 +76,7 @@ export async function writePack(
     const chain: Array<{ oid: string; entry: PackedEntry | null }> = [];
     let cur: string | undefined = oid;
     while (cur !== undefined) {
-      const entry = store.packedEntry(cur);
+      const entry = entryOf(cur);
       chain.push({ oid: cur, entry });
       const base = entry?.baseOid;
       const needsBase = base !== undefined && sending.has(base) && !written.has(base) && !chain.some((c) => c.oid === base);

@@ -8,6 +8,7 @@ import type { ChannelWriter, StreamReader } from './io.ts';
 import { ObjectStore } from './object-store.ts';
 import { packReads } from './pack-file.ts';
 import { indexPack, PackError, type IndexPackResult } from './pack-indexer.ts';
+import { pinObjects } from './pins.ts';
 import { keepOnly } from './quarantine-filter.ts';
 import { encodePkt, FLUSH, PktLineError, pktText } from './pktline.ts';
 import { listRefs, RefTransaction, RefUpdateError, ZERO_OID, type RefChange } from './refs.ts';
@@ -53,8 +54,20 @@ export function parseCommandLine(line: string): { change: RefChange; caps: strin
   return { change: { old: m[1]!, new: m[2]!, ref: m[3]! }, caps: capsPart ? capsPart.trim().split(/\s+/).filter(Boolean) : [] };
 }
 
-export async function serveReceivePack(reader: StreamReader, w: ChannelWriter, opts: ReceivePackOptions): Promise<void> {
-  await advertise(w, opts.gitDir);
+/** Serves one push; resolves to its ref updates, each with the `ng` reason report-status gave, if any. */
+export async function serveReceivePack(reader: StreamReader, w: ChannelWriter, opts: ReceivePackOptions): Promise<(RefChange & { error?: string })[]> {
+  const refs = listRefs(opts.gitDir);
+  // The client leaves out of its pack what these refs reach: a gc meanwhile must keep it.
+  const unpin = pinObjects(opts.gitDir, refs.values());
+  try {
+    return await receive(reader, w, opts, refs);
+  } finally {
+    unpin();
+  }
+}
+
+async function receive(reader: StreamReader, w: ChannelWriter, opts: ReceivePackOptions, refs: Map<string, string>): Promise<(RefChange & { error?: string })[]> {
+  await advertise(w, refs);
 
   const commands: Command[] = [];
   let caps: string[] = [];
@@ -73,7 +86,7 @@ export async function serveReceivePack(reader: StreamReader, w: ChannelWriter, o
     // Buffered lines parse without ever waiting: let other sessions in now and then.
     if (commands.length % 256 === 0) await new Promise((r) => setImmediate(r));
   }
-  if (commands.length === 0) return; // ls-remote style: nothing to do
+  if (commands.length === 0) return commands; // ls-remote style: nothing to do
 
   w.sideband = caps.includes('side-band-64k');
   const reportStatus = caps.includes('report-status');
@@ -115,10 +128,11 @@ export async function serveReceivePack(reader: StreamReader, w: ChannelWriter, o
     await w.data(body);
     if (w.sideband) await w.flush();
   }
+  return commands;
 }
 
-async function advertise(w: ChannelWriter, gitDir: string): Promise<void> {
-  const refs = [...listRefs(gitDir)];
+async function advertise(w: ChannelWriter, refMap: Map<string, string>): Promise<void> {
+  const refs = [...refMap];
   if (refs.length === 0) {
     await w.pkt(`${ZERO_OID} capabilities^{}\0${CAPABILITIES}\n`);
   } else {

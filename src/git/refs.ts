@@ -125,6 +125,10 @@ export interface RefChange {
 export class RefTransaction {
   private locks: { change: RefChange; lockPath: string; fd: number; loose?: boolean }[] = [];
   private done = false;
+  /** packed-refs, read once per transaction: a push of thousands of refs must not read it once per ref. */
+  private packed: Map<string, string> | null = null;
+  /** for each prefix of a packed ref's name, the first packed ref below it (D/F checks without a scan per ref) */
+  private packedBelow: Map<string, string> | null = null;
 
   constructor(private readonly gitDir: string) {}
 
@@ -132,7 +136,14 @@ export class RefTransaction {
   lock(change: RefChange): void {
     const file = refPath(this.gitDir, change.ref);
     const lockPath = `${file}.lock`;
-    fs.mkdirSync(path.dirname(file), { recursive: true });
+    if (change.new !== ZERO_OID) this.checkNameConflicts(change.ref, file);
+    try {
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST' || code === 'ENOTDIR') throw new RefUpdateError(`cannot lock ref '${change.ref}': a file is in the way`);
+      throw err;
+    }
     let fd: number;
     try {
       fd = fs.openSync(lockPath, 'wx');
@@ -154,9 +165,6 @@ export class RefTransaction {
     }
   }
 
-  /** packed-refs, read once per transaction: a push of thousands of refs must not read it once per ref. */
-  private packed: Map<string, string> | null = null;
-
   private currentValue(ref: string, lock: { loose: boolean }): string {
     try {
       const v = fs.readFileSync(path.join(this.gitDir, ref), 'utf8').trim();
@@ -165,8 +173,49 @@ export class RefTransaction {
     } catch {
       /* not loose */
     }
+    return this.packedNames().get(ref) ?? ZERO_OID;
+  }
+
+  /**
+   * git's D/F rule (refs.c refs_verify_refname_available): `refs/heads/a` and `refs/heads/a/b`
+   * cannot both exist, as loose files they cannot, and packed they would confuse every reader.
+   * Checked against loose and packed refs and against the other refs of this transaction, with
+   * git's wording. An empty directory left where the ref goes (by deleted refs below it) is removed.
+   */
+  private checkNameConflicts(ref: string, file: string): void {
+    const packed = this.packedNames();
+    for (let slash = ref.indexOf('/', 'refs/'.length); slash >= 0; slash = ref.indexOf('/', slash + 1)) {
+      const prefix = ref.slice(0, slash);
+      if (this.locks.some((l) => l.change.ref === prefix)) throw new RefUpdateError(`cannot process '${ref}' and '${prefix}' at the same time`);
+      if (isFile(path.join(this.gitDir, prefix)) || packed.has(prefix)) throw new RefUpdateError(`'${prefix}' exists; cannot create '${ref}'`);
+    }
+    const below = `${ref}/`;
+    const other = this.locks.find((l) => l.change.ref.startsWith(below));
+    if (other) throw new RefUpdateError(`cannot process '${ref}' and '${other.change.ref}' at the same time`);
+    const loose = firstLooseRef(file, ref);
+    const existing = loose ?? this.firstPackedBelow(ref);
+    if (existing) throw new RefUpdateError(`'${existing}' exists; cannot create '${ref}'`);
+    if (isDirectory(file)) removeEmptyDirs(file);
+    if (isDirectory(file)) throw new RefUpdateError('another push is creating refs below this one; try again');
+  }
+
+  /** The names in packed-refs, read once per transaction (a push may lock thousands of refs). */
+  private packedNames(): Map<string, string> {
     this.packed ??= readPackedRefs(this.gitDir);
-    return this.packed.get(ref) ?? ZERO_OID;
+    return this.packed;
+  }
+
+  private firstPackedBelow(ref: string): string | undefined {
+    if (!this.packedBelow) {
+      this.packedBelow = new Map();
+      for (const name of [...this.packedNames().keys()].sort()) {
+        for (let slash = name.indexOf('/', 'refs/'.length); slash >= 0; slash = name.indexOf('/', slash + 1)) {
+          const prefix = name.slice(0, slash);
+          if (!this.packedBelow.has(prefix)) this.packedBelow.set(prefix, name);
+        }
+      }
+    }
+    return this.packedBelow.get(ref);
   }
 
   /**
@@ -275,6 +324,41 @@ export class RefTransaction {
 
   get finished(): boolean {
     return this.done;
+  }
+}
+
+function isFile(p: string): boolean {
+  return fs.statSync(p, { throwIfNoEntry: false })?.isFile() ?? false;
+}
+
+function isDirectory(p: string): boolean {
+  return fs.statSync(p, { throwIfNoEntry: false })?.isDirectory() ?? false;
+}
+
+/** The first ref file (not a lock) below the directory `dir` of ref `ref`, as a ref name; null if none or not a directory. */
+function firstLooseRef(dir: string, ref: string): string | null {
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return null;
+  }
+  for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    if (e.isDirectory()) {
+      const found = firstLooseRef(path.join(dir, e.name), `${ref}/${e.name}`);
+      if (found) return found;
+    } else if (!e.name.endsWith('.lock')) return `${ref}/${e.name}`;
+  }
+  return null;
+}
+
+/** Removes a tree of empty directories; anything else in it (another push's lock) stays, and so does its path. */
+function removeEmptyDirs(dir: string): void {
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) removeEmptyDirs(path.join(dir, e.name));
+  try {
+    fs.rmdirSync(dir);
+  } catch {
+    /* not empty */
   }
 }
 

@@ -90,7 +90,7 @@ export function cleanStaleState(gitDir: string): string[] {
     }
   };
   if (fs.existsSync(path.join(gitDir, 'refs'))) walk('refs');
-  for (const f of ['packed-refs.lock', 'HEAD.lock']) {
+  for (const f of ['packed-refs.lock', 'HEAD.lock', 'gc.pid']) {
     if (fs.existsSync(path.join(gitDir, f))) {
       fs.rmSync(path.join(gitDir, f));
       removed.push(f);

@@ -5,6 +5,7 @@ import type { ChannelWriter, StreamReader } from './io.ts';
 import { ObjectStore } from './object-store.ts';
 import { parseTag } from './objects.ts';
 import { writePack } from './pack-writer.ts';
+import { pinObjects } from './pins.ts';
 import { PktLineError, pktText } from './pktline.ts';
 import { listRefs, readHeadTarget } from './refs.ts';
 import { printable } from '../lib/text.ts';
@@ -26,8 +27,10 @@ interface Request {
 
 export async function serveUploadPack(reader: StreamReader, w: ChannelWriter, opts: UploadPackOptions): Promise<void> {
   const store = new ObjectStore([path.join(opts.gitDir, 'objects')]);
+  const refs = listRefs(opts.gitDir);
+  // What the client is shown must stay readable until it is sent, even if a ref moves and a gc runs.
+  const unpin = pinObjects(opts.gitDir, refs.values());
   try {
-    const refs = listRefs(opts.gitDir);
     const advertised = await advertise(w, opts.gitDir, refs, store);
     const req = await readWants(reader, advertised);
     if (!req) return; // ls-remote, or a clone of an empty repo
@@ -59,6 +62,7 @@ export async function serveUploadPack(reader: StreamReader, w: ChannelWriter, op
     if (w.sideband) await w.flush();
     opts.log.info('pack sent', { objects: oids.length, depth: req.deepen?.depth });
   } finally {
+    unpin();
     store.close();
   }
 }

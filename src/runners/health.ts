@@ -3,11 +3,21 @@ import net from 'node:net';
 
 export interface HealthTarget {
   port: number;
+  /** what the progress notes call it, e.g. `web.0` */
+  name?: string;
   /** With a path, healthy means an HTTP 2xx answer to GET path; without, accepting TCP. */
   path?: string;
 }
 
-export type HealthResult = { ok: true } | { ok: false; reason: string };
+/** `pending`: on a timeout, the targets that never became healthy. */
+export type HealthResult = { ok: true } | { ok: false; reason: string; pending?: HealthTarget[] };
+
+/** While targets keep a deploy waiting: what is still pending, how long it has been, and the last problem of each. */
+export type HealthProgress = (pending: { target: HealthTarget; problem: string }[], elapsedMs: number) => void;
+
+/** The first progress note after this long, then one every PROGRESS_EVERY_MS: a healthy start says nothing. */
+const PROGRESS_FIRST_MS = 1000;
+const PROGRESS_EVERY_MS = 5000;
 
 /** Push-to-live time counts: probe almost at once, then back off to the interval. */
 const FIRST_INTERVAL_MS = 25;
@@ -23,27 +33,48 @@ const MIN_ATTEMPT_MS = 250;
  */
 export async function waitHealthy(
   targets: HealthTarget[],
-  opts: { timeoutMs: number; alive: () => boolean; intervalMs?: number; exitDetail?: () => string | undefined },
+  opts: { timeoutMs: number; alive: () => boolean; intervalMs?: number; exitDetail?: () => string | undefined; onProgress?: HealthProgress },
 ): Promise<HealthResult> {
-  const deadline = Date.now() + opts.timeoutMs;
+  const started = Date.now();
+  const deadline = started + opts.timeoutMs;
+  let nextProgress = started + PROGRESS_FIRST_MS;
   const maxInterval = opts.intervalMs ?? DEFAULT_INTERVAL_MS;
   let interval = Math.min(FIRST_INTERVAL_MS, maxInterval);
   let pending = targets;
   let lastProblem = '';
   for (;;) {
-    if (!opts.alive()) return { ok: false, reason: exitedReason(opts.exitDetail?.()) };
+    if (!opts.alive()) return { ok: false, reason: exitedReason(await detailSoon(opts.exitDetail)) };
     const attemptMs = Math.max(MIN_ATTEMPT_MS, Math.min(ATTEMPT_TIMEOUT_MS, deadline - Date.now()));
     const problems = await Promise.all(pending.map((t) => probe(t, attemptMs)));
-    pending = pending.filter((_, i) => problems[i] !== undefined);
+    const failing = pending.flatMap((target, i) => (problems[i] === undefined ? [] : [{ target, problem: problems[i]! }]));
+    pending = failing.map((f) => f.target);
     if (pending.length === 0) return { ok: true };
-    lastProblem = problems.find((p) => p !== undefined)!;
-    if (!opts.alive()) return { ok: false, reason: exitedReason(opts.exitDetail?.()) };
-    const left = deadline - Date.now();
-    if (left <= 0) return { ok: false, reason: `${lastProblem} after ${opts.timeoutMs / 1000} s` };
+    lastProblem = failing[0]!.problem;
+    if (!opts.alive()) return { ok: false, reason: exitedReason(await detailSoon(opts.exitDetail)) };
+    const now = Date.now();
+    const left = deadline - now;
+    if (left <= 0) return { ok: false, reason: `${lastProblem} after ${opts.timeoutMs / 1000} s`, pending };
+    if (opts.onProgress && now >= nextProgress) {
+      opts.onProgress(failing, now - started);
+      // On the next multiple of the period since the start: 1 s, 5 s, 10 s, …
+      nextProgress = started + (Math.floor((now - started) / PROGRESS_EVERY_MS) + 1) * PROGRESS_EVERY_MS;
+    }
     await new Promise((r) => setTimeout(r, Math.min(interval, left)));
     interval = Math.min(interval * 2, maxInterval);
   }
 }
+
+/** A process seen gone from /proc may not have been reaped yet: its exit status comes moments later. */
+async function detailSoon(detail: (() => string | undefined) | undefined): Promise<string | undefined> {
+  const end = Date.now() + EXIT_DETAIL_WAIT_MS;
+  let d = detail?.();
+  while (detail && d === undefined && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 10));
+    d = detail();
+  }
+  return d;
+}
+const EXIT_DETAIL_WAIT_MS = 500;
 
 function exitedReason(detail: string | undefined): string {
   return `process exited during health check${detail ? ` (${detail})` : ''}`;

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Config, ConfigProblem, GlobalConfig, IsolationMode, RepoConfig } from '../config/types.ts';
 import type { Logger } from '../lib/log.ts';
+import { closeDataDir } from '../lib/private-files.ts';
 import { defaultAppUser, ensureUser, type AppUser } from './app-users.ts';
 import { confinedArgv, type Confinement } from './confine.ts';
 
@@ -112,11 +113,8 @@ export class Isolator {
 
   /** Creates the repos' users and data folders and closes the gateway's folders. Throws a sentence on failure. */
   prepare(config: Config): void {
-    if (!this.facts.root) {
-      for (const d of ['state', 'hostkeys']) fs.mkdirSync(path.join(this.dataDir, d), { recursive: true, mode: 0o700 });
-      return;
-    }
-    closeGatewayFolders(this.dataDir);
+    closeDataDir(this.dataDir, this.facts.root);
+    if (!this.facts.root) return;
     // The config dir holds every app's env: app users must not even pass through it.
     const mode = fs.statSync(this.configDir).mode & 0o777;
     if (mode & 0o007) {
@@ -174,21 +172,6 @@ export class Isolator {
     fs.lchownSync(dir, uid, gid);
     // 0711, not 0700: nginx's workers (another user) serve NginxStatic folders from it by name.
     fs.chmodSync(dir, 0o711);
-  }
-}
-
-/** Folders of the gateway: nobody else may read them. Checkouts and app folders only need to be passed through. */
-function closeGatewayFolders(dataDir: string): void {
-  fs.chmodSync(dataDir, 0o711);
-  for (const d of ['repos', 'state', 'logs', 'hostkeys']) {
-    const p = path.join(dataDir, d);
-    fs.mkdirSync(p, { recursive: true, mode: 0o700 });
-    fs.chmodSync(p, 0o700);
-  }
-  // Created when first needed (a deploy, a repo's data folder), 0711 then too.
-  for (const d of ['checkouts', 'apps']) {
-    const p = path.join(dataDir, d);
-    if (fs.existsSync(p)) fs.chmodSync(p, 0o711);
   }
 }
 

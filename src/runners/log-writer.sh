@@ -1,7 +1,8 @@
 #!/bin/bash
-# Log writer of one supervised process: usage `log-writer.sh FILE MAX_BYTES KEEP` (KEEP >= 1).
-# Reads the app's stdout+stderr on stdin, writes each line as `<UTC time with ms> <line>` to FILE,
-# and rotates FILE -> FILE.1 -> ... -> FILE.KEEP (the oldest dropped) once FILE reaches MAX_BYTES.
+# Log writer of one supervised process: usage `log-writer.sh FILE MAX_BYTES KEEP TAG` (KEEP >= 1).
+# Reads the app's stdout+stderr on stdin, writes each line as `<UTC time with µs> <TAG> <line>` to
+# FILE (TAG is the release: the old and the new release of a runner share FILE while a deploy
+# switches, and a failed start must show its own lines only; see src/runners/log-line.ts), and rotates FILE -> FILE.1 -> ... -> FILE.KEEP (the oldest dropped) once FILE reaches MAX_BYTES.
 #
 # It lives in the app's process group, outside the gateway, so it outlives both: it ignores the
 # group's SIGTERM (and INT/HUP) and exits at EOF, i.e. once every process holding the pipe is gone,
@@ -12,7 +13,7 @@
 # (an upgrade) while writers run cannot make them execute a half-read script.
 
 main() {
-  local file=$1 max=$2 keep=$3 line now size
+  local file=$1 max=$2 keep=$3 tag=$4 line now size
   trap '' TERM INT HUP
   # C locale: ${#line} counts bytes; UTC0: no /etc/localtime lookup per line; PATH: the app's env may lack one.
   export LC_ALL=C TZ=UTC0 PATH=/usr/bin:/bin
@@ -20,9 +21,9 @@ main() {
   # -n caps a line without newline (binary output) at 64 KiB instead of buffering it all.
   while IFS= read -r -n 65536 line || [[ $line ]]; do
     now=$EPOCHREALTIME
-    printf '%(%Y-%m-%dT%H:%M:%S)T.%.3sZ %s\n' "${now%.*}" "${now#*.}" "$line" >&3
-    # The timestamp, its space and the newline are 26 bytes.
-    (( (size += ${#line} + 26) < max )) || rotate
+    printf '%(%Y-%m-%dT%H:%M:%S)T.%.6sZ %s %s\n' "${now%.*}" "${now#*.}" "$tag" "$line" >&3
+    # The timestamp, two spaces and the newline are 30 bytes.
+    (( (size += ${#line} + ${#tag} + 30) < max )) || rotate
   done
 }
 

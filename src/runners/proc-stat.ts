@@ -85,3 +85,25 @@ export function processesOfUid(uid: number): { pid: number; ppid: number; sessio
   }
   return out;
 }
+
+/** Linux's USER_HZ: /proc counts CPU time in these ticks on every architecture Node runs on. */
+const TICKS_PER_SECOND = 100;
+
+/** CPU time used so far (user + system, seconds) and resident memory (bytes) of a pid, from /proc. */
+export interface ProcUsage {
+  cpuSeconds: number;
+  rssBytes: number;
+}
+
+export function readProcUsage(pid: number): ProcUsage | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 14 and 15 of proc(5): utime, stime.
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'latin1'));
+    return { cpuSeconds: ticks / TICKS_PER_SECOND, rssBytes: m ? Number(m[1]) * 1024 : 0 };
+  } catch {
+    return undefined;
+  }
+}

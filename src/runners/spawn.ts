@@ -10,7 +10,7 @@ import type { ProcessSpec } from './supervisor.ts';
 const LOG_WRITER = fileURLToPath(new URL('./log-writer.sh', import.meta.url));
 
 /**
- * Runs as `bash -c WRAPPER slipway-app <writer> <log> <max> <keep> exec|wait <argv…>`. It closes
+ * Runs as `bash -c WRAPPER slipway-app <writer> <log> <max> <keep> <tag> exec|wait <argv…>`. It closes
  * the fds the gateway inherited from its own parent (the app must not hold them), sends
  * stdout+stderr through the log writer (a child in the same process group, so it outlives the
  * gateway like the app; it stays the gateway's user, writing where the app cannot), and then:
@@ -22,9 +22,9 @@ const LOG_WRITER = fileURLToPath(new URL('./log-writer.sh', import.meta.url));
  */
 const WRAPPER = [
   'for fd in /proc/self/fd/*; do fd=${fd##*/}; ((fd > 2)) && exec {fd}>&-; done',
-  'exec > >(exec "$BASH" "$1" "$2" "$3" "$4") 2>&1',
-  'if [[ $5 == wait ]]; then trap "" TERM INT HUP; "${@:6}" & wait $!; exit; fi',
-  'exec "${@:6}"',
+  'exec > >(exec "$BASH" "$1" "$2" "$3" "$4" "$5") 2>&1',
+  'if [[ $6 == wait ]]; then trap "" TERM INT HUP; "${@:7}" & wait $!; exit; fi',
+  'exec "${@:7}"',
 ].join('\n');
 
 export interface LogLimits {
@@ -46,7 +46,7 @@ export async function spawnApp(spec: ProcessSpec, limits: LogLimits): Promise<Sp
   fs.mkdirSync(path.dirname(spec.logFile), { recursive: true });
   const c = spec.confine ?? UNCONFINED;
   const argv = confinedArgv(c, ['/bin/sh', '-c', spec.cmd], spec.cwd);
-  const args = ['-c', WRAPPER, 'slipway-app', LOG_WRITER, spec.logFile, String(limits.maxBytes), String(limits.keep), c.mode === 'sandbox' ? 'wait' : 'exec', ...argv];
+  const args = ['-c', WRAPPER, 'slipway-app', LOG_WRITER, spec.logFile, String(limits.maxBytes), String(limits.keep), spec.release, c.mode === 'sandbox' ? 'wait' : 'exec', ...argv];
   const child = spawn('/bin/bash', args, { cwd: spec.cwd, env: spec.env, detached: true, stdio: 'ignore' });
   child.unref();
   if (child.pid === undefined) {

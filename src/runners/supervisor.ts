@@ -77,7 +77,7 @@ interface Entry {
 /**
  * Owns the app processes: starts them detached so they outlive the gateway, restarts them when
  * they crash, records them in a state file on every change, and adopts them again after a
- * gateway restart. Emits 'start', 'crash' and 'restart' with the process's status.
+ * gateway restart. Emits 'start', 'crash', 'restart' and 'stop' with the process's status.
  */
 export class Supervisor extends EventEmitter {
   private readonly entries = new Map<string, Entry>();
@@ -278,6 +278,7 @@ export class Supervisor extends EventEmitter {
     this.entries.delete(e.rec.id);
     this.save();
     this.log.info('stopped', { id: e.rec.id, pid });
+    this.emit('stop', this.status(e));
   }
 
   private status(e: Entry): ProcessStatus {

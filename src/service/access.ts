@@ -19,14 +19,19 @@ export type Decision = { kind: 'allowed' } | { kind: 'not-found' | 'forbidden'; 
 
 const ALLOWED: Decision = { kind: 'allowed' };
 
-/** What the refusal says the user tried, and which role it takes. */
+/** What the refusal says the user tried (`permission denied: <user> may not <verb> <repo>`), and which role it takes. */
 const WORDS: Record<Action, { verb: string; needs: string }> = {
-  read: { verb: 'read', needs: 'a role on it' },
+  read: { verb: 'read', needs: 'a role on the repo' },
   push: { verb: 'push to', needs: 'the deploy or admin role' },
   operate: { verb: 'operate', needs: 'the deploy or admin role' },
   'delete-ref': { verb: 'delete refs of', needs: 'the admin role' },
-  admin: { verb: 'run admin commands', needs: 'the admin role' },
+  admin: { verb: 'administer', needs: 'the admin role' },
 };
+
+/** The role an action takes, for `help <command>`. */
+export function roleNeeded(action: Action): string {
+  return WORDS[action].needs;
+}
 
 /** The role of a user, or null when the config lists users and this one is not among them (no login). */
 export function roleOf(config: Config, user: string): Role | null {
@@ -62,8 +67,8 @@ export function decide(config: Config, user: string, action: Action, repo?: stri
   if (!role) return { kind: 'forbidden', message: 'your key is no longer authorized' };
   if (repo !== undefined && (!config.repos[repo] || !can(role, 'read', repo))) return { kind: 'not-found', message: notFound(repo) };
   if (can(role, action, repo)) return ALLOWED;
-  const { verb, needs } = WORDS[action];
-  return { kind: 'forbidden', message: `you (${user}) may not ${verb}${repo === undefined ? '' : ` '${repo}'`}: that needs ${needs} (yours: ${role.kind})` };
+  // One stable line scripts can match; `whoami` and `help <command>` say which role takes what.
+  return { kind: 'forbidden', message: `permission denied: ${user} may not ${repo === undefined && action === 'admin' ? 'run admin commands' : `${WORDS[action].verb} ${repo ?? ''}`.trim()}` };
 }
 
 /** The refusal convention: anything not allowed is thrown as a user error, caught once at the front door. */

@@ -10,7 +10,7 @@ import type { ProcessStatus } from '../runners/supervisor.ts';
  */
 export type ServiceEvent =
   | DeployEvent
-  | { type: 'process-started' | 'process-exited' | 'process-restarted' | 'process-crash-loop'; process: ProcessStatus }
+  | { type: 'process-started' | 'process-exited' | 'process-restarted' | 'process-crash-loop' | 'process-stopped'; process: ProcessStatus }
   | { type: 'config-applied'; repos: number; keys: number }
   | { type: 'config-refused'; problems: string[] };
 

@@ -1,11 +1,10 @@
+import { releaseConfigOf } from '../deploy/release-config.ts';
 import type { Config } from '../config/types.ts';
 import type { Deployer } from '../deploy/deployer.ts';
 import { currentRelease, type ReleaseStore } from '../deploy/releases.ts';
 import type { RefUpdateContext } from '../git/receive-pack.ts';
-import { repack } from '../git/repack.ts';
 import { ZERO_OID, type RefChange } from '../git/refs.ts';
 import { removeTree } from '../lib/fs-util.ts';
-import { reportInternal } from '../lib/errors.ts';
 import type { Logger } from '../lib/log.ts';
 import { refusePush } from './access.ts';
 
@@ -15,7 +14,8 @@ export interface PushFlowDeps {
   releases: ReleaseStore;
   deployer: Deployer;
   stopBranch: (repo: string, branch: string) => Promise<void>;
-  gitDir: (repo: string) => string;
+  /** after a push answered: the repo's gc when it is due */
+  afterPush: (repo: string) => void;
   log: Logger;
 }
 
@@ -46,13 +46,9 @@ export class PushFlow {
     };
   }
 
-  /** Every push adds a pack; merging them keeps lookups fast. It runs after the push answered. */
+  /** Every push adds a pack; collecting them keeps lookups fast. It runs after the push answered. */
   pushed(repo: string): void {
-    const { log } = this.deps;
-    repack(this.deps.gitDir(repo)).then(
-      (merged) => merged && log.info('repacked', { repo, packs: merged }),
-      (err: unknown) => reportInternal(log, err, { repo, during: 'repack' }),
-    );
+    this.deps.afterPush(repo);
   }
 
   /** A branch that is deploying takes no second push (a clear message instead of a ref lock error). */
@@ -89,7 +85,7 @@ export class PushFlow {
     const idx = state.releases.findIndex((r) => r.id === undone.id);
     const previous = idx > 0 ? state.releases[idx - 1]! : null;
     u.progress(`atomic push failed: taking back release ${undone.id} of ${repo}/${branch}\n`);
-    if (previous) await deployer.activate(repo, branch, previous, u.progress, user);
+    if (previous) await deployer.rollout({ repo, branch, base: previous, config: previous.config ?? releaseConfigOf(this.deps.config().repos[repo]!.branches[branch]!), kind: 'restore', user, out: u.progress });
     else await this.deps.stopBranch(repo, branch);
     releases.update(repo, branch, (after) => {
       after.releases = after.releases.filter((r) => r.id !== undone.id);

@@ -2,18 +2,20 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { sshFingerprint } from '../config/keys.ts';
 import type { BranchConfig, Config, Limits, PublicKey, RepoConfig, Role, SshSettings } from '../config/types.ts';
-import { Deployer, type DeployOutcome } from '../deploy/deployer.ts';
+import { Deployer, type DeployEvent, type DeployOutcome } from '../deploy/deployer.ts';
 import { appEnv } from '../deploy/env.ts';
 import { describeExit, runShell } from '../deploy/hooks.ts';
 import { reconcile } from '../deploy/reconcile.ts';
+import { branchForRelease, configDigest, describeChanges, releaseConfigOf } from '../deploy/release-config.ts';
 import { currentRelease, ReleaseStore, type Release } from '../deploy/releases.ts';
 import type { Pusher } from '../deploy/report.ts';
 import { releaseSpecs } from '../deploy/specs.ts';
+import { GcBusyError, type GcResult } from '../git/gc.ts';
 import { moveRef } from '../git/move-ref.ts';
 import { ObjectStore } from '../git/object-store.ts';
 import { readRef, RefUpdateError } from '../git/refs.ts';
 import { gitDirFor } from '../git/repo.ts';
-import { UserError } from '../lib/errors.ts';
+import { isUserError, UserError } from '../lib/errors.ts';
 import { listDir, removeTree } from '../lib/fs-util.ts';
 import type { Logger } from '../lib/log.ts';
 import { count } from '../lib/plural.ts';
@@ -23,7 +25,11 @@ import type { RunnerConfig, UpstreamRef } from '../config/types.ts';
 import type { SiteModel, Target } from '../nginx/model.ts';
 import { Nginx } from '../nginx/nginx.ts';
 import { allowed, mayLogIn, notFound, requireAccess, roleOf, visibleRepos, type Action } from './access.ts';
+import { AuditLog, type Actor, type AuditSubject } from './audit.ts';
 import { ServiceEvents } from './events.ts';
+import { Housekeeping } from './housekeeping.ts';
+import { LastDeploys, type LastDeploy } from './last-deploys.ts';
+import { Logs, type LogLine, type LogQuery } from './logs.ts';
 import { PushFlow } from './push.ts';
 
 const CUSTOM_CMD_TIMEOUT_MS = 60 * 60_000;
@@ -47,6 +53,29 @@ export interface BranchRef {
   branch: string;
 }
 
+/** Whether the config on disk is the one that runs (for `status`, the dashboard and `reload`). */
+export interface ConfigState {
+  /** when the running config was applied (start or reload) and by whom (`start`, `SIGHUP`, `watch`, a user) */
+  applied: { at: number; by: string };
+  /** the last reload was refused: the config on disk is not applied, for these reasons */
+  refused: { at: number; by: string; problems: string[] } | null;
+  /** branches whose config change could not be rolled out: they keep running their release's config */
+  notRolledOut: { repo: string; branch: string; error: string }[];
+}
+
+/** A new config read from disk, or why it cannot be used (`file: key.path: what is wrong` each). */
+export type ConfigCandidate = { config: Config } | { problems: string[] };
+
+/** What a reload did: refused (`problems`), or applied with one line per change it rolled out. */
+export interface ReloadOutcome {
+  applied: boolean;
+  problems: string[];
+  /** e.g. `hello/main: r5 config: env GREETING changed` */
+  releases: string[];
+  /** config releases that failed; their branches keep their old release */
+  failures: string[];
+}
+
 /**
  * The one service every front end (git push, ssh commands, later the dashboard) goes through:
  * it holds the one current config, answers the queries and runs the operations, and publishes
@@ -59,7 +88,16 @@ export class Service {
   private readonly releases: ReleaseStore;
   private readonly deployer: Deployer;
   private readonly push: PushFlow;
+  private readonly housekeeping: Housekeeping;
   private readonly nginx: Nginx;
+  private readonly auditLog: AuditLog;
+  private readonly lastDeploys: LastDeploys;
+  private readonly logs: Logs;
+  private state: ConfigState = { applied: { at: Date.now(), by: 'start' }, refused: null, notRolledOut: [] };
+  private source: ((candidate: Config) => Promise<void>) | null = null;
+  private loadCandidate: (() => Promise<ConfigCandidate>) | null = null;
+  /** reloads run one after another, never interleaved */
+  private reloading: Promise<unknown> = Promise.resolve();
 
   constructor(
     config: Config,
@@ -69,8 +107,11 @@ export class Service {
     readonly isolator: Isolator,
   ) {
     this.config = config;
+    this.auditLog = new AuditLog(dataDir);
     this.indexKeys();
     this.events = this.makeEvents();
+    this.lastDeploys = new LastDeploys(dataDir, log);
+    this.events.on((e) => this.lastDeploys.observe(e as DeployEvent), ['deploy-started', 'deploy-finished']);
     this.releases = new ReleaseStore(dataDir);
     this.deployer = new Deployer({
       dataDir,
@@ -87,15 +128,17 @@ export class Service {
       },
       onEvent: (e) => this.events.emit(e),
     });
+    this.logs = new Logs((repo, branch) => this.releases.logDir(repo, branch), this.events);
     this.nginx = new Nginx({ dataDir, log: log.child('nginx'), lookup: (ref, runner) => this.target(ref, runner) });
     this.push = new PushFlow({
       config: () => this.config,
       releases: this.releases,
       deployer: this.deployer,
       stopBranch: (repo, branch) => this.stopBranch(repo, branch),
-      gitDir: (repo) => this.gitDir(repo),
+      afterPush: (repo) => this.housekeeping.afterPush(repo),
       log: log.child('push'),
     });
+    this.housekeeping = new Housekeeping({ config: () => this.config, releases: this.releases, gitDir: (repo) => this.gitDir(repo), log: log.child('gc') });
   }
 
   private makeEvents(): ServiceEvents {
@@ -103,6 +146,7 @@ export class Service {
     this.supervisor.on('start', (process: ProcessStatus) => events.emit({ type: 'process-started', process }));
     this.supervisor.on('crash', (process: ProcessStatus) => events.emit({ type: process.state === 'crash-loop' ? 'process-crash-loop' : 'process-exited', process }));
     this.supervisor.on('restart', (process: ProcessStatus) => events.emit({ type: 'process-restarted', process }));
+    this.supervisor.on('stop', (process: ProcessStatus) => events.emit({ type: 'process-stopped', process }));
     return events;
   }
 
@@ -165,8 +209,99 @@ export class Service {
   }
 
   /** A reload found problems: the running config stays. */
-  refuseConfig(problems: string[]): void {
+  refuseConfig(problems: string[], by = 'reload'): void {
+    this.state = { ...this.state, refused: { at: Date.now(), by, problems } };
     this.events.emit({ type: 'config-refused', problems });
+  }
+
+  /** Whether the config on disk runs; see ConfigState. */
+  configState(): ConfigState {
+    return structuredClone(this.state);
+  }
+
+  /**
+   * Where `reload` reads the config from: `load` reads and validates the config dir; `prepare`
+   * readies what a valid one needs before it is applied (bare repos, app users) and throws a
+   * UserError when it cannot.
+   */
+  useConfigSource(load: () => Promise<ConfigCandidate>, prepare: (config: Config) => Promise<void>): void {
+    this.loadCandidate = load;
+    this.source = prepare;
+  }
+
+  /**
+   * Reads the config dir and applies it if it is valid as a whole (and nginx accepts it); else
+   * the running config stays and the problems are the answer. Then each deployed branch whose
+   * env, commands or process counts changed gets a new release of its checkout. Reloads queue.
+   */
+  reload(by: string, out: (text: string) => void = () => {}): Promise<ReloadOutcome> {
+    const next = this.reloading.then(() => this.reloadNow(by, out));
+    this.reloading = next.catch(() => {});
+    return next;
+  }
+
+  private async reloadNow(by: string, out: (text: string) => void): Promise<ReloadOutcome> {
+    if (!this.loadCandidate || !this.source) throw new Error('reload before useConfigSource');
+    const refuse = (problems: string[]): ReloadOutcome => {
+      for (const p of problems) this.log.error(`config reload refused, the config on disk is not applied: ${p}`, { by });
+      this.refuseConfig(problems, by);
+      return { applied: false, problems, releases: [], failures: [] };
+    };
+    const candidate = await this.loadCandidate();
+    if ('problems' in candidate) return refuse(candidate.problems);
+    try {
+      await this.source(candidate.config);
+      await this.setConfig(candidate.config);
+    } catch (err) {
+      if (!isUserError(err)) throw err;
+      return refuse(err.message.split('\n'));
+    }
+    this.state = { ...this.state, applied: { at: Date.now(), by }, refused: null };
+    const { releases, failures } = await this.applyConfigReleases(by, out);
+    // Logged once everything the change implies is done: the config releases too.
+    this.log.info('config reloaded', { by, repos: Object.keys(candidate.config.repos).length, keys: candidate.config.keys.length, releases: releases.length, failed: failures.length });
+    return { applied: true, problems: [], releases, failures };
+  }
+
+  /**
+   * A deployed branch whose config (env, runners, process counts) is not the one it last ran
+   * with gets a new release of its current checkout, rolled out as a deploy is. A busy branch is
+   * left to its deploy, which runs with the config of its start; the next reload catches up.
+   */
+  async applyConfigReleases(by: string, out: (text: string) => void = () => {}): Promise<{ releases: string[]; failures: string[] }> {
+    const releases: string[] = [];
+    const failures: string[] = [];
+    const notRolledOut: ConfigState['notRolledOut'] = [];
+    for (const repo of Object.values(this.config.repos)) {
+      for (const [branch, branchCfg] of Object.entries(repo.branches)) {
+        const state = this.releases.load(repo.name, branch);
+        const current = currentRelease(state);
+        if (!current) continue;
+        const wanted = releaseConfigOf(branchCfg);
+        const digest = configDigest(wanted);
+        if ((state.applied ?? configDigest(current.config ?? wanted)) === digest) continue;
+        const changes = describeChanges(current.config ?? wanted, wanted);
+        if (changes.length === 0) {
+          // The current release already runs this config (a rollback to it): nothing to roll out.
+          this.releases.update(repo.name, branch, (s) => void (s.applied = digest));
+          continue;
+        }
+        const where = `${repo.name}/${branch}`;
+        try {
+          const r = await this.exclusive(repo.name, branch, by, 'config release', () =>
+            this.deployer.rollout({ repo: repo.name, branch, base: current, config: wanted, kind: 'config', changes, user: by, out }));
+          releases.push(`${where}: ${r.release.id} config: ${changes.join(', ')}`);
+        } catch (err) {
+          if (!isUserError(err)) throw err;
+          const error = `${where}: config not rolled out (${err.message}); ${current.id} keeps running`;
+          this.log.error(error);
+          failures.push(error);
+          notRolledOut.push({ repo: repo.name, branch, error: err.message });
+        }
+      }
+    }
+    this.state = { ...this.state, notRolledOut };
+    return { releases, failures };
   }
 
   /** The user a verified key belongs to, if that user may log in. */
@@ -183,6 +318,15 @@ export class Service {
   /** Throws the refusal (a UserError) unless `user` may `action` (on `repo`), under the current config. */
   requireAccess(user: string, action: Action, repo?: string): void {
     requireAccess(this.config, user, action, repo);
+  }
+
+  /**
+   * Runs what a front end does for `actor` (a push, a command, a dashboard action) and appends
+   * its line to the audit log, whatever the outcome; see audit.ts. Every front end goes through
+   * here, so git, commands and the dashboard are audited alike.
+   */
+  audited<T>(actor: Actor, subject: AuditSubject, fn: (subject: AuditSubject) => Promise<T>, exitOf?: (value: T) => number): Promise<T> {
+    return this.auditLog.record(actor, subject, fn, exitOf);
   }
 
   // ------------------------------------------------------------ queries
@@ -203,6 +347,22 @@ export class Service {
   /** Repos the user can see at all, sorted. */
   visibleRepos(user: string): string[] {
     return visibleRepos(this.config, user);
+  }
+
+  /** The configs of the repos the user can see, sorted by name. */
+  reposFor(user: string): RepoConfig[] {
+    return visibleRepos(this.config, user).map((name) => this.config.repos[name]!);
+  }
+
+  /** Every user the config knows (a key in keys/ or an entry in `users`), with role and keys; null role: may not log in. */
+  users(): { user: string; role: Role | null; keys: PublicKey[] }[] {
+    const names = new Set([...this.config.keys.map((k) => k.user), ...Object.keys(this.config.global.users ?? {})]);
+    return [...names].sort().map((user) => ({ user, role: roleOf(this.config, user), keys: this.config.keys.filter((k) => k.user === user) }));
+  }
+
+  /** How the latest deploy of a branch ended, failed ones included; null before the first. */
+  lastDeploy(repo: string, branch: string): LastDeploy | null {
+    return this.lastDeploys.get(repo, branch);
   }
 
   /** Configured branches of the repos the user may `action`, in config order. */
@@ -231,8 +391,50 @@ export class Service {
     return { current, releases };
   }
 
+  /** What holds the branch now (a deploy, restart or rollback under way), or null. */
+  activity(repo: string, branch: string): { what: string; user: string; started: number } | null {
+    return this.deployer.activity(repo, branch);
+  }
+
   processes(repo: string, branch: string): ProcessStatus[] {
     return this.supervisor.list((p) => p.repo === repo && p.branch === branch);
+  }
+
+  // ------------------------------------------------------------ logs
+
+  /** Checks that `user` may read the branch's logs (a repo it may not see is not found) and that `runner` is one the branch runs. */
+  private logAccess(user: string, q: LogQuery): void {
+    this.requireAccess(user, 'read', q.repo);
+    const b = this.branch(q.repo, q.branch);
+    if (q.runner !== undefined && !Object.hasOwn(b.runners, q.runner)) {
+      throw new UserError(`runner '${q.runner}' is not configured for ${q.repo}/${q.branch} (configured: ${Object.keys(b.runners).join(', ') || 'none'})`);
+    }
+  }
+
+  /** The last lines (default 100) of the branch's processes (or one runner's), merged by time. */
+  tailLogs(user: string, q: LogQuery): LogLine[] {
+    this.logAccess(user, q);
+    return this.logs.tail(q);
+  }
+
+  /**
+   * The tail, then each new line and a note per process start, exit and stop, across rotations
+   * and deploys, until the returned function is called. `onLines` gets the tail before this returns.
+   */
+  followLogs(user: string, q: LogQuery, onLines: (lines: LogLine[]) => void): () => void {
+    this.logAccess(user, q);
+    return this.logs.follow(q, onLines);
+  }
+
+  /** A release's deploy log (default: the newest deploy's, failed ones included). */
+  deployLog(user: string, repo: string, branch: string, release?: string): { release: string; text: string } {
+    this.logAccess(user, { repo, branch });
+    return this.logs.deployLog(repo, branch, release);
+  }
+
+  /** Branch log directories followed now. */
+  get followedLogs(): number {
+    return this.logs.watching;
   }
 
   // ------------------------------------------------------------ git push
@@ -280,15 +482,18 @@ export class Service {
     if (!commit) throw new UserError(`${repoName}/${branch} has never been pushed; nothing to rebuild`);
     const store = new ObjectStore([path.join(this.gitDir(repoName), 'objects')]);
     try {
-      return await this.deployer.deploy({ repo, branch, commit, user, store, out });
+      return await this.deployer.deploy({ repo, branch, commit, user, store, out, kind: 'rebuild' });
     } finally {
       store.close();
     }
   }
 
-  /** Switches to a kept release without rebuilding and moves the branch ref to its commit. */
+  /**
+   * Runs a kept release again (its checkout and its own env and runners) as a new release, and
+   * moves the branch ref to its commit. Default: the release before the current one.
+   */
   async rollback(repoName: string, branch: string, releaseId: string | undefined, user: string, out: (text: string) => void): Promise<string> {
-    this.branch(repoName, branch);
+    const branchCfg = this.branch(repoName, branch);
     return this.exclusive(repoName, branch, user, 'rollback', async () => {
       const state = this.releases.load(repoName, branch);
       const current = currentRelease(state);
@@ -297,9 +502,12 @@ export class Service {
       const kept = state.releases.map((x) => x.id).join(', ') || 'none';
       if (!target) throw new UserError(releaseId ? `no kept release '${releaseId}' for ${repoName}/${branch} (kept: ${kept})` : `${repoName}/${branch} has no earlier release to roll back to (kept: ${kept})`);
       if (target.id === current?.id) throw new UserError(`${target.id} is already the current release of ${repoName}/${branch}`);
+      if (current?.kind === 'rollback' && current.rollbackOf === target.id) throw new UserError(`${target.id} is already the current release of ${repoName}/${branch} (as ${current.id}, a rollback to it)`);
       const ref = `refs/heads/${branch}`;
       try {
-        return (await moveRef(this.gitDir(repoName), ref, target.commit, { during: () => this.deployer.activate(repoName, branch, target, out, user) }))!;
+        const config = target.config ?? releaseConfigOf(branchCfg);
+        const during = async () => (await this.deployer.rollout({ repo: repoName, branch, base: target, config, kind: 'rollback', user, out })).summary;
+        return (await moveRef(this.gitDir(repoName), ref, target.commit, { during }))!;
       } catch (err) {
         if (err instanceof RefUpdateError) throw new UserError(`cannot move ${ref}: ${err.message}`);
         throw err;
@@ -307,15 +515,16 @@ export class Service {
     });
   }
 
-  /** Stops and starts the current release's processes (same ports, current config), one at a time. */
+  /** Stops and starts the current release's processes (same ports, the release's config), one at a time. */
   async restart(repoName: string, branch: string, user: string, out: (text: string) => void): Promise<number> {
-    const branchCfg = this.branch(repoName, branch);
+    const configured = this.branch(repoName, branch);
     return this.exclusive(repoName, branch, user, 'restart', async () => {
       const current = this.currentRelease(repoName, branch);
       if (!current) {
         out(`${repoName}/${branch}: not deployed, nothing to restart\n`);
         return 0;
       }
+      const branchCfg = branchForRelease(configured, current.config);
       const running = this.processes(repoName, branch).filter((p) => p.release === current.id);
       const specs = releaseSpecs(this.dataDir, branchCfg, { repo: repoName, branch, id: current.id, commit: current.commit, checkout: current.checkout }, this.deployer.confinement(repoName, current.checkout), (runner, i) => {
         const port = running.find((p) => p.runner === runner && p.index === i)?.port;
@@ -329,18 +538,24 @@ export class Service {
     });
   }
 
-  /** Runs a branch's configured custom command in its current checkout; resolves to its exit code. */
-  async customCmd(repoName: string, branch: string, name: string, out: Pusher): Promise<number> {
+  /** The branch's custom command `name`; an unknown name is the user's error, naming the known ones. */
+  customCmdOf(repoName: string, branch: string, name: string): string {
     const branchCfg = this.branch(repoName, branch);
-    const cmd = branchCfg.customCmds[name];
-    if (cmd === undefined) {
+    if (!Object.hasOwn(branchCfg.customCmds, name)) {
       const known = Object.keys(branchCfg.customCmds).join(', ') || 'none configured';
       throw new UserError(`no custom command '${name}' for ${repoName}/${branch} (known: ${known})`);
     }
+    return branchCfg.customCmds[name]!;
+  }
+
+  /** Runs a branch's configured custom command in its current checkout; resolves to its exit code. */
+  async customCmd(repoName: string, branch: string, name: string, out: Pusher): Promise<number> {
+    const branchCfg = this.branch(repoName, branch);
+    const cmd = this.customCmdOf(repoName, branch, name);
     const current = this.currentRelease(repoName, branch);
     if (!current) throw new UserError(`${repoName}/${branch} is not deployed; custom commands run in the current checkout`);
     const confine = this.deployer.confinement(repoName, current.checkout);
-    const env = appEnv(branchCfg, { repo: repoName, branch, release: current.id, commit: current.commit }, undefined, confine);
+    const env = appEnv(branchForRelease(branchCfg, current.config), { repo: repoName, branch, release: current.id, commit: current.commit }, undefined, confine);
     const r = await runShell(cmd, { cwd: current.checkout, env, confine, onOutput: out, backlog: out.backlog, timeoutMs: CUSTOM_CMD_TIMEOUT_MS });
     if (r.code !== 0) out(`custom command '${name}' ${describeExit(r, CUSTOM_CMD_TIMEOUT_MS)}\n`);
     return r.code ?? 1;
@@ -368,6 +583,17 @@ export class Service {
       }
     }
     return removed;
+  }
+
+  /** Garbage-collects a repo now (the `gc` command): what it kept, dropped and how long it took. */
+  async gc(repoName: string): Promise<GcResult & { ms: number }> {
+    this.repo(repoName);
+    try {
+      return await this.housekeeping.gc(repoName);
+    } catch (err) {
+      if (err instanceof GcBusyError) throw new UserError(`${err.message}; try again when it is done`);
+      throw err;
+    }
   }
 
   /** Runs `fn` holding the branch's deploy lock; a busy branch is the user's refusal. */

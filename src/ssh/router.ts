@@ -9,7 +9,11 @@ import { serveUploadPack } from '../git/upload-pack.ts';
 import { ClientGoneError, isUserError, reportInternal, UserError } from '../lib/errors.ts';
 import type { Logger } from '../lib/log.ts';
 import type { Service } from '../service/service.ts';
-import { parseExec, type GitService } from './exec-parse.ts';
+import { printable } from '../lib/text.ts';
+import type { Actor, AuditSubject } from '../service/audit.ts';
+import { runDashboard } from '../tui/session.ts';
+import { takeSnapshot, UsageSampler } from '../tui/snapshot.ts';
+import { parseExec, type ExecRequest, type GitService } from './exec-parse.ts';
 import type { Identity, SessionContext, SessionHandlers } from './server.ts';
 
 /** How a refusal reaches the client at this point of a session, and the exit status it ends with. */
@@ -42,21 +46,49 @@ export class Router implements SessionHandlers {
 
   async exec(ctx: SessionContext, command: string, ch: ServerChannel): Promise<number> {
     const session: Session = { answer: (msg) => this.line(ch, msg, 1), log: this.log };
+    // A string that does not parse is still audited, as an `exec` over ssh.
+    let req: ExecRequest | UserError;
     try {
-      const role = this.service.role(ctx.user);
-      if (!role) throw new UserError('your key is no longer authorized');
-      const req = parseExec(command);
-      if (req.kind === 'git') return await this.serveGit(ctx, req.service, req.path, ch, session);
-      this.log.info('command', { user: ctx.user, command: req.argv[0] });
-      return await runCommand(req.argv, {
-        user: ctx.user,
-        role,
-        fingerprint: ctx.fingerprint,
-        service: this.service,
-        // A client gone away takes nothing more: its backlog no longer holds anything back.
-        out: Object.assign((s: string) => ch.write(forTerminal(ctx, s)), { backlog: () => (ch.destroyed ? 0 : ch.writableLength) }),
-        err: (s) => ch.stderr.write(forTerminal(ctx, s)),
-      });
+      req = parseExec(command);
+    } catch (err) {
+      if (!isUserError(err)) throw err;
+      req = err;
+    }
+    const git = !(req instanceof UserError) && req.kind === 'git';
+    const actor: Actor = { user: ctx.user, fingerprint: ctx.fingerprint, address: ctx.remote, via: git ? 'git' : 'ssh' };
+    const subject: AuditSubject = { action: req instanceof UserError ? 'exec' : req.kind === 'git' ? (req.service === 'git-receive-pack' ? 'push' : 'fetch') : printable(req.argv[0] ?? 'help', 64) };
+    try {
+      return await this.service.audited(
+        actor,
+        subject,
+        async () => {
+          if (req instanceof UserError) throw req;
+          const role = this.service.role(ctx.user);
+          if (!role) throw new UserError('your key is no longer authorized');
+          if (req.kind === 'git') return await this.serveGit(ctx, req.service, req.path, ch, session, subject);
+          this.log.info('command', { user: ctx.user, command: subject.action });
+          // Not 'end': a client whose stdin is done (`ssh host logs -f </dev/null`) still reads.
+          const closed = new AbortController();
+          ch.once('close', () => closed.abort());
+          // Commands read no input. Draining it lets ssh2 report the close: it waits for the input's end first.
+          ch.resume();
+          return await runCommand(req.argv, subject, {
+            closed: closed.signal,
+            holdOpen: ctx.holdOpen,
+            actor,
+            user: ctx.user,
+            role,
+            fingerprint: ctx.fingerprint,
+            service: this.service,
+            tty: ctx.pty !== null,
+            // A client gone away takes nothing more: its backlog no longer holds anything back.
+            out: Object.assign((s: string) => ch.write(forTerminal(ctx, s)), { backlog: () => (ch.destroyed ? 0 : ch.writableLength) }),
+            err: (s) => ch.stderr.write(forTerminal(ctx, s)),
+          });
+        },
+        // A push's outcome is its refs'; a command's is its exit status.
+        git ? undefined : (code) => code,
+      );
     } catch (err) {
       if (isUserError(err)) return this.answer(session.answer, err);
       if (err instanceof ClientGoneError) {
@@ -67,10 +99,77 @@ export class Router implements SessionHandlers {
     }
   }
 
+  /** `ssh -t host`: the dashboard; without a pty there is no screen to draw on, so the help. */
   async shell(ctx: SessionContext, ch: ServerChannel): Promise<number> {
-    ch.write(forTerminal(ctx, helpText()));
-    if (ctx.pty) ch.write('The interactive dashboard is not available in this version; use the commands above.\r\n');
-    return 0;
+    const role = this.service.role(ctx.user);
+    if (!ctx.pty || !role) {
+      ch.write(forTerminal(ctx, helpText()));
+      return 0;
+    }
+    this.log.info('dashboard opened', { user: ctx.user });
+    const log = this.log.child('tui');
+    const sampler = new UsageSampler();
+    const actor: Actor = { user: ctx.user, fingerprint: ctx.fingerprint, address: ctx.remote, via: 'tui' };
+    const closed = new AbortController();
+    ch.once('close', () => closed.abort());
+    // The dashboard is fed by the server: it is not idle while it is open.
+    const release = ctx.holdOpen();
+    let code: number;
+    try {
+      code = await runDashboard({
+        channel: {
+          write: (d) => ch.write(d),
+          onData: (fn) => ch.on('data', fn),
+          onClose: (fn) => ch.once('close', fn),
+          onResize: ctx.onResize,
+          get destroyed() {
+            return ch.destroyed;
+          },
+        },
+        cols: ctx.pty.cols,
+        rows: ctx.pty.rows,
+        user: ctx.user,
+        snapshot: () => takeSnapshot(this.service, ctx.user, sampler),
+        subscribe: (fn) => this.service.events.on(fn),
+        // Actions are ssh commands: the same arguments, access decision, refusals and audit.
+        run: (argv, out) => {
+          const subject: AuditSubject = { action: printable(argv[0] ?? 'help', 64) };
+          return this.service
+            .audited(
+              actor,
+              subject,
+              () =>
+                runCommand(argv, subject, {
+                  actor,
+                  user: ctx.user,
+                  role: this.service.role(ctx.user) ?? role,
+                  fingerprint: ctx.fingerprint,
+                  service: this.service,
+                  tty: false,
+                  closed: closed.signal,
+                  holdOpen: ctx.holdOpen,
+                  out: Object.assign((t: string) => out(t), { backlog: () => 0 }),
+                  err: out,
+                }),
+              (c) => c,
+            )
+            .catch((err: unknown) => {
+              if (isUserError(err)) {
+                out(`${err.message}\n`);
+                return err.exitCode;
+              }
+              out(`${reportInternal(log, err, { user: ctx.user })}\n`);
+              return 1;
+            });
+        },
+        logs: () => () => {},
+        log,
+      });
+    } finally {
+      release();
+    }
+    this.log.info('dashboard closed', { user: ctx.user });
+    return code;
   }
 
   /** A refusal's own exit status (2 usage, 127 unknown command, 128 protocol) wins over the channel's default. */
@@ -79,7 +178,7 @@ export class Router implements SessionHandlers {
     return err.exitCode === 1 ? code : err.exitCode;
   }
 
-  private async serveGit(ctx: SessionContext, service: GitService, clientPath: string, ch: ServerChannel, session: Session): Promise<number> {
+  private async serveGit(ctx: SessionContext, service: GitService, clientPath: string, ch: ServerChannel, session: Session, subject: AuditSubject): Promise<number> {
     // Before the advertisement a refusal is an ERR packet: git prints `fatal: remote error: <msg>`.
     session.answer = (msg) => {
       ch.write(encodePkt(`ERR ${msg}\n`));
@@ -87,6 +186,7 @@ export class Router implements SessionHandlers {
       return 1;
     };
     const name = repoNameFromPath(clientPath);
+    subject.repo = name;
     this.service.requireAccess(ctx.user, service === 'git-receive-pack' ? 'push' : 'read', name);
     const gitDir = this.service.gitDir(name);
     const reader = new StreamReader(ch);
@@ -104,7 +204,7 @@ export class Router implements SessionHandlers {
       if (service === 'git-upload-pack') {
         await serveUploadPack(reader, writer, { gitDir, log });
       } else {
-        await serveReceivePack(reader, writer, {
+        const refs = await serveReceivePack(reader, writer, {
           gitDir,
           maxPackBytes: this.service.limits.maxPackBytes,
           limits: this.service.limits,
@@ -112,6 +212,7 @@ export class Router implements SessionHandlers {
           ...this.service.pushHooks(ctx.user, name, () => (ch.destroyed ? 0 : ch.writableLength + ch.stderr.writableLength)),
           log,
         });
+        subject.refs = refs.map((r) => ({ ref: printable(r.ref), old: r.old, new: r.new, ...(r.error ? { error: printable(r.error) } : {}) }));
         this.service.pushed(name);
       }
     } catch (err) {

@@ -7,6 +7,7 @@ import { reportInternal } from '../lib/errors.ts';
 import type { Logger } from '../lib/log.ts';
 import { CIPHERS, COMPRESSION, hostKeyAlgorithms, KEX, MACS, userSignatureAlgorithms } from './algorithms.ts';
 import type { HostKey } from './hostkeys.ts';
+import { IdleWatch } from './idle.ts';
 import { PreauthBudget } from './preauth.ts';
 
 const { Server, utils } = ssh2;
@@ -31,6 +32,11 @@ export interface SessionContext extends Identity {
   pty: PtyInfo | null;
   /** resize events of this session's pty */
   onResize: (fn: (cols: number, rows: number) => void) => void;
+  /**
+   * For a stream the server feeds when it has something (the dashboard, `logs -f`): the
+   * connection is not idle while it runs. Call the returned function when it ends.
+   */
+  holdOpen: () => () => void;
 }
 
 export interface SessionHandlers {
@@ -58,6 +64,21 @@ export interface RunningSshServer {
   host: string;
   port: number;
   close(): Promise<void>;
+  /**
+   * After a config change: closes the connections whose key no longer identifies the user it
+   * logged in as (key removed, user lost login). Limits are read live, so they need nothing here.
+   */
+  revalidate(): void;
+}
+
+/** A logged-in connection, as `revalidate` checks it. */
+interface LiveConnection {
+  client: Connection;
+  socket: Socket | undefined;
+  blob: Buffer;
+  identity: Identity;
+  remote: string;
+  channels: Set<ServerChannel>;
 }
 
 /** The host keys the server offers: the ECDSA one only when the config asks for it. */
@@ -75,8 +96,9 @@ export async function startSshServer(opts: SshServerOptions, host: string, port:
     serverSigAlgs: () => userSignatureAlgorithms(opts.settings().rsaSha1Signatures),
   };
   const door = new Door(opts);
+  const live = new Set<LiveConnection>();
   const server = new Server(config as ConstructorParameters<typeof Server>[0], (client, info) =>
-    handleConnection(client, `${info.ip}:${info.port}`, info.header.identRaw, opts, door));
+    handleConnection(client, `${info.ip}:${info.port}`, info.header.identRaw, opts, door, live));
   // ssh2 would count every TCP connection against one limit; we accept them ourselves (Door)
   // and hand ssh2 only those admitted.
   const tcp = net.createServer((socket) => {
@@ -95,6 +117,26 @@ export async function startSshServer(opts: SshServerOptions, host: string, port:
     host,
     port: addr.port,
     close: () => new Promise<void>((r) => tcp.close(() => r())),
+    revalidate: () => {
+      for (const c of live) {
+        const now = opts.identify(c.blob);
+        if (now && now.user === c.identity.user) continue;
+        opts.log.info('closing a connection: its key is no longer in the config', { remote: c.remote, user: c.identity.user, fingerprint: c.identity.fingerprint });
+        live.delete(c);
+        for (const ch of c.channels) {
+          try {
+            ch.stderr.write('slipway: your key is no longer authorized; closing the connection\n');
+            ch.exit(1);
+            ch.end();
+          } catch {
+            /* gone already */
+          }
+        }
+        c.client.end();
+        // A client that ignores the disconnect is cut off.
+        setTimeout(() => c.socket?.destroy(), 2000).unref();
+      }
+    },
   };
 }
 
@@ -116,6 +158,8 @@ class Door {
   private readonly budget: PreauthBudget<Socket>;
   private readonly states = new WeakMap<Socket, ConnectionState>();
   loggedIn = 0;
+  /** per user: logged-in connections and open sessions */
+  private readonly users = new Map<string, { connections: number; sessions: number }>();
 
   constructor(private readonly opts: SshServerOptions) {
     this.budget = new PreauthBudget(() => opts.limits());
@@ -152,10 +196,13 @@ class Door {
       if (state.loggedIn) this.loggedIn--;
       else if (state.authFailures > 0) this.penalize(state, 'authentication failed');
     });
+    // Until login; after it, IdleWatch decides what counts as idle.
     socket.setTimeout(limits.idleTimeoutMs, () => {
       log.info('closing idle connection', { remote });
       socket.destroy();
     });
+    // A peer that vanished without a FIN is found by the kernel even while a stream holds the connection open.
+    socket.setKeepAlive(true, 60_000);
     // Until login, what ssh2 answers to one read leaves in one write, as sshd does: NEWKEYS and
     // EXT_INFO arrive together, and libssh, which picks its RSA signature algorithm as soon as
     // it has NEWKEYS, sees server-sig-algs in time. Registered before ssh2's own listener.
@@ -181,6 +228,28 @@ class Door {
     state.loggedIn = true;
     this.loggedIn++;
     this.budget.settle(socket);
+    socket.setTimeout(0);
+  }
+
+  /** The user's connections and sessions, counted until the returned function is called. */
+  count(user: string, what: 'connections' | 'sessions'): { over: string | null; release: () => void } {
+    const limits = this.opts.limits();
+    const [max, key] = what === 'connections' ? [limits.maxConnectionsPerUser, 'max_connections_per_user'] : [limits.maxSessionsPerUser, 'max_sessions_per_user'];
+    const counts = this.users.get(user) ?? { connections: 0, sessions: 0 };
+    this.users.set(user, counts);
+    const over = counts[what] >= max ? `too many ${what} open for ${user} (limits.${key}: ${max}); close some (dashboards, logs -f, other sessions) or raise the limit` : null;
+    if (over) return { over, release: () => {} };
+    counts[what]++;
+    let released = false;
+    return {
+      over: null,
+      release: () => {
+        if (released) return;
+        released = true;
+        counts[what]--;
+        if (counts.connections === 0 && counts.sessions === 0) this.users.delete(user);
+      },
+    };
   }
 
   private penalize(state: ConnectionState, why: string): void {
@@ -194,12 +263,13 @@ class Door {
 }
 
 /** `clientVersion` is the client's identification line; it, login names and key comments are the client's words, escaped by the logger. */
-function handleConnection(client: Connection, remote: string, clientVersion: string, opts: SshServerOptions, door: Door): void {
+function handleConnection(client: Connection, remote: string, clientVersion: string, opts: SshServerOptions, door: Door, live: Set<LiveConnection>): void {
   const limits = opts.limits();
   const log = opts.log;
   const socket = (client as unknown as { _sock?: Socket })._sock;
   const state = door.state(socket);
   let identity: Identity | null = null;
+  let identityBlob: Buffer | null = null;
   let failures = 0;
   let sessions = 0;
 
@@ -250,22 +320,51 @@ function handleConnection(client: Connection, remote: string, clientVersion: str
       return;
     }
     identity = who;
+    identityBlob = Buffer.from(pk.key.data);
     pk.accept();
   });
 
   client.on('ready', () => {
     door.loggedInNow(socket, state);
-    log.info('authenticated', { remote, user: identity!.user, fingerprint: identity!.fingerprint, key: identity!.comment, login, client: clientVersion });
+    const conn: LiveConnection = { client, socket, blob: identityBlob!, identity: identity!, remote, channels: new Set() };
+    live.add(conn);
+    client.once('close', () => live.delete(conn));
+    const user = identity!.user;
+    log.info('authenticated', { remote, user, fingerprint: identity!.fingerprint, key: identity!.comment, login, client: clientVersion });
+    // Over the user's cap the login still completes, so that its first session can say why; then it ends.
+    const connection = door.count(user, 'connections');
+    if (connection.over) {
+      log.info('login refused: limits.max_connections_per_user reached', { remote, user, max: opts.limits().maxConnectionsPerUser });
+      setTimeout(() => client.end(), 5_000).unref();
+    }
+    const idle = new IdleWatch(
+      () => opts.limits().idleTimeoutMs,
+      () => {
+        log.info('closing idle connection', { remote, user });
+        socket?.destroy();
+      },
+    );
+    client.once('close', () => {
+      connection.release();
+      idle.stop();
+    });
     client.on('session', (accept, reject) => {
       if (sessions >= limits.maxSessionsPerConnection) return reject();
       sessions++;
+      idle.touch();
+      const slot = connection.over ? { over: connection.over, release: () => {} } : door.count(user, 'sessions');
+      if (slot.over && !connection.over) log.info('session refused: limits.max_sessions_per_user reached', { remote, user, max: opts.limits().maxSessionsPerUser });
       const session = accept();
       const env: Record<string, string> = {};
       let pty: PtyInfo | null = null;
       const resizers: ((c: number, r: number) => void)[] = [];
-      const ctx = (): SessionContext => ({ ...identity!, remote, env, pty, onResize: (fn) => resizers.push(fn) });
+      const ctx = (): SessionContext => ({ ...identity!, remote, env, pty, onResize: (fn) => resizers.push(fn), holdOpen: () => idle.hold() });
       // The slot is freed when the channel closes, whether or not it ever ran anything.
-      session.once('close', () => sessions--);
+      session.once('close', () => {
+        sessions--;
+        slot.release();
+        idle.touch();
+      });
 
       session.on('env', (acc, rej, info) => {
         if (info.key === 'GIT_PROTOCOL' && info.val.length < 200) {
@@ -288,8 +387,18 @@ function handleConnection(client: Connection, remote: string, clientVersion: str
       for (const refused of ['x11', 'auth-agent', 'subsystem', 'sftp', 'signal'] as const) {
         session.on(refused as 'x11', (_acc: unknown, rej?: () => void) => rej?.());
       }
-      session.once('exec', (acc, _rej, info) => run(acc(), (ch) => opts.handlers.exec(ctx(), info.command, ch)));
-      session.once('shell', (acc) => run(acc(), (ch) => opts.handlers.shell(ctx(), ch)));
+      const start = (ch: ServerChannel, fn: (ch: ServerChannel) => Promise<number>) => {
+        conn.channels.add(ch);
+        ch.once('close', () => conn.channels.delete(ch));
+        idle.watch(ch);
+        if (slot.over) {
+          const over = slot.over;
+          return run(ch, async (c) => (c.stderr.write(`${over}\n`), 1));
+        }
+        run(ch, fn);
+      };
+      session.once('exec', (acc, _rej, info) => start(acc(), (ch) => opts.handlers.exec(ctx(), info.command, ch)));
+      session.once('shell', (acc) => start(acc(), (ch) => opts.handlers.shell(ctx(), ch)));
     });
     // Port forwarding (tcpip-forward, direct-tcpip, streamlocal) is refused.
     client.on('request', (_acc, rej) => rej?.());

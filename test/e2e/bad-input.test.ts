@@ -326,7 +326,7 @@ describe('bad input over an authenticated connection', () => {
   test('help <command> and <command> --help print its usage; a mistyped repo or flag is an error, never silence', async () => {
     const usage = await inst.ssh('alice', ['status', '--help']);
     assert.equal(usage.code, 0, usage.stderr);
-    assert.match(usage.stdout, /^usage: status \[<repo> \[<branch>\]\]\nwhat runs: /);
+    assert.match(usage.stdout, /^usage: status \[<repo> \[<branch>\]\] \[--json\]\nwhat runs: /);
     const viaHelp = await inst.ssh('alice', ['help', 'status']);
     assert.equal(viaHelp.code, 0, viaHelp.stderr);
     assert.equal(viaHelp.stdout, usage.stdout);
@@ -336,7 +336,7 @@ describe('bad input over an authenticated connection', () => {
     assert.deepEqual([typo.code, typo.stdout, typo.stderr], [1, '', "repository 'myap' not found\n"]);
     const flag = await inst.ssh('alice', ['status', 'myapp', '--all']);
     assert.equal(flag.code, 2);
-    assert.match(flag.stderr, /^unknown flag '--all' \(status takes none but --help\)\nusage: status \[<repo> \[<branch>\]\]\n$/);
+    assert.match(flag.stderr, /^unknown flag '--all' \(status takes --json\)\nusage: status \[<repo> \[<branch>\]\] \[--json\]\n$/);
     const unknown = await inst.ssh('alice', ['help', 'stauts']);
     assert.deepEqual([unknown.code, unknown.stderr], [127, "unknown command 'stauts'; try 'help'\n"]);
     assertNoStackTrace(inst);

@@ -117,6 +117,21 @@ describe('slipway check, init and bad input', () => {
     assert.doesNotMatch(r.stderr, /^\s+at /m);
   });
 
+  test('check also says what serve would refuse here: isolation this machine or user cannot give', async () => {
+    const cfg = path.join(dir, 'isolated');
+    fs.mkdirSync(path.join(cfg, 'repos'), { recursive: true });
+    fs.writeFileSync(path.join(cfg, 'slipway.yml'), 'isolation: user\n');
+    fs.writeFileSync(path.join(cfg, 'repos', 'hello.yml'), 'branches:\n  main: {}\n');
+    // A data dir below a folder other users cannot pass: app users could not reach their checkouts.
+    const closed = path.join(tempDir(), 'closed');
+    fs.mkdirSync(closed, { mode: 0o700 });
+    const r = await slipway(['check', '--config', cfg, '--data', path.join(closed, 'data')], dir);
+    assert.equal(r.code, 1, r.stdout);
+    const why = process.getuid?.() === 0 ? /slipway\.yml: isolation: 'user' app users cannot reach .* is not searchable by others/ : /slipway\.yml: isolation: 'user' needs slipway to run as root/;
+    assert.match(r.stderr, why);
+    assert.match(r.stderr, /1 problem in /);
+  });
+
   test('serve refuses a bad config with the same one-line problems and a non-zero exit', async () => {
     const r = await slipway(['serve', '--config', path.join(dir, 'bad'), '--data', path.join(dir, 'data'), '--listen', '127.0.0.1:0'], dir);
     assert.notEqual(r.code, 0);
@@ -133,7 +148,7 @@ describe('slipway check, init and bad input', () => {
     assert.equal(port.stderr, "slipway: --http-port: '99999' is not a port number from 1 to 65535\n");
     const missing = await slipway(['check', '--config'], dir);
     assert.equal(missing.code, 2);
-    assert.match(missing.stderr, /^slipway: --config needs a value \(check takes --config\)\n/);
+    assert.match(missing.stderr, /^slipway: --config needs a value \(check takes --config, --data\)\n/);
     const listen = await slipway(['serve', '--listen', 'nowhere'], dir);
     assert.equal(listen.code, 2);
     assert.match(listen.stderr, /--listen: 'nowhere' is not HOST:PORT/);
@@ -159,7 +174,7 @@ describe('slipway --version and help', () => {
     const a = await slipway(['help', 'check'], dir);
     const b = await slipway(['check', '--help'], dir);
     assert.equal(a.code, 0, a.stderr);
-    assert.equal(a.stdout, 'usage: slipway check [--config DIR]\nvalidate a config directory, print every problem\n');
+    assert.equal(a.stdout, 'usage: slipway check [--config DIR] [--data DIR]\nvalidate a config directory, print every problem\n');
     assert.equal(b.stdout, a.stdout);
     const all = await slipway(['help'], dir);
     for (const c of ['serve', 'stop', 'check', 'init', 'help', '--version']) assert.match(all.stdout, new RegExp(`^  ${c} `, 'm'));

@@ -299,27 +299,31 @@ describe('deploy by git push: first deploy, redeploy, failures, supervision, rol
     }
   });
 
-  test('rollback switches to the previous release without rebuilding, moves the ref back and marks it current', async () => {
+  test('rollback runs the previous release again as a new release entry, without rebuilding, and moves the ref back', async () => {
     const oldPids = scriptProcesses(marker, 'server.js').map((p) => p.pid);
     const r = await inst.ssh('alice', ['rollback', 'hello', 'main']);
     assert.equal(r.code, 0, r.stderr);
     assert.doesNotMatch(r.stdout, /-----> Build|building version/, 'a rollback does not rebuild');
     current = parseSummary(r.stdout);
-    currentRelease = 'r1';
+    // The failed deploys above used up release numbers: the rollback is the next one.
+    const rel = await releases(inst, 'alice', 'hello', 'main');
+    currentRelease = rel.current!;
+    assert.deepEqual(rel.list.map((x) => `${x.current ? '*' : ' '}${x.id}`), [`*${currentRelease}`, ' r2', ' r1']);
+    assert.match(rel.text, new RegExp(`^\\* ${currentRelease} +rollback to r1 +by alice `, 'm'));
     assert.equal(current.short, commits.v1.slice(0, 8));
     for (const p of webPorts()) {
       const a = await ask(p);
       assert.equal(a.version, 'v1');
       assert.equal(a.commit, commits.v1);
-      assert.equal(a.release, 'r1');
+      assert.equal(a.release, currentRelease);
     }
     assert.equal(await serverRef(inst, 'hello', 'refs/heads/main'), commits.v1);
-    const rel = await releases(inst, 'alice', 'hello', 'main');
-    assert.deepEqual(rel.list.map((x) => `${x.current ? '*' : ' '}${x.id}`), [' r2', '*r1']);
+    const state = branchState(inst, 'hello', 'main');
+    assert.equal(state.releases.find((x) => x.id === currentRelease)!.checkout, state.releases.find((x) => x.id === 'r1')!.checkout, 'the rollback runs r1\'s checkout');
     await waitFor(() => oldPids.every((pid) => !pidAlive(pid)), 5000, 'the r2 processes to stop');
     const st = await status(inst, 'alice', 'hello', 'main');
-    assert.ok(st.head.startsWith(`hello/main: r1 ${commits.v1.slice(0, 12)}`), st.head);
-    assert.ok(st.processes.every((p) => p.release === 'r1'), st.processes.map((p) => p.line).join('\n'));
+    assert.ok(st.head.startsWith(`hello/main: ${currentRelease} ${commits.v1.slice(0, 12)}`), st.head);
+    assert.ok(st.processes.every((p) => p.release === currentRelease), st.processes.map((p) => p.line).join('\n'));
 
     const again = await inst.ssh('alice', ['rollback', 'hello', 'main', 'r1']);
     assert.notEqual(again.code, 0);

@@ -90,7 +90,7 @@ describe('checkouts and deploy reports', () => {
     const commit = (await git(['commit-tree', tree, '-p', 'HEAD', '-m', 'hostile'])).stdout.trim();
     const r = await inst.git(['push', url(), `${commit}:refs/heads/main`], { cwd: work });
     assert.notEqual(r.code, 0);
-    assert.match(r.stderr, new RegExp(`\\[remote rejected\\] [0-9a-f]+ -> main \\(tree ${tree.slice(0, 12)} is malformed: badTreeEntryName: tree entry '\\.\\.' can not be checked out \\(git refuses it too\\)\\)`));
+    assert.match(r.stderr, new RegExp(`\\[remote rejected\\] [0-9a-f]+ -> main \\(tree ${tree.slice(0, 12)} is malformed: hasDotdot: contains '\\.\\.' \\(entry '\\.\\.'\\)\\)`));
     assert.equal(await serverRef(inst, 'hello', 'refs/heads/main'), before);
     assert.equal(checkoutsOf(inst, 'hello', 'main').length, 1, 'no checkout was started');
     // The hostile objects never left the quarantine: native fsck finds nothing to complain about.

@@ -118,25 +118,25 @@ describe('the branch config decides what runs', () => {
     await assertFsckClean(inst, 'hello');
   });
 
-  test('lowering process_count and removing a runner take effect at a config reload, without a push', async () => {
+  test('lowering process_count and removing a runner at a config reload make a new release of the same checkout, without a push', async () => {
     const r = await inst.git(['push', url(), 'main:hup'], { cwd: work });
     assert.equal(r.code, 0, r.stderr);
     const before_ = await status(inst, 'alice', 'hello', 'hup');
     assert.deepEqual(before_.processes.map((p) => `${p.runner}.${p.index}`).sort(), ['web.0', 'web.1', 'worker.0']);
-    const keep = before_.processes.find((p) => p.runner === 'web' && p.index === 0)!;
-    const keepApp = await ask(keep.port!);
-    const gone = before_.processes.filter((p) => p !== keep);
+    const was = before_.processes[0]!.release;
+    const checkouts = checkoutsOf(inst, 'hello', 'hup');
 
     writeConfig({ mainWeb: 1, hupWeb: 1, hupWorker: false });
     await reloadConfig(inst);
     const after_ = await waitFor(async () => {
       const st = await status(inst, 'alice', 'hello', 'hup');
-      return st.processes.length === 1 ? st : null;
-    }, 15_000, 'hup to run one process');
+      return st.processes.length === 1 && st.processes[0]!.release !== was ? st : null;
+    }, 20_000, 'hup to run one process of a new release');
     assert.equal(after_.processes[0]!.runner, 'web');
-    assert.equal(after_.processes[0]!.pid, keep.pid, 'the process that stays configured is left alone');
-    assert.equal((await ask(keep.port!)).pid, keepApp.pid);
-    await waitFor(() => gone.every((p) => !pidAlive(p.pid!)), 10_000, 'web.1 and worker.0 to stop');
+    const rel = await releases(inst, 'alice', 'hello', 'hup');
+    assert.match(rel.text, new RegExp(`^\\* ${rel.current} +config: web process_count 2 -> 1, runner worker removed +by (SIGHUP|watch) `, 'm'));
+    assert.deepEqual(checkoutsOf(inst, 'hello', 'hup'), checkouts, 'no new checkout: nothing was rebuilt');
+    await waitFor(() => before_.processes.every((p) => !pidAlive(p.pid!)), 10_000, 'the processes of the old release to stop');
     await waitFor(() => branchProcs('hup').length === 1, 5000, 'one node process left on hup');
   });
 

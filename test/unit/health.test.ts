@@ -47,6 +47,7 @@ describe('waitHealthy', () => {
     assert.deepEqual(await waitHealthy([{ port }], { timeoutMs: 300, alive }), {
       ok: false,
       reason: `port ${port} not accepting connections after 0.3 s`,
+      pending: [{ port }],
     });
   });
 
@@ -62,6 +63,7 @@ describe('waitHealthy', () => {
     assert.deepEqual(await waitHealthy([{ port, path: '/health' }], { timeoutMs: 300, alive }), {
       ok: false,
       reason: `GET /health on port ${port} answered 503 after 0.3 s`,
+      pending: [{ port, path: '/health' }],
     });
   });
 
@@ -69,7 +71,24 @@ describe('waitHealthy', () => {
     const good = await listen(net.createServer((c) => c.end()));
     const bad = await closedPort();
     const r = await waitHealthy([{ port: good }, { port: bad }], { timeoutMs: 300, alive });
-    assert.deepEqual(r, { ok: false, reason: `port ${bad} not accepting connections after 0.3 s` });
+    assert.deepEqual(r, { ok: false, reason: `port ${bad} not accepting connections after 0.3 s`, pending: [{ port: bad }] });
+  });
+
+  test('while a target keeps it waiting, progress comes after 1 s and then every 5 s, naming what is pending and why', async () => {
+    const good = await listen(net.createServer((c) => c.end()));
+    const bad = await closedPort();
+    const notes: { names: (string | undefined)[]; problem: string; elapsedMs: number }[] = [];
+    const r = await waitHealthy([{ port: good, name: 'web.0' }, { port: bad, name: 'web.1' }], {
+      timeoutMs: 5600,
+      alive,
+      onProgress: (pending, elapsedMs) => notes.push({ names: pending.map((p) => p.target.name), problem: pending[0]!.problem, elapsedMs }),
+    });
+    assert.equal(r.ok, false);
+    assert.deepEqual(notes.map((n) => [n.names, n.problem]), [
+      [['web.1'], `port ${bad} not accepting connections`],
+      [['web.1'], `port ${bad} not accepting connections`],
+    ]);
+    assert.ok(notes[0]!.elapsedMs >= 1000 && notes[1]!.elapsedMs >= 5000, JSON.stringify(notes));
   });
 
   test('a process that exits fails the check at once, with how it exited', async () => {

@@ -56,3 +56,67 @@ test('packed-refs held by native git: many updates fall back to loose files', ()
   assert.equal(readFileSync(join(dir, 'refs/tags/x3'), 'utf8'), `${commits[0]}\n`);
   assert.equal(existsSync(join(dir, 'packed-refs.lock')), true, 'native git keeps its lock');
 });
+
+/** What native `git update-ref` says about creating `ref` in `dir` (its D/F wording), or null when it could. */
+function nativeRefusal(dir: string, ref: string, oid: string): string | null {
+  const copy = join(root, `oracle-${Math.random().toString(36).slice(2)}`);
+  git(root, ['clone', '-q', '--mirror', dir, copy]);
+  try {
+    git(copy, ['update-ref', ref, oid, ZERO_OID]);
+    return null;
+  } catch (err) {
+    const m = /cannot lock ref '[^']+': (.*)/.exec(String((err as { stderr?: Buffer }).stderr ?? err));
+    return m ? m[1]!.trim() : String(err);
+  } finally {
+    removeDir(copy);
+  }
+}
+
+for (const how of ['loose', 'packed'] as const) {
+  test(`a new ref below an existing ${how} ref, and above one, is refused in git's words and nothing changes`, () => {
+    const dir = bareRepo(`df-${how}`);
+    git(dir, ['update-ref', 'refs/heads/a', commits[0]!]);
+    git(dir, ['update-ref', 'refs/heads/b/c', commits[0]!]);
+    if (how === 'packed') git(dir, ['pack-refs', '--all', '--prune']);
+    for (const [ref, message] of [
+      ['refs/heads/a/b', "'refs/heads/a' exists; cannot create 'refs/heads/a/b'"],
+      ['refs/heads/a/b/c', "'refs/heads/a' exists; cannot create 'refs/heads/a/b/c'"],
+      ['refs/heads/b', "'refs/heads/b/c' exists; cannot create 'refs/heads/b'"],
+    ] as const) {
+      assert.equal(nativeRefusal(dir, ref, commits[1]!), message, 'the oracle');
+      const tx = new RefTransaction(dir);
+      assert.throws(() => tx.lock({ ref, old: ZERO_OID, new: commits[1]! }), (err: Error) => err.name === 'RefUpdateError' && err.message === message);
+      tx.abort();
+    }
+    assert.equal(gitText(dir, ['for-each-ref', '--format=%(refname)']), 'refs/heads/a\nrefs/heads/b/c');
+    git(dir, ['fsck', '--no-dangling']);
+  });
+}
+
+test('two refs of one push that conflict: the second is refused, the first lands', () => {
+  const dir = bareRepo('df-same-push');
+  for (const [first, second] of [
+    ['refs/heads/x', 'refs/heads/x/y'],
+    ['refs/heads/p/q', 'refs/heads/p'],
+  ] as const) {
+    const tx = new RefTransaction(dir);
+    tx.lock({ ref: first, old: ZERO_OID, new: commits[0]! });
+    assert.throws(() => tx.lock({ ref: second, old: ZERO_OID, new: commits[1]! }), { name: 'RefUpdateError', message: `cannot process '${second}' and '${first}' at the same time` });
+    tx.commit();
+  }
+  assert.equal(gitText(dir, ['for-each-ref', '--format=%(refname)']), 'refs/heads/p/q\nrefs/heads/x');
+  git(dir, ['fsck', '--no-dangling']);
+});
+
+test('a ref where deleted refs left empty directories is created', () => {
+  const dir = bareRepo('df-empty-dirs');
+  git(dir, ['update-ref', 'refs/heads/old/deep/ref', commits[0]!]);
+  const del = new RefTransaction(dir);
+  del.lock({ ref: 'refs/heads/old/deep/ref', old: commits[0]!, new: ZERO_OID });
+  del.commit();
+  assert.ok(existsSync(join(dir, 'refs/heads/old/deep')), 'the empty directories stay after the delete');
+  const tx = new RefTransaction(dir);
+  tx.lock({ ref: 'refs/heads/old', old: ZERO_OID, new: commits[1]! });
+  tx.commit();
+  assert.equal(gitText(dir, ['rev-parse', 'refs/heads/old']), commits[1]);
+});

@@ -11,7 +11,8 @@ import { Supervisor, type ProcessSpec, type ProcessStatus } from '../../src/runn
 
 const SUPERVISOR_TS = fileURLToPath(new URL('../../src/runners/supervisor.ts', import.meta.url));
 const APP_PATH = `${path.dirname(process.execPath)}:/usr/bin:/bin`;
-const TIMESTAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z /;
+/** The log writer's time (µs) and the release tag (the specs here are r1). */
+const TIMESTAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z r1 /;
 
 // ---------------------------------------------------------------- cleanup of everything started here
 

@@ -389,6 +389,7 @@ export async function status(inst: Instance, user: string, repo: string, branch:
   const processes: StatusProcess[] = [];
   for (const l of lines.slice(lines.indexOf(head) + 1)) {
     if (!l.startsWith('  ')) break;
+    if (/^ {2}\S+ \(/.test(l)) continue; // a runner's line: `  web (NginxBackend): running, 2/2`
     const m = /^\s+(\S+)\.(\d+) (\S+) (\S+) pid (\d+|-)(?: port (\d+))? restarts (\d+)/.exec(l);
     assert.ok(m, `unparsable status line: ${l}`);
     processes.push({
@@ -405,13 +406,13 @@ export async function status(inst: Instance, user: string, repo: string, branch:
   return { head, processes };
 }
 
-/** `ssh … releases <repo> <branch>`: newest first, `current` from the `*`. */
+/** `ssh … releases <repo> <branch>`: newest first, `current` from the `*`; a line is `* r3  <what>  by <user>  <sha12>  <time>  <duration>`. */
 export async function releases(inst: Instance, user: string, repo: string, branch: string): Promise<{ list: { id: string; short: string; current: boolean }[]; current: string | null; text: string }> {
   const r = await inst.ssh(user, ['releases', repo, branch]);
   assert.equal(r.code, 0, `releases failed: ${r.stderr}`);
   const list = r.stdout
     .split('\n')
-    .map((l) => /^([* ]) (r\d+)\s+([0-9a-f]{12})\s/.exec(l))
+    .map((l) => /^([* ]) (r\d+)\s.*\s([0-9a-f]{12})\s+\d{4}-\d\d-\d\dT[\d:]+Z\s+[\d.]+ s$/.exec(l))
     .filter((m): m is RegExpExecArray => m !== null)
     .map((m) => ({ id: m[2]!, short: m[3]!, current: m[1] === '*' }));
   return { list, current: list.find((x) => x.current)?.id ?? null, text: r.stdout };

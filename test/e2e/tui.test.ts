@@ -1,0 +1,178 @@
+/**
+ * The dashboard over `ssh -t`, through the real OpenSSH client in a real terminal (tmux): the
+ * tree and its states, live updates from a push, an action with its confirmation, what a read-only
+ * user is offered, a resize to 80x24, quitting, and one dashboard going away without touching
+ * another.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { commitApp, newMarker, portRange, status, stopAll } from './helpers/deploy.ts';
+import { startInstance, type Instance } from './helpers/instance.ts';
+import { rowWith, Terminal } from './helpers/tui.ts';
+
+const marker = newMarker();
+const ports = portRange();
+
+const REPO = `branches:
+  main:
+    runners:
+      web: {type: NginxBackend, cmd: node server.js, healthcheck: {path: /health, timeout: 5}}
+      worker: {type: SimpleProcess, cmd: node worker.js}
+    env: {SLIPWAY_TEST_ID: ${marker}}
+    custom_cmds:
+      hello: "echo hello from $SLIPWAY_RELEASE"
+  staging: {}
+`;
+
+const USERS = `users:
+  alice: admin
+  intern: {read: [shop]}
+ports: {min: ${ports.min}, max: ${ports.max}}
+`;
+
+describe('the dashboard over ssh -t', () => {
+  let inst: Instance;
+  let work: string;
+  const terms: Terminal[] = [];
+  const open = (user: string, cols?: number, rows?: number) => {
+    const t = new Terminal(inst, user, cols, rows);
+    terms.push(t);
+    return t;
+  };
+  const push = async (version: string) => {
+    await commitApp(work, inst, version);
+    const r = await inst.git(['push', `${inst.url}/shop`, 'main'], { cwd: work, user: 'alice' });
+    assert.equal(r.code, 0, r.stderr);
+  };
+
+  before(async () => {
+    inst = await startInstance({ slipwayYml: USERS, repos: { shop: REPO }, users: ['alice', 'intern'] });
+    work = `${inst.root}/work`;
+    await push('1');
+  });
+  after(async () => {
+    for (const t of terms) t.close();
+    await stopAll(inst, marker);
+  });
+
+  test('it opens on the tree: header with user and role, repos, branches with their release, runners with state badges, the first runner selected', async () => {
+    const t = open('alice');
+    const screen = await t.waitFor(/running 1\/1[\s\S]*running 1\/1/, 'both runners running');
+    assert.match(rowWith(screen, 'slipway 0.1.0'), /alice \(admin\)\s+config applied/);
+    assert.match(rowWith(screen, 'shop'), /- shop/);
+    assert.match(rowWith(screen, ' main '), /main\s+r1 [0-9a-f]{7} \d+s/);
+    assert.match(rowWith(screen, 'worker'), /worker\s+running 1\/1/);
+    assert.match(rowWith(screen, 'staging'), /staging\s+not deployed/);
+    // The first runner is selected, so the details and the log pane are about web.
+    assert.match(screen, /shop\/main web \(NginxBackend, 1 process\)/);
+    assert.match(screen, /logs shop\/main web \(following\)/);
+    const web = (await status(inst, 'alice', 'shop', 'main')).processes.find((p) => p.runner === 'web')!;
+    assert.match(rowWith(screen, 'web.0'), new RegExp(`web\\.0\\s+${web.pid}\\s+${web.port}\\s+up \\d+s\\s+0`));
+    assert.match(screen, /\* r1\s+[0-9a-f]{7}\s+\d+s ago\s+ok\s+by alice/);
+    assert.match(rowWith(screen, 'q quit'), /r restart {2}b rebuild/);
+    t.keys('q');
+    await t.waitFor(/\[ssh exited 0\]/, 'ssh to end after q');
+  });
+
+  test('a push while it is open shows the new release and its events without a key press', async () => {
+    const t = open('alice');
+    await t.waitFor(/main\s+r1 /, 'the first release');
+    await push('2');
+    const screen = await t.waitFor(/main\s+r2 [0-9a-f]{7}/, 'the second release in the tree', 5000);
+    assert.match(screen, /slipway \| deploy r2 of [0-9a-f]{7} started by alice/);
+    assert.match(await t.waitFor(/slipway \| deploy r2 finished/, 'the finished deploy in the log pane', 2000), /\* r2 /);
+    t.keys('C-c');
+    await t.waitFor(/\[ssh exited 0\]/, 'ssh to end after Ctrl-C');
+  });
+
+  test('restart asks first; n leaves everything running, y restarts through the service and shows its output', async () => {
+    const before = (await status(inst, 'alice', 'shop', 'main')).processes.find((p) => p.runner === 'worker')!;
+    const t = open('alice');
+    await t.waitFor(/worker\s+running 1\/1/, 'the worker');
+    t.keys('j');
+    await t.waitFor(/logs shop\/main worker/, 'the worker selected');
+    t.keys('r');
+    await t.waitFor(/restart shop\/main\?[\s\S]*y: yes/, 'the confirmation');
+    t.keys('n');
+    await t.waitFor(/^(?![\s\S]*restart shop\/main\?)/, 'the confirmation gone');
+    assert.equal((await status(inst, 'alice', 'shop', 'main')).processes.find((p) => p.runner === 'worker')!.pid, before.pid, 'n restarted something');
+    t.keys('r');
+    await t.waitFor(/restart shop\/main\?/, 'the confirmation again');
+    t.keys('y');
+    const screen = await t.waitFor(/restarted 2 processes of r2[\s\S]*done; Enter or Esc closes this/, 'the restart output', 20_000);
+    assert.match(screen, /restart shop\/main/);
+    const afterRestart = (await status(inst, 'alice', 'shop', 'main')).processes.find((p) => p.runner === 'worker')!;
+    assert.notEqual(afterRestart.pid, before.pid, 'the worker was not restarted');
+    t.keys('Enter');
+    await t.waitFor(new RegExp(`worker\\.0\\s+${afterRestart.pid}\\s`), 'the new pid in the details');
+  });
+
+  test('rollback offers the kept releases and switches to the chosen one after confirmation', async () => {
+    const t = open('alice');
+    await t.waitFor(/main\s+r2 /, 'the current release');
+    t.keys('R');
+    await t.waitFor(/rollback shop\/main to[\s\S]*r1 +[0-9a-f]{7} +by alice/, 'the release list');
+    t.keys('Enter');
+    await t.waitFor(/roll shop\/main back to r1 \([0-9a-f]{7}\)\?/, 'the confirmation');
+    t.keys('y');
+    await t.waitFor(/done; Enter or Esc closes this/, 'the rollback to finish', 30_000);
+    t.keys('Escape');
+    await t.waitFor(/main\s+r1 [0-9a-f]{7}[\s\S]*\* r1 /, 'r1 current in tree and details');
+  });
+
+  test('a read-only user sees the tree but is offered no action, and the action keys do nothing', async () => {
+    const t = open('intern');
+    const screen = await t.waitFor(/intern \(read: shop\)[\s\S]*running 1\/1/, 'the reader dashboard');
+    const footer = rowWith(screen, 'q quit');
+    assert.doesNotMatch(footer, /restart|rebuild|rollback|command/);
+    t.keys('r');
+    t.keys('R');
+    t.keys('c');
+    t.keys('?');
+    const help = await t.waitFor(/keys[\s\S]*Ctrl-C/, 'the help');
+    assert.doesNotMatch(help, /restart|rebuild|rollback|confirm/);
+  });
+
+  test('a resize to 80x24 redraws the whole dashboard inside the new size', async () => {
+    const t = open('alice', 120, 40);
+    await t.waitFor(/worker\s+running 1\/1/, 'the dashboard at 120x40');
+    t.resize(80, 24);
+    await waitForSize(t, 80, 24);
+    const screen = await t.waitFor(/q quit\s*$/, 'the footer on the last row of 24');
+    const rows = screen.replace(/\n$/, '').split('\n');
+    assert.equal(rows.length, 24);
+    assert.ok(rows.every((r) => [...r].length <= 80), 'a row wider than 80 columns');
+    assert.match(rows[0]!, /slipway 0\.1\.0/);
+    assert.match(screen, /worker\s+running 1\/1/);
+    assert.match(rows[23]!, /q quit/);
+  });
+
+  test('one dashboard killed mid-session leaves the gateway and another dashboard live', async () => {
+    const a = open('alice');
+    const b = open('alice');
+    await a.waitFor(/running 1\/1/, 'dashboard a');
+    await b.waitFor(/running 1\/1/, 'dashboard b');
+    a.close(); // tmux kills the ssh client: the channel drops without a goodbye
+    await push('3');
+    await b.waitFor(/main\s+r\d+ [0-9a-f]{7}[\s\S]*slipway \| deploy r\d+ finished/, 'dashboard b to see the push', 10_000);
+    const r = await inst.ssh('alice', ['status', 'shop', 'main']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(inst.proc && inst.proc.exitCode === null, 'the gateway is still running');
+  });
+
+  test('without a pty, a session with no command prints the help', async () => {
+    const r = await inst.ssh('alice', [], ['-T']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^Commands \(ssh <host> <command>/m);
+  });
+});
+
+async function waitForSize(t: Terminal, cols: number, rows: number): Promise<void> {
+  const end = Date.now() + 5000;
+  while (Date.now() < end) {
+    const s = t.size();
+    if (s.cols === cols && s.rows === rows) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.fail(`the terminal did not become ${cols}x${rows}`);
+}

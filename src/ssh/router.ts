@@ -2,6 +2,7 @@ import type { ServerChannel } from 'ssh2';
 import { helpText, runCommand } from '../commands/index.ts';
 import { ChannelWriter, StreamReader } from '../git/io.ts';
 import { encodePkt, PktLineError } from '../git/pktline.ts';
+import { LimitError } from '../git/push-limits.ts';
 import { serveReceivePack } from '../git/receive-pack.ts';
 import { repoNameFromPath } from '../git/repo.ts';
 import { serveUploadPack } from '../git/upload-pack.ts';
@@ -207,6 +208,7 @@ export class Router implements SessionHandlers {
           gitDir,
           protocol: ctx.env.GIT_PROTOCOL,
           maxPackBytes: this.service.limits.maxPackBytes,
+          limits: this.service.limits,
           // The backlog lets the deploy drop build output the pusher cannot take as fast as it comes.
           ...this.service.pushHooks(ctx.user, name, () => (ch.destroyed ? 0 : ch.writableLength + ch.stderr.writableLength)),
           log,
@@ -216,7 +218,7 @@ export class Router implements SessionHandlers {
       }
     } catch (err) {
       // The wire parser's errors are the client's doing, like any other refusal.
-      if (err instanceof PktLineError) throw new UserError(err.message, 128, 'protocol');
+      if (err instanceof PktLineError || err instanceof LimitError) throw new UserError(err.message, 128, 'protocol');
       throw err;
     }
     log.info('done', { user: ctx.user, repo: name, ms: Date.now() - started });

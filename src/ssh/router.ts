@@ -11,10 +11,14 @@ import type { Logger } from '../lib/log.ts';
 import type { Service } from '../service/service.ts';
 import { printable } from '../lib/text.ts';
 import type { Actor, AuditSubject } from '../service/audit.ts';
+import { formatLogLine } from '../service/logs.ts';
 import { runDashboard } from '../tui/session.ts';
-import { takeSnapshot, UsageSampler } from '../tui/snapshot.ts';
+import { retime, takeSnapshot, UsageSampler } from '../tui/snapshot.ts';
 import { parseExec, type ExecRequest, type GitService } from './exec-parse.ts';
 import type { Identity, SessionContext, SessionHandlers } from './server.ts';
+
+/** Lines of the selected runner's log shown when the dashboard starts following it. */
+const LOG_PANE_TAIL = 200;
 
 /** How a refusal reaches the client at this point of a session, and the exit status it ends with. */
 type Answer = (message: string) => number;
@@ -129,7 +133,8 @@ export class Router implements SessionHandlers {
         cols: ctx.pty.cols,
         rows: ctx.pty.rows,
         user: ctx.user,
-        snapshot: () => takeSnapshot(this.service, ctx.user, sampler),
+        snapshot: (focus) => takeSnapshot(this.service, ctx.user, sampler, focus),
+        retime: (snap, focus) => retime(snap, sampler, focus),
         subscribe: (fn) => this.service.events.on(fn),
         // Actions are ssh commands: the same arguments, access decision, refusals and audit.
         run: (argv, out) => {
@@ -162,7 +167,18 @@ export class Router implements SessionHandlers {
               return 1;
             });
         },
-        logs: () => () => {},
+        // The log pane follows through the service's one log follower (the `logs -f` command's).
+        logs: (target, line) => {
+          try {
+            return this.service.followLogs(ctx.user, { ...target, lines: LOG_PANE_TAIL }, (lines) => {
+              for (const l of lines) line(formatLogLine(l));
+            });
+          } catch (err) {
+            if (!isUserError(err)) throw err;
+            line(`slipway | ${err.message}`);
+            return () => {};
+          }
+        },
         log,
       });
     } finally {

@@ -4,6 +4,7 @@ import { ChannelWriter, StreamReader } from '../git/io.ts';
 import { encodePkt, PktLineError } from '../git/pktline.ts';
 import { serveReceivePack } from '../git/receive-pack.ts';
 import { repoNameFromPath } from '../git/repo.ts';
+import { serveUploadArchive } from '../git/upload-archive.ts';
 import { serveUploadPack } from '../git/upload-pack.ts';
 import { ClientGoneError, isUserError, reportInternal, UserError } from '../lib/errors.ts';
 import type { Logger } from '../lib/log.ts';
@@ -55,7 +56,7 @@ export class Router implements SessionHandlers {
     }
     const git = !(req instanceof UserError) && req.kind === 'git';
     const actor: Actor = { user: ctx.user, fingerprint: ctx.fingerprint, address: ctx.remote, via: git ? 'git' : 'ssh' };
-    const subject: AuditSubject = { action: req instanceof UserError ? 'exec' : req.kind === 'git' ? (req.service === 'git-receive-pack' ? 'push' : 'fetch') : printable(req.argv[0] ?? 'help', 64) };
+    const subject: AuditSubject = { action: req instanceof UserError ? 'exec' : req.kind === 'git' ? (req.service === 'git-receive-pack' ? 'push' : req.service === 'git-upload-archive' ? 'archive' : 'fetch') : printable(req.argv[0] ?? 'help', 64) };
     try {
       return await this.service.audited(
         actor,
@@ -190,7 +191,7 @@ export class Router implements SessionHandlers {
     const gitDir = this.service.gitDir(name);
     const reader = new StreamReader(ch);
     const writer = new ChannelWriter(ch, ch.stderr);
-    const log = this.log.child(service === 'git-receive-pack' ? 'receive-pack' : 'upload-pack');
+    const log = this.log.child(service.slice('git-'.length));
     session.log = log;
     // Once git talks, a refusal is a fatal line on the side channel and the protocol's exit status.
     session.answer = (msg) => {
@@ -202,6 +203,8 @@ export class Router implements SessionHandlers {
     try {
       if (service === 'git-upload-pack') {
         await serveUploadPack(reader, writer, { gitDir, log, protocol: ctx.env.GIT_PROTOCOL });
+      } else if (service === 'git-upload-archive') {
+        await serveUploadArchive(reader, writer, { gitDir, log });
       } else {
         const refs = await serveReceivePack(reader, writer, {
           gitDir,

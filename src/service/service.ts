@@ -107,7 +107,7 @@ export class Service {
     readonly isolator: Isolator,
   ) {
     this.config = config;
-    this.auditLog = new AuditLog(dataDir);
+    this.auditLog = new AuditLog(dataDir, log.child('audit'));
     this.indexKeys();
     this.events = this.makeEvents();
     this.lastDeploys = new LastDeploys(dataDir, log);
@@ -243,7 +243,7 @@ export class Service {
   private async reloadNow(by: string, out: (text: string) => void): Promise<ReloadOutcome> {
     if (!this.loadCandidate || !this.source) throw new Error('reload before useConfigSource');
     const refuse = (problems: string[]): ReloadOutcome => {
-      for (const p of problems) this.log.error(`config reload refused, the config on disk is not applied: ${p}`, { by });
+      for (const p of problems) this.log.error(`config reload refused, the config on disk is not applied: ${p}`);
       this.refuseConfig(problems, by);
       return { applied: false, problems, releases: [], failures: [] };
     };

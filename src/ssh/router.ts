@@ -2,6 +2,7 @@ import type { ServerChannel } from 'ssh2';
 import { helpText, runCommand } from '../commands/index.ts';
 import { ChannelWriter, StreamReader } from '../git/io.ts';
 import { encodePkt, PktLineError } from '../git/pktline.ts';
+import { LimitError } from '../git/push-limits.ts';
 import { serveReceivePack } from '../git/receive-pack.ts';
 import { repoNameFromPath } from '../git/repo.ts';
 import { serveUploadArchive } from '../git/upload-archive.ts';
@@ -54,9 +55,9 @@ export class Router implements SessionHandlers {
       if (!isUserError(err)) throw err;
       req = err;
     }
-    const git = !(req instanceof UserError) && req.kind === 'git';
-    const actor: Actor = { user: ctx.user, fingerprint: ctx.fingerprint, address: ctx.remote, via: git ? 'git' : 'ssh' };
-    const subject: AuditSubject = { action: req instanceof UserError ? 'exec' : req.kind === 'git' ? (req.service === 'git-receive-pack' ? 'push' : req.service === 'git-upload-archive' ? 'archive' : 'fetch') : printable(req.argv[0] ?? 'help', 64) };
+    const { via, action } = auditName(req);
+    const actor: Actor = { user: ctx.user, fingerprint: ctx.fingerprint, address: ctx.remote, via };
+    const subject: AuditSubject = { action };
     try {
       return await this.service.audited(
         actor,
@@ -87,7 +88,7 @@ export class Router implements SessionHandlers {
           });
         },
         // A push's outcome is its refs'; a command's is its exit status.
-        git ? undefined : (code) => code,
+        via === 'git' ? undefined : (code) => code,
       );
     } catch (err) {
       if (isUserError(err)) return this.answer(session.answer, err);
@@ -210,6 +211,7 @@ export class Router implements SessionHandlers {
           gitDir,
           protocol: ctx.env.GIT_PROTOCOL,
           maxPackBytes: this.service.limits.maxPackBytes,
+          limits: this.service.limits,
           // The backlog lets the deploy drop build output the pusher cannot take as fast as it comes.
           ...this.service.pushHooks(ctx.user, name, () => (ch.destroyed ? 0 : ch.writableLength + ch.stderr.writableLength)),
           log,
@@ -219,7 +221,7 @@ export class Router implements SessionHandlers {
       }
     } catch (err) {
       // The wire parser's errors are the client's doing, like any other refusal.
-      if (err instanceof PktLineError) throw new UserError(err.message, 128, 'protocol');
+      if (err instanceof PktLineError || err instanceof LimitError) throw new UserError(err.message, 128, 'protocol');
       throw err;
     }
     log.info('done', { user: ctx.user, repo: name, ms: Date.now() - started });
@@ -230,6 +232,13 @@ export class Router implements SessionHandlers {
     ch.stderr.write(`${message}\n`);
     return code;
   }
+}
+
+/** What the audit log calls a request (`push`, `fetch`, the command's name, `exec` when it did not parse) and where it came in. */
+function auditName(req: ExecRequest | UserError): { via: Actor['via']; action: string } {
+  if (req instanceof UserError) return { via: 'ssh', action: 'exec' };
+  if (req.kind === 'git') return { via: 'git', action: req.service === 'git-receive-pack' ? 'push' : req.service === 'git-upload-archive' ? 'archive' : 'fetch' };
+  return { via: 'ssh', action: printable(req.argv[0] ?? 'help', 64) };
 }
 
 /**

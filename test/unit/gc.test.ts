@@ -229,3 +229,21 @@ async function waitFor(ok: () => boolean, timeoutMs: number): Promise<void> {
     await new Promise((r) => setTimeout(r, 2));
   }
 }
+
+test('native git reads the cruft pack: its own repack expires objects by the ages slipway recorded', async () => {
+  const f = repo();
+  await gc(f.bare, { graceMs: GRACE, keepAlive: () => [] });
+  // The cruft pack was written just now; only its .mtimes says yesterday's objects are a day old.
+  const copy = (name: string) => {
+    const d = join(dirname(f.bare), name);
+    cpSync(f.bare, d, { recursive: true });
+    return d;
+  };
+  const sooner = copy('sooner.git');
+  git(sooner, ['repack', '--cruft', '--cruft-expiration=12.hours.ago', '-d']);
+  assert.ok(!has(sooner, f.youngSide), 'native git kept a day-old object past a 12-hour expiry: it did not read the recorded ages');
+  const later = copy('later.git');
+  git(later, ['repack', '--cruft', '--cruft-expiration=2.days.ago', '-d']);
+  assert.ok(has(later, f.youngSide), 'native git dropped a day-old object under a 2-day expiry');
+  git(later, ['fsck', '--full', '--no-dangling']);
+});

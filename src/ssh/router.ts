@@ -5,6 +5,7 @@ import { encodePkt, PktLineError } from '../git/pktline.ts';
 import { LimitError } from '../git/push-limits.ts';
 import { serveReceivePack } from '../git/receive-pack.ts';
 import { repoNameFromPath } from '../git/repo.ts';
+import { serveUploadArchive } from '../git/upload-archive.ts';
 import { serveUploadPack } from '../git/upload-pack.ts';
 import { ClientGoneError, isUserError, reportInternal, UserError } from '../lib/errors.ts';
 import type { Logger } from '../lib/log.ts';
@@ -207,7 +208,7 @@ export class Router implements SessionHandlers {
     const gitDir = this.service.gitDir(name);
     const reader = new StreamReader(ch);
     const writer = new ChannelWriter(ch, ch.stderr);
-    const log = this.log.child(service === 'git-receive-pack' ? 'receive-pack' : 'upload-pack');
+    const log = this.log.child(service.slice('git-'.length));
     session.log = log;
     // Once git talks, a refusal is a fatal line on the side channel and the protocol's exit status.
     session.answer = (msg) => {
@@ -219,6 +220,8 @@ export class Router implements SessionHandlers {
     try {
       if (service === 'git-upload-pack') {
         await serveUploadPack(reader, writer, { gitDir, log, protocol: ctx.env.GIT_PROTOCOL });
+      } else if (service === 'git-upload-archive') {
+        await serveUploadArchive(reader, writer, { gitDir, log });
       } else {
         const refs = await serveReceivePack(reader, writer, {
           gitDir,
@@ -250,7 +253,7 @@ export class Router implements SessionHandlers {
 /** What the audit log calls a request (`push`, `fetch`, the command's name, `exec` when it did not parse) and where it came in. */
 function auditName(req: ExecRequest | UserError): { via: Actor['via']; action: string } {
   if (req instanceof UserError) return { via: 'ssh', action: 'exec' };
-  if (req.kind === 'git') return { via: 'git', action: req.service === 'git-receive-pack' ? 'push' : 'fetch' };
+  if (req.kind === 'git') return { via: 'git', action: req.service === 'git-receive-pack' ? 'push' : req.service === 'git-upload-archive' ? 'archive' : 'fetch' };
   return { via: 'ssh', action: printable(req.argv[0] ?? 'help', 64) };
 }
 

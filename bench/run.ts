@@ -20,6 +20,7 @@ import { SPECS, ensureRepo, type GeneratedRepo } from './repo-gen.ts';
 import { NGINX_HOST, NGINX_REPO, measureNginxLive, nginxBinary, nginxDomainYaml, nginxRepoYaml, stopNginx, type NginxLiveResult } from './nginx-live.ts';
 import { startSlipway, type SlipwayInstance } from './slipway-instance.ts';
 import { historyMarkdown, measureHistory, ratioLine, type HistoryResult } from './history.ts';
+import { measureDashboards, printDashboardRows } from './dashboards.ts';
 import { LONG_HISTORY, ensureLongHistory } from './history-gen.ts';
 import { benchGc, gcMarkdown, type GcBenchResult } from './gc.ts';
 import { logsFollowRows, measureLogsFollow, type LogsFollowResult } from './logs-follow.ts';
@@ -35,6 +36,7 @@ const opt = {
   nativeOnly: argv.includes('--native-only'),
   keep: argv.includes('--keep'),
   history: !argv.includes('--no-history'),
+  dashboards: !argv.includes('--no-dashboards'),
   logs: !argv.includes('--no-logs'),
   repeat: (argv.includes('--repeat') && Number(argv[argv.indexOf('--repeat') + 1])) || 3,
   liveRepeat: (argv.includes('--live-repeat') && Number(argv[argv.indexOf('--live-repeat') + 1])) || (argv.includes('--quick') ? 3 : 5),
@@ -641,6 +643,12 @@ async function main(): Promise<number> {
     gcBench = await benchGc(source);
   }
   await sshd.stop();
+  // What open dashboards cost a push and an idle gateway (bench/dashboards.ts).
+  let dashboardMd: string[] = [];
+  if (opt.dashboards && !opt.nativeOnly) {
+    log(`dashboards: push-to-live with 0 and 20 dashboards open, idle CPU and RSS with 20 (${opt.quick ? '15' : '60'} s window)`);
+    dashboardMd = printDashboardRows(await measureDashboards({ dir: join(runDir, 'dashboards'), key, gitEnv, quick: opt.quick, log }));
+  }
 
   // Markdown copy for docs/benchmarks.md.
   const md = [
@@ -670,6 +678,7 @@ async function main(): Promise<number> {
   ];
   if (history) md.push(...historyMarkdown(history), '');
   if (gcBench) md.push('Repository gc of that history after 21 pushes:', '', gcMarkdown([gcBench]), '');
+  if (dashboardMd.length) md.push(...dashboardMd, '');
   console.log(md.join('\n'));
   return 0;
 }

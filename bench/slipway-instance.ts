@@ -39,6 +39,8 @@ export interface SlipwayOptions {
   nodeArgs?: string[];
   /** more lines of slipway.yml (e.g. `nginx:`) */
   mainExtra?: string[];
+  /** more keys of its `limits:` (e.g. `max_sessions_per_user: 30`) */
+  limits?: string[];
   /** contents of `domains/<name>.yml` */
   domains?: Record<string, string>;
 }
@@ -49,7 +51,7 @@ export async function startSlipway(o: SlipwayOptions): Promise<SlipwayInstance> 
   mkdirSync(join(cfg, 'repos'), { recursive: true });
   mkdirSync(join(cfg, 'keys'), { recursive: true });
   mkdirSync(data, { recursive: true });
-  const main = ['listen: 127.0.0.1:0', 'limits:', '  max_pack_size: 2GiB'];
+  const main = ['listen: 127.0.0.1:0', 'limits:', '  max_pack_size: 2GiB', ...(o.limits ?? []).map((l) => `  ${l}`)];
   if (o.ports) main.push(`ports: {min: ${o.ports.min}, max: ${o.ports.max}}`);
   main.push(...(o.mainExtra ?? []));
   if (o.domains) mkdirSync(join(cfg, 'domains'), { recursive: true });

@@ -11,6 +11,7 @@ import type { ProcessStatus } from '../runners/supervisor.ts';
 export type ServiceEvent =
   | DeployEvent
   | { type: 'process-started' | 'process-exited' | 'process-restarted' | 'process-crash-loop' | 'process-stopped'; process: ProcessStatus }
+  | { type: 'operation'; repo: string; branch: string; what: string; user: string; phase: 'started' | 'finished'; ok?: boolean }
   | { type: 'config-applied'; repos: number; keys: number }
   | { type: 'config-refused'; problems: string[] };
 

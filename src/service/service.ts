@@ -107,7 +107,7 @@ export class Service {
     readonly isolator: Isolator,
   ) {
     this.config = config;
-    this.auditLog = new AuditLog(dataDir);
+    this.auditLog = new AuditLog(dataDir, log.child('audit'));
     this.indexKeys();
     this.events = this.makeEvents();
     this.lastDeploys = new LastDeploys(dataDir, log);
@@ -243,7 +243,7 @@ export class Service {
   private async reloadNow(by: string, out: (text: string) => void): Promise<ReloadOutcome> {
     if (!this.loadCandidate || !this.source) throw new Error('reload before useConfigSource');
     const refuse = (problems: string[]): ReloadOutcome => {
-      for (const p of problems) this.log.error(`config reload refused, the config on disk is not applied: ${p}`, { by });
+      for (const p of problems) this.log.error(`config reload refused, the config on disk is not applied: ${p}`);
       this.refuseConfig(problems, by);
       return { applied: false, problems, releases: [], failures: [] };
     };
@@ -599,7 +599,18 @@ export class Service {
 
   /** Runs `fn` holding the branch's deploy lock; a busy branch is the user's refusal. */
   private async exclusive<T>(repo: string, branch: string, user: string, what: string, fn: () => Promise<T>): Promise<T> {
-    const r = await this.deployer.exclusive(repo, branch, user, what, fn);
+    // Watchers (the dashboard) learn when a restart or rollback holds the branch and when it ends.
+    const r = await this.deployer.exclusive(repo, branch, user, what, async () => {
+      this.events.emit({ type: 'operation', repo, branch, what, user, phase: 'started' });
+      let ok = false;
+      try {
+        const v = await fn();
+        ok = true;
+        return v;
+      } finally {
+        this.events.emit({ type: 'operation', repo, branch, what, user, phase: 'finished', ok });
+      }
+    });
     if (typeof r === 'object' && r !== null && 'busy' in r) throw new UserError((r as { busy: string }).busy);
     return r as T;
   }

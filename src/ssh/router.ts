@@ -2,6 +2,7 @@ import type { ServerChannel } from 'ssh2';
 import { helpText, runCommand } from '../commands/index.ts';
 import { ChannelWriter, StreamReader } from '../git/io.ts';
 import { encodePkt, PktLineError } from '../git/pktline.ts';
+import { LimitError } from '../git/push-limits.ts';
 import { serveReceivePack } from '../git/receive-pack.ts';
 import { repoNameFromPath } from '../git/repo.ts';
 import { serveUploadPack } from '../git/upload-pack.ts';
@@ -10,10 +11,14 @@ import type { Logger } from '../lib/log.ts';
 import type { Service } from '../service/service.ts';
 import { printable } from '../lib/text.ts';
 import type { Actor, AuditSubject } from '../service/audit.ts';
+import { formatLogLine } from '../service/logs.ts';
 import { runDashboard } from '../tui/session.ts';
-import { takeSnapshot, UsageSampler } from '../tui/snapshot.ts';
+import { retime, takeSnapshot, UsageSampler } from '../tui/snapshot.ts';
 import { parseExec, type ExecRequest, type GitService } from './exec-parse.ts';
 import type { Identity, SessionContext, SessionHandlers } from './server.ts';
+
+/** Lines of the selected runner's log shown when the dashboard starts following it. */
+const LOG_PANE_TAIL = 200;
 
 /** How a refusal reaches the client at this point of a session, and the exit status it ends with. */
 type Answer = (message: string) => number;
@@ -53,9 +58,9 @@ export class Router implements SessionHandlers {
       if (!isUserError(err)) throw err;
       req = err;
     }
-    const git = !(req instanceof UserError) && req.kind === 'git';
-    const actor: Actor = { user: ctx.user, fingerprint: ctx.fingerprint, address: ctx.remote, via: git ? 'git' : 'ssh' };
-    const subject: AuditSubject = { action: req instanceof UserError ? 'exec' : req.kind === 'git' ? (req.service === 'git-receive-pack' ? 'push' : 'fetch') : printable(req.argv[0] ?? 'help', 64) };
+    const { via, action } = auditName(req);
+    const actor: Actor = { user: ctx.user, fingerprint: ctx.fingerprint, address: ctx.remote, via };
+    const subject: AuditSubject = { action };
     try {
       return await this.service.audited(
         actor,
@@ -86,7 +91,7 @@ export class Router implements SessionHandlers {
           });
         },
         // A push's outcome is its refs'; a command's is its exit status.
-        git ? undefined : (code) => code,
+        via === 'git' ? undefined : (code) => code,
       );
     } catch (err) {
       if (isUserError(err)) return this.answer(session.answer, err);
@@ -128,7 +133,8 @@ export class Router implements SessionHandlers {
         cols: ctx.pty.cols,
         rows: ctx.pty.rows,
         user: ctx.user,
-        snapshot: () => takeSnapshot(this.service, ctx.user, sampler),
+        snapshot: (focus) => takeSnapshot(this.service, ctx.user, sampler, focus),
+        retime: (snap, focus) => retime(snap, sampler, focus),
         subscribe: (fn) => this.service.events.on(fn),
         // Actions are ssh commands: the same arguments, access decision, refusals and audit.
         run: (argv, out) => {
@@ -161,7 +167,18 @@ export class Router implements SessionHandlers {
               return 1;
             });
         },
-        logs: () => () => {},
+        // The log pane follows through the service's one log follower (the `logs -f` command's).
+        logs: (target, line) => {
+          try {
+            return this.service.followLogs(ctx.user, { ...target, lines: LOG_PANE_TAIL }, (lines) => {
+              for (const l of lines) line(formatLogLine(l));
+            });
+          } catch (err) {
+            if (!isUserError(err)) throw err;
+            line(`slipway | ${err.message}`);
+            return () => {};
+          }
+        },
         log,
       });
     } finally {
@@ -201,11 +218,13 @@ export class Router implements SessionHandlers {
     const started = Date.now();
     try {
       if (service === 'git-upload-pack') {
-        await serveUploadPack(reader, writer, { gitDir, log });
+        await serveUploadPack(reader, writer, { gitDir, log, protocol: ctx.env.GIT_PROTOCOL });
       } else {
         const refs = await serveReceivePack(reader, writer, {
           gitDir,
+          protocol: ctx.env.GIT_PROTOCOL,
           maxPackBytes: this.service.limits.maxPackBytes,
+          limits: this.service.limits,
           // The backlog lets the deploy drop build output the pusher cannot take as fast as it comes.
           ...this.service.pushHooks(ctx.user, name, () => (ch.destroyed ? 0 : ch.writableLength + ch.stderr.writableLength)),
           log,
@@ -215,7 +234,7 @@ export class Router implements SessionHandlers {
       }
     } catch (err) {
       // The wire parser's errors are the client's doing, like any other refusal.
-      if (err instanceof PktLineError) throw new UserError(err.message, 128, 'protocol');
+      if (err instanceof PktLineError || err instanceof LimitError) throw new UserError(err.message, 128, 'protocol');
       throw err;
     }
     log.info('done', { user: ctx.user, repo: name, ms: Date.now() - started });
@@ -226,6 +245,13 @@ export class Router implements SessionHandlers {
     ch.stderr.write(`${message}\n`);
     return code;
   }
+}
+
+/** What the audit log calls a request (`push`, `fetch`, the command's name, `exec` when it did not parse) and where it came in. */
+function auditName(req: ExecRequest | UserError): { via: Actor['via']; action: string } {
+  if (req instanceof UserError) return { via: 'ssh', action: 'exec' };
+  if (req.kind === 'git') return { via: 'git', action: req.service === 'git-receive-pack' ? 'push' : 'fetch' };
+  return { via: 'ssh', action: printable(req.argv[0] ?? 'help', 64) };
 }
 
 /**

@@ -6,8 +6,10 @@ import { actionKeys, detailLines, footer, header, initialSelection, NAV_KEYS, tr
 
 /** Ages and CPU figures change by themselves: refreshed this often, and only that. */
 const COARSE_REFRESH_MS = 10_000;
-/** Events arriving together are painted together. */
-const PAINT_DELAY_MS = 30;
+/** Every this many coarse refreshes the service is asked again, in case an event was missed. */
+const FULL_EVERY = 6;
+/** Events arriving together are painted together: at most two paints a second, well within the second a change may take to show. */
+const PAINT_DELAY_MS = 500;
 const TREE_WIDTH = '38%';
 
 const TONE_TAG: Record<Tone, string> = { ok: 'green-fg', warn: 'yellow-fg', bad: 'red-fg', busy: 'cyan-fg', idle: 'gray-fg' };
@@ -17,8 +19,10 @@ export type LogFeed = (target: { repo: string; branch: string; runner?: string }
 
 export interface DashboardOptions {
   screen: blessed.Widgets.Screen;
-  /** what the user may see, now */
-  snapshot: () => Snapshot;
+  /** what the user may see, now; CPU and memory are read for the `focus` branch only */
+  snapshot: (focus?: { repo: string; branch: string }) => Snapshot;
+  /** the same snapshot later: new ages, the focus branch's CPU and memory read again */
+  retime: (snap: Snapshot, focus?: { repo: string; branch: string }) => Snapshot;
   /** subscribes to the service's events; returns the unsubscribe */
   subscribe: (fn: (e: ServiceEvent) => void) => () => void;
   /** runs an ssh command (the same parsing, policy and audit as `ssh host <command>`) */
@@ -91,8 +95,22 @@ export class Dashboard {
     this.selected = initialSelection(this.rows);
     this.unsubscribe = o.subscribe(o.guard((e) => this.onEvent(e)));
     screen.on('keypress', o.guard((ch: string | undefined, key: blessed.Widgets.Events.IKeyEventArg | undefined) => this.onKey(ch, key)));
-    screen.on('resize', o.guard(() => this.paint()));
-    this.coarse = setInterval(o.guard(() => this.refresh()), COARSE_REFRESH_MS);
+    screen.on(
+      'resize',
+      o.guard(() => {
+        this.dirty = true;
+        this.paint();
+      }),
+    );
+    let ticks = 0;
+    this.coarse = setInterval(
+      o.guard(() => {
+        if (++ticks % FULL_EVERY === 0) return this.refresh();
+        this.snap = o.retime(this.snap, this.focus());
+        this.paint();
+      }),
+      COARSE_REFRESH_MS,
+    );
     this.coarse.unref();
     this.refresh();
   }
@@ -116,10 +134,21 @@ export class Dashboard {
     return row?.branch === undefined ? undefined : this.snap.branches.find((b) => b.repo === row.repo && b.branch === row.branch);
   }
 
+  /** the branch the last snapshot read CPU and memory for */
+  private focused = '';
+
+  private focus(): { repo: string; branch: string } | undefined {
+    const row = this.row();
+    return row?.branch === undefined ? undefined : { repo: row.repo, branch: row.branch };
+  }
+
   /** A new snapshot of the service, then a paint. */
   private refresh(): void {
     if (this.closed) return;
-    this.snap = this.o.snapshot();
+    const f = this.focus();
+    this.focused = `${f?.repo}/${f?.branch}`;
+    this.stale = false;
+    this.snap = this.o.snapshot(f);
     this.rows = treeRows(this.snap, this.collapsed);
     if (!this.rows.some((r) => r.key === this.selected)) this.selected = initialSelection(this.rows);
     this.followSelected();
@@ -128,11 +157,25 @@ export class Dashboard {
 
   /** Coalesces bursts (a deploy's steps) into one refresh. */
   private soon(): void {
+    this.stale = true;
+    this.later();
+  }
+
+  /** A new log line: only the panes change, no new snapshot needed. */
+  private soonPaint(): void {
+    this.later();
+  }
+
+  /** the next paint must take a new snapshot first */
+  private stale = false;
+
+  private later(): void {
     if (this.paintTimer || this.closed) return;
     this.paintTimer = setTimeout(
       this.o.guard(() => {
         this.paintTimer = null;
-        this.refresh();
+        if (this.stale) this.refresh();
+        else this.paint();
       }),
       PAINT_DELAY_MS,
     );
@@ -158,27 +201,49 @@ export class Dashboard {
     );
   }
 
-  /** A new log line: only the panes change, no new snapshot needed. */
-  private soonPaint(): void {
-    if (this.paintTimer || this.closed) return;
-    this.paintTimer = setTimeout(
-      this.o.guard(() => {
-        this.paintTimer = null;
-        this.paint();
-      }),
-      PAINT_DELAY_MS,
-    );
-  }
-
   private onEvent(e: ServiceEvent): void {
     const about = 'process' in e ? { repo: e.process.repo, branch: e.process.branch } : 'repo' in e ? { repo: e.repo, branch: e.branch } : null;
     const row = this.row();
-    if (about && row && about.repo === row.repo && about.branch === row.branch) this.log.add(`slipway | ${describeEvent(e)}`);
+    // Process starts, exits and stops are noted by the log follower itself, in order with the lines.
+    const noted = 'process' in e;
+    if (about && row && !noted && about.repo === row.repo && about.branch === row.branch) this.log.add(`slipway | ${describeEvent(e)}`);
     if (about && !this.snap.branches.some((b) => b.repo === about.repo && b.branch === about.branch)) return;
     this.soon();
   }
 
   // ---------------------------------------------------------------- painting
+
+  /** Whether anything on screen differs from what was last drawn: blessed redraws only then. */
+  private dirty = true;
+  private readonly labels = new Map<blessed.Widgets.BoxElement, string>();
+  private readonly contents = new Map<blessed.Widgets.BoxElement, string>();
+
+  private put(el: blessed.Widgets.BoxElement, content: string): void {
+    if (this.contents.get(el) === content) return;
+    this.contents.set(el, content);
+    el.setContent(content);
+    this.dirty = true;
+  }
+
+  private label(el: blessed.Widgets.BoxElement, text: string): void {
+    if (this.labels.get(el) === text) return;
+    this.labels.set(el, text);
+    el.setLabel(text);
+    this.dirty = true;
+  }
+
+  private layout(el: blessed.Widgets.BoxElement, key: 'top' | 'height', value: number): void {
+    if (el[key] === value) return;
+    el[key] = value;
+    this.dirty = true;
+  }
+
+  private visible(el: blessed.Widgets.BoxElement, shown: boolean): void {
+    if (el.visible === shown) return;
+    if (shown) el.show();
+    else el.hide();
+    this.dirty = true;
+  }
 
   private paint(): void {
     if (this.closed) return;
@@ -186,29 +251,28 @@ export class Dashboard {
     const cols = screen.width as number;
     const rows = screen.height as number;
     const h = header(this.snap);
-    this.head.setContent(paint(fit(` ${h.text}`, cols), h.tone === 'ok' ? 'ok' : 'bad').replace('{green-fg}', '{white-fg}').replace('{/green-fg}', '{/white-fg}'));
+    this.put(this.head, paint(fit(` ${h.text}`, cols), h.tone === 'ok' ? 'ok' : 'bad').replace('{green-fg}', '{white-fg}').replace('{/green-fg}', '{/white-fg}'));
 
     const body = rows - 2;
     const logHeight = this.fullLog ? body : Math.max(5, Math.floor(body * 0.4));
     const topHeight = body - logHeight;
     for (const el of [this.tree, this.details]) {
-      if (this.fullLog) el.hide();
-      else {
-        el.show();
-        el.height = topHeight;
-      }
+      this.visible(el, !this.fullLog);
+      if (!this.fullLog) this.layout(el, 'height', topHeight);
     }
-    this.logBox.top = 1 + (this.fullLog ? 0 : topHeight);
-    this.logBox.height = logHeight;
+    this.layout(this.logBox, 'top', 1 + (this.fullLog ? 0 : topHeight));
+    this.layout(this.logBox, 'height', logHeight);
 
     if (!this.fullLog) {
       this.paintTree(Math.max(1, (this.tree.width as number) - 2), Math.max(1, topHeight - 2));
       const width = Math.max(1, (this.details.width as number) - 2);
-      this.details.setContent(detailLines(this.snap, this.row()).slice(0, Math.max(1, topHeight - 2)).map((l) => esc(fit(l, width))).join('\n'));
+      this.put(this.details, detailLines(this.snap, this.row()).slice(0, Math.max(1, topHeight - 2)).map((l) => esc(fit(l, width))).join('\n'));
     }
     this.paintLog(cols - 2, logHeight - 2);
     this.paintFooter(cols);
     this.paintOverlay();
+    if (!this.dirty) return;
+    this.dirty = false;
     screen.render();
   }
 
@@ -221,7 +285,7 @@ export class Dashboard {
       const line = r.badge ? `${esc(text.padEnd(width - r.badge.text.length))}${paint(r.badge.text, r.badge.tone)}` : esc(text);
       return r.key === this.selected ? `{inverse}${line}{/inverse}` : line;
     });
-    this.tree.setContent(lines.join('\n') || 'no repos you may read');
+    this.put(this.tree, lines.join('\n') || 'no repos you may read');
   }
 
   private paintLog(width: number, height: number): void {
@@ -230,9 +294,10 @@ export class Dashboard {
     const w = this.log.window(Math.max(1, height));
     const state = this.log.follow ? 'following' : `paused, ${w.fromEnd} newer`;
     const search = this.log.term ? `  /${this.log.term}` : '';
-    this.logBox.setLabel(` logs ${what} (${state})${esc(search)} `);
+    this.label(this.logBox, ` logs ${what} (${state})${esc(search)} `);
     const term = this.log.term.toLowerCase();
-    this.logBox.setContent(
+    this.put(
+      this.logBox,
       w.lines
         .map((l) => {
           const line = fit(l, width);
@@ -246,43 +311,43 @@ export class Dashboard {
 
   private paintFooter(cols: number): void {
     if (this.typing !== null) {
-      this.foot.setContent(esc(fit(`/${this.typing}`, cols - 1)) + '{inverse} {/inverse}');
+      this.put(this.foot, esc(fit(`/${this.typing}`, cols - 1)) + '{inverse} {/inverse}');
       return;
     }
     const keys = this.overlay ? overlayKeys(this.overlay) : footer(actionKeys(this.snap, this.row()), cols - 1);
-    this.foot.setContent(esc(fit(` ${keys}`, cols)));
+    this.put(this.foot, esc(fit(` ${keys}`, cols)));
   }
 
   private paintOverlay(): void {
     const o = this.overlay;
     if (!o) {
-      this.pop.hide();
+      this.visible(this.pop, false);
       return;
     }
-    this.pop.show();
-    this.pop.setFront();
+    if (!this.pop.visible) this.pop.setFront();
+    this.visible(this.pop, true);
     const width = Math.max(1, (this.pop.width as number) - 2);
     const height = Math.max(1, (this.pop.height as number) - 2);
     let lines: string[];
     switch (o.kind) {
       case 'help':
-        this.pop.setLabel(' keys ');
+        this.label(this.pop, ' keys ');
         lines = helpLines(actionKeys(this.snap, this.row())).map((l) => esc(fit(l, width)));
         break;
       case 'confirm':
-        this.pop.setLabel(' confirm ');
+        this.label(this.pop, ' confirm ');
         lines = ['', esc(fit(o.question, width)), '', esc('y: yes   n / Esc: no')];
         break;
       case 'choose':
-        this.pop.setLabel(` ${esc(o.title)} `);
+        this.label(this.pop, ` ${esc(o.title)} `);
         lines = o.items.map((it, i) => (i === o.index ? `{inverse}${esc(fit(it.label, width))}{/inverse}` : esc(fit(it.label, width))));
         break;
       case 'output':
-        this.pop.setLabel(` ${esc(o.title)}${o.running ? ' (running)' : ''} `);
+        this.label(this.pop, ` ${esc(o.title)}${o.running ? ' (running)' : ''} `);
         lines = o.lines.slice(-height).map((l) => esc(fit(l, width)));
         break;
     }
-    this.pop.setContent(lines.join('\n'));
+    this.put(this.pop, lines.join('\n'));
   }
 
   // ---------------------------------------------------------------- keys
@@ -360,7 +425,10 @@ export class Dashboard {
     this.refreshOrPaint();
   }
 
+  /** After a key: a new snapshot only when the selection moved to another branch (its CPU and memory are read then). */
   private refreshOrPaint(): void {
+    const f = this.focus();
+    if (`${f?.repo}/${f?.branch}` !== this.focused) return this.refresh();
     this.rows = treeRows(this.snap, this.collapsed);
     this.followSelected();
     this.paint();
@@ -519,6 +587,8 @@ export function describeEvent(e: ServiceEvent): string {
       return `${e.process.runner}.${e.process.index} restarted (pid ${e.process.pid ?? '-'})`;
     case 'process-crash-loop':
       return `${e.process.runner}.${e.process.index} is crash-looping`;
+    case 'operation':
+      return `${e.what} by ${e.user} ${e.phase === 'started' ? 'started' : e.ok ? 'finished' : 'failed'}`;
     case 'process-stopped':
       return `${e.process.runner}.${e.process.index} stopped`;
     case 'config-applied':

@@ -32,6 +32,8 @@ export interface ReleaseInfo {
   user: string;
   time: number;
   durationMs: number;
+  /** what made it: the commit's subject, `rollback to r2`, `config: env X changed` */
+  what?: string;
 }
 
 export interface BranchInfo {
@@ -60,10 +62,13 @@ export interface Snapshot {
   now: number;
 }
 
-/** `12s`, `5m`, `3h`, `2d`: short enough for a tree row at 80 columns. */
+/**
+ * `<1m`, `5m`, `3h`, `2d`: short enough for a tree row at 80 columns, and changing at most once a
+ * minute, so an idle dashboard has nothing to redraw between its coarse refreshes.
+ */
 export function age(ms: number): string {
   const s = Math.max(0, Math.floor(ms / 1000));
-  if (s < 60) return `${s}s`;
+  if (s < 60) return '<1m';
   if (s < 3600) return `${Math.floor(s / 60)}m`;
   if (s < 86_400) return `${Math.floor(s / 3600)}h`;
   return `${Math.floor(s / 86_400)}d`;
@@ -185,7 +190,7 @@ export function detailLines(s: Snapshot, row: TreeRow | undefined): string[] {
   for (const p of procs) lines.push(`  ${processLine(p, s.now)}${p.release !== b.current ? `  (${p.release})` : ''}`);
   lines.push('', b.releases.length ? 'releases' : 'releases: none yet');
   for (const r of b.releases.slice(-SHOWN_RELEASES).reverse()) {
-    lines.push(`  ${r.id === b.current ? '*' : ' '} ${r.id.padEnd(4)} ${r.commit.slice(0, 7)}  ${age(s.now - r.time).padStart(3)} ago  ok  by ${r.user}`);
+    lines.push(`  ${r.id === b.current ? '*' : ' '} ${r.id.padEnd(4)} ${r.commit.slice(0, 7)}  ${age(s.now - r.time).padStart(3)} ago  ok  by ${r.user}${r.what ? `  ${r.what}` : ''}`);
   }
   return lines;
 }

@@ -3,8 +3,11 @@ import type { Readable, Writable } from 'node:stream';
 import type { TerminalInput, TerminalOutput } from './terminal.ts';
 
 /** blessed's two classes that install process-wide handlers when their first instance is made. */
-const Screen = (blessed as unknown as { Screen: { _bound?: boolean } }).Screen;
-const Program = (blessed as unknown as { Program: { _bound?: boolean } }).Program;
+type Handlers = Record<string, unknown> & { _bound?: boolean };
+const Screen = (blessed as unknown as { Screen: Handlers }).Screen;
+const Program = (blessed as unknown as { Program: Handlers }).Program;
+const SCREEN_HANDLERS = ['_exceptionHandler', '_sigtermHandler', '_sigintHandler', '_sigquitHandler', '_exitHandler'];
+const noop = () => {};
 
 /**
  * Environment variables blessed reads from the process to guess the terminal: the gateway's
@@ -18,6 +21,16 @@ const TERMINAL_GUESSES = ['TMUX', 'TERM_PROGRAM', 'ITERM_SESSION_ID', 'COLORTERM
  * dashboard must never be able to end the gateway, so they are marked as installed already.
  * blessed clears the marks when its last screen goes, so they are set before every screen.
  */
+/**
+ * Destroys a screen. When blessed's last screen goes it removes the handlers it believes it
+ * installed: they are given as functions that were never added, so removing them is harmless.
+ */
+export function closeScreen(screen: blessed.Widgets.Screen): void {
+  for (const name of SCREEN_HANDLERS) Screen[name] ??= noop;
+  Program._exitHandler ??= noop;
+  screen.destroy();
+}
+
 export function openScreen(input: TerminalInput, output: TerminalOutput): blessed.Widgets.Screen {
   Screen._bound = true;
   Program._bound = true;

@@ -5,7 +5,7 @@ import type { Logger } from '../lib/log.ts';
 import type { ServiceEvent } from '../service/events.ts';
 import { Dashboard, type LogFeed } from './dashboard.ts';
 import type { Snapshot } from './model.ts';
-import { openScreen } from './screen.ts';
+import { closeScreen, openScreen } from './screen.ts';
 import { TerminalInput, TerminalOutput } from './terminal.ts';
 
 /** The session's side of the SSH channel, as the dashboard needs it. */
@@ -22,7 +22,8 @@ export interface DashboardSession {
   cols: number;
   rows: number;
   user: string;
-  snapshot: () => Snapshot;
+  snapshot: (focus?: { repo: string; branch: string }) => Snapshot;
+  retime: (snap: Snapshot, focus?: { repo: string; branch: string }) => Snapshot;
   subscribe: (fn: (e: ServiceEvent) => void) => () => void;
   run: (argv: string[], out: Pusher) => Promise<number>;
   logs: LogFeed;
@@ -52,7 +53,7 @@ export function runDashboard(s: DashboardSession): Promise<number> {
       } finally {
         try {
           // Leaves the alternate screen and shows the cursor again.
-          screen?.destroy();
+          if (screen) closeScreen(screen);
         } catch (err) {
           reportInternal(s.log, err, { user: s.user, during: 'closing the dashboard' });
         }
@@ -82,6 +83,7 @@ export function runDashboard(s: DashboardSession): Promise<number> {
       dashboard = new Dashboard({
         screen,
         snapshot: s.snapshot,
+        retime: s.retime,
         subscribe: s.subscribe,
         run: s.run,
         logs: s.logs,

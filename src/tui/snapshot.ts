@@ -2,6 +2,7 @@ import os from 'node:os';
 import { slipwayVersion } from '../lib/version.ts';
 import { readProcUsage } from '../runners/proc-stat.ts';
 import { describeRole } from '../service/access.ts';
+import type { Release } from '../deploy/releases.ts';
 import type { Service } from '../service/service.ts';
 import type { BranchInfo, ProcessInfo, Snapshot } from './model.ts';
 
@@ -31,15 +32,17 @@ export class UsageSampler {
  * What `user` may see, asked of the service: the same queries the ssh commands use, and the one
  * access decision (branchesFor) for what may be read and operated.
  */
-export function takeSnapshot(service: Service, user: string, sampler: UsageSampler, now = Date.now()): Snapshot {
+export function takeSnapshot(service: Service, user: string, sampler: UsageSampler, focus?: { repo: string; branch: string }, now = Date.now()): Snapshot {
   const role = service.role(user);
   const operable = new Set(service.branchesFor(user, 'operate').map((b) => `${b.repo}/${b.branch}`));
   const pids = new Set<number>();
   const branches: BranchInfo[] = service.branchesFor(user, 'read').map(({ repo, branch }) => {
     const cfg = service.branch(repo, branch);
     const { current, releases } = service.releasesOf(repo, branch);
+    // /proc is read only for the branch whose details are shown.
+    const sampled = focus?.repo === repo && focus.branch === branch;
     const processes: ProcessInfo[] = service.processes(repo, branch).map((p) => {
-      if (p.pid !== null) pids.add(p.pid);
+      if (p.pid !== null && sampled) pids.add(p.pid);
       return {
         runner: p.runner,
         index: p.index,
@@ -49,14 +52,14 @@ export function takeSnapshot(service: Service, user: string, sampler: UsageSampl
         port: p.port,
         startedAt: p.startedAt,
         restarts: p.restarts,
-        ...(p.pid !== null && p.state === 'running' ? sampler.sample(p.pid, now) : {}),
+        ...(p.pid !== null && p.state === 'running' && sampled ? sampler.sample(p.pid, now) : {}),
       };
     });
     return {
       repo,
       branch,
       runners: Object.values(cfg.runners).map((r) => ({ name: r.name, type: r.type, count: r.type === 'NginxStatic' ? 0 : r.processCount })),
-      releases: releases.map((r) => ({ id: r.id, commit: r.commit, user: r.user, time: r.time, durationMs: r.durationMs })),
+      releases: releases.map((r) => ({ id: r.id, commit: r.commit, user: r.user, time: r.time, durationMs: r.durationMs, what: releaseWhat(r) })),
       current,
       activity: service.activity(repo, branch),
       lastDeploy: lastDeployShown(service, repo, branch),
@@ -75,6 +78,29 @@ export function takeSnapshot(service: Service, user: string, sampler: UsageSampl
     branches,
     now,
   };
+}
+
+/**
+ * The last snapshot at a later time: ages move on and the focus branch's CPU and memory are read
+ * again, without asking the service anything (what it changes arrives as events).
+ */
+export function retime(snap: Snapshot, sampler: UsageSampler, focus?: { repo: string; branch: string }, now = Date.now()): Snapshot {
+  return {
+    ...snap,
+    now,
+    branches: snap.branches.map((b) =>
+      focus?.repo !== b.repo || focus.branch !== b.branch
+        ? b
+        : { ...b, processes: b.processes.map((p) => (p.pid !== null && p.state === 'running' ? { ...p, ...sampler.sample(p.pid, now) } : p)) },
+    ),
+  };
+}
+
+/** One short phrase for how a release came to be. */
+function releaseWhat(r: Release): string | undefined {
+  if (r.kind === 'rollback') return `rollback to ${r.rollbackOf ?? '?'}`;
+  if (r.kind === 'config') return `config: ${(r.changes ?? []).join(', ') || 'changed'}`;
+  return r.subject;
 }
 
 function configShown(service: Service): Snapshot['config'] {

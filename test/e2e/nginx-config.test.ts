@@ -76,7 +76,7 @@ describe('nginx and the config', () => {
     fs.writeFileSync(domainFile(), GOOD + '    nginx_extra_config: "bogus_directive on;"\n');
     const before_ = inst.output.length;
     inst.proc!.kill('SIGHUP');
-    const refused = await waitFor(() => /config reload refused: (.*)/.exec(inst.output.slice(before_))?.[1], 20_000, 'the refusal');
+    const refused = await waitFor(() => /config reload refused, the config on disk is not applied: (.*)/.exec(inst.output.slice(before_))?.[1], 20_000, 'the refusal');
     assert.match(refused, /^domains\/app\.test\.yml: nginx refused the configuration: unknown directive "bogus_directive" \(generated app\.test\.conf line \d+\)$/);
     assert.equal(JSON.parse((await web(httpPort, 'app.test')).body).version, 'v1');
     const c = await check(inst.configDir);

@@ -73,7 +73,7 @@ describe('system nginx (managed: false)', () => {
     fs.writeFileSync(domain, 'ssl: false\nlocations:\n  /:\n    upstream: {repo: app, branch: main, runner: web}\n    nginx_extra_config: "no_such_directive 1;"\n');
     const at = inst.output.length;
     inst.proc!.kill('SIGHUP');
-    const refused = await waitFor(() => /config reload refused: (.*)/.exec(inst.output.slice(at))?.[1], 20_000, 'the refusal');
+    const refused = await waitFor(() => /config reload refused, the config on disk is not applied: (.*)/.exec(inst.output.slice(at))?.[1], 20_000, 'the refusal');
     assert.match(refused, /^domains\/app\.test\.yml: nginx refused the configuration: unknown directive "no_such_directive"/);
     assert.deepEqual(snapshot(), before_);
     assert.equal(JSON.parse((await web(httpPort, 'app.test')).body).version, 'v1');

@@ -5,9 +5,11 @@
  * another.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { commitApp, newMarker, portRange, status, stopAll } from './helpers/deploy.ts';
-import { startInstance, type Instance } from './helpers/instance.ts';
+import { commitApp, httpGet, newMarker, portRange, status, stopAll } from './helpers/deploy.ts';
+import { assertNoStackTrace, startInstance, type Instance } from './helpers/instance.ts';
 import { rowWith, Terminal } from './helpers/tui.ts';
 
 const marker = newMarker();
@@ -60,27 +62,49 @@ describe('the dashboard over ssh -t', () => {
     const screen = await t.waitFor(/running 1\/1[\s\S]*running 1\/1/, 'both runners running');
     assert.match(rowWith(screen, 'slipway 0.1.0'), /alice \(admin\)\s+config applied/);
     assert.match(rowWith(screen, 'shop'), /- shop/);
-    assert.match(rowWith(screen, ' main '), /main\s+r1 [0-9a-f]{7} \d+s/);
+    assert.match(rowWith(screen, ' main '), /main\s+r1 [0-9a-f]{7} <1m/);
     assert.match(rowWith(screen, 'worker'), /worker\s+running 1\/1/);
     assert.match(rowWith(screen, 'staging'), /staging\s+not deployed/);
     // The first runner is selected, so the details and the log pane are about web.
     assert.match(screen, /shop\/main web \(NginxBackend, 1 process\)/);
     assert.match(screen, /logs shop\/main web \(following\)/);
     const web = (await status(inst, 'alice', 'shop', 'main')).processes.find((p) => p.runner === 'web')!;
-    assert.match(rowWith(screen, 'web.0'), new RegExp(`web\\.0\\s+${web.pid}\\s+${web.port}\\s+up \\d+s\\s+0`));
-    assert.match(screen, /\* r1\s+[0-9a-f]{7}\s+\d+s ago\s+ok\s+by alice/);
+    assert.match(rowWith(screen, 'web.0'), new RegExp(`web\\.0\\s+${web.pid}\\s+${web.port}\\s+up <1m\\s+0`));
+    assert.match(screen, /\* r1\s+[0-9a-f]{7}\s+<1m ago\s+ok\s+by alice/);
     assert.match(rowWith(screen, 'q quit'), /r restart {2}b rebuild/);
     t.keys('q');
     await t.waitFor(/\[ssh exited 0\]/, 'ssh to end after q');
+  });
+
+  test('the log pane follows the selected runner live; / keeps matching lines; l shows it full-screen', async () => {
+    const t = open('alice');
+    await t.waitFor(/logs shop\/main web \(following\)[\s\S]*web\.0 \| listening on/, 'the web log tail');
+    const web = (await status(inst, 'alice', 'shop', 'main')).processes.find((p) => p.runner === 'web')!;
+    const probe = `/probe-${Date.now()}`;
+    assert.equal((await httpGet(web.port!, probe)).status, 200);
+    await t.waitFor(new RegExp(`web\\.0 \\| request GET ${probe}`), 'the request in the log pane', 1500);
+    t.keys('/');
+    t.type('probe-');
+    t.keys('Enter');
+    const searched = await t.waitFor(/logs shop\/main web \(following\)\s+\/probe- /, 'the search in the pane label');
+    const paneRows = searched.split('\n').filter((r) => / \| /.test(r));
+    assert.ok(paneRows.length > 0 && paneRows.every((r) => r.includes('probe-')), `lines without the term:\n${searched}`);
+    t.keys('Escape');
+    t.keys('l');
+    const full = await t.waitFor(/^┌─ logs shop\/main web/m, 'the full-screen log right under the header');
+    assert.doesNotMatch(full, /┌─ apps/);
+    t.keys('q');
+    await t.waitFor(/\[ssh exited 0\]/, 'ssh to end');
   });
 
   test('a push while it is open shows the new release and its events without a key press', async () => {
     const t = open('alice');
     await t.waitFor(/main\s+r1 /, 'the first release');
     await push('2');
-    const screen = await t.waitFor(/main\s+r2 [0-9a-f]{7}/, 'the second release in the tree', 5000);
-    assert.match(screen, /slipway \| deploy r2 of [0-9a-f]{7} started by alice/);
-    assert.match(await t.waitFor(/slipway \| deploy r2 finished/, 'the finished deploy in the log pane', 2000), /\* r2 /);
+    await t.waitFor(/main\s+r2 [0-9a-f]{7}/, 'the second release in the tree', 5000);
+    const screen = await t.waitFor(/slipway \| deploy r2 finished/, 'the finished deploy in the log pane', 2000);
+    assert.match(screen, /slipway \| deploy r2: Switch/);
+    assert.match(screen, /\* r2 +[0-9a-f]{7} .* by alice {2}version 2/);
     t.keys('C-c');
     await t.waitFor(/\[ssh exited 0\]/, 'ssh to end after Ctrl-C');
   });
@@ -103,21 +127,31 @@ describe('the dashboard over ssh -t', () => {
     assert.match(screen, /restart shop\/main/);
     const afterRestart = (await status(inst, 'alice', 'shop', 'main')).processes.find((p) => p.runner === 'worker')!;
     assert.notEqual(afterRestart.pid, before.pid, 'the worker was not restarted');
+    // Audited like the ssh command, as done from the dashboard; the refused n left no entry.
+    const audit = fs.readFileSync(path.join(inst.dataDir, 'audit.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const restarts = audit.filter((e) => e.action === 'restart');
+    assert.equal(restarts.length, 1, JSON.stringify(audit));
+    assert.equal(restarts[0]!.via, 'tui');
+    assert.equal(restarts[0]!.user, 'alice');
+    assert.equal(restarts[0]!.result, 'ok');
+    assert.match(String(restarts[0]!.fingerprint), /^SHA256:/);
     t.keys('Enter');
     await t.waitFor(new RegExp(`worker\\.0\\s+${afterRestart.pid}\\s`), 'the new pid in the details');
   });
 
-  test('rollback offers the kept releases and switches to the chosen one after confirmation', async () => {
+  test('rollback offers the kept releases and brings the chosen one back after confirmation', async () => {
     const t = open('alice');
-    await t.waitFor(/main\s+r2 /, 'the current release');
+    const screen = await t.waitFor(/main\s+r2 [\s\S]* r1 +[0-9a-f]{7} /, 'the current release and r1');
+    const r1 = / r1 +([0-9a-f]{7}) /.exec(screen)![1]!;
     t.keys('R');
-    await t.waitFor(/rollback shop\/main to[\s\S]*r1 +[0-9a-f]{7} +by alice/, 'the release list');
+    await t.waitFor(new RegExp(`rollback shop/main to[\\s\\S]*r1 +${r1} +by alice`), 'the release list');
     t.keys('Enter');
-    await t.waitFor(/roll shop\/main back to r1 \([0-9a-f]{7}\)\?/, 'the confirmation');
+    await t.waitFor(new RegExp(`roll shop/main back to r1 \\(${r1}\\)\\?`), 'the confirmation');
     t.keys('y');
     await t.waitFor(/done; Enter or Esc closes this/, 'the rollback to finish', 30_000);
     t.keys('Escape');
-    await t.waitFor(/main\s+r1 [0-9a-f]{7}[\s\S]*\* r1 /, 'r1 current in tree and details');
+    // The rollback is a release of its own, running r1's commit.
+    await t.waitFor(new RegExp(`main\\s+r3 ${r1}[\\s\\S]*\\* r3 +${r1} .*rollback to r1`), 'r3 (r1 brought back) current in tree and details');
   });
 
   test('a read-only user sees the tree but is offered no action, and the action keys do nothing', async () => {
@@ -158,6 +192,7 @@ describe('the dashboard over ssh -t', () => {
     const r = await inst.ssh('alice', ['status', 'shop', 'main']);
     assert.equal(r.code, 0, r.stderr);
     assert.ok(inst.proc && inst.proc.exitCode === null, 'the gateway is still running');
+    assertNoStackTrace(inst);
   });
 
   test('without a pty, a session with no command prints the help', async () => {

@@ -41,7 +41,7 @@ function snap(branches: BranchInfo[], over: Partial<Snapshot> = {}): Snapshot {
 }
 
 test('ages read as the shortest unit that fits', () => {
-  assert.deepEqual([age(4_000), age(125_000), age(3 * 3_600_000 + 5), age(2 * 86_400_000)], ['4s', '2m', '3h', '2d']);
+  assert.deepEqual([age(4_000), age(59_999), age(125_000), age(3 * 3_600_000 + 5), age(2 * 86_400_000)], ['<1m', '<1m', '2m', '3h', '2d']);
 });
 
 test('the header names host, user and role, version, and a refused config with its first problem', () => {
@@ -87,7 +87,7 @@ test('details of a runner: its processes with pid, port, uptime, restarts, CPU a
   const row = treeRows(s, new Set()).find((r) => r.runner === 'web');
   const text = detailLines(s, row).join('\n');
   assert.match(text, /^shop\/main web \(NginxBackend, 2 processes\)$/m);
-  assert.match(text, /last deploy r3: failed \(build exited 3\) 20s ago/);
+  assert.match(text, /last deploy r3: failed \(build exited 3\) <1m ago/);
   assert.match(text, /web\.0\s+101\s+61000\s+up 5m\s+0\s+1\.3%\s+42\.0M/);
   assert.match(text, /web\.1\s+102\s+61001\s+up 5m\s+2\s+-\s+-/);
   assert.doesNotMatch(text, /worker\.0/);

@@ -69,6 +69,7 @@ test('a failure inside one dashboard closes it with a message; another dashboard
       rows: 24,
       user: 'alice',
       snapshot: snap,
+      retime: (s) => s,
       subscribe: (fn) => {
         listeners.add(fn);
         return () => listeners.delete(fn);
@@ -104,4 +105,5 @@ test('a failure inside one dashboard closes it with a message; another dashboard
   assert.equal(await doneB, 0);
   assert.equal(listeners.size, 0);
   assert.equal(listenerCounts(), before);
+  assert.deepEqual(logged.filter((l) => /internal error/.test(l) && !/boom in a view/.test(l)), [], 'closing the last dashboard failed');
 });

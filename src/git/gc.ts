@@ -52,6 +52,14 @@ export class GcBusyError extends Error {
   }
 }
 
+/** A ref moved meanwhile to an object this gc would drop: nothing was removed; run it again. */
+export class GcRaceError extends Error {
+  constructor(oid: string) {
+    super(`a ref moved to ${oid.slice(0, 12)} during the gc, which it would have dropped; nothing was removed, run it again`);
+    this.name = 'GcRaceError';
+  }
+}
+
 const YIELD_EVERY = 500;
 const MTIMES_MAGIC = 0x4d544d45; // 'MTME'
 
@@ -156,7 +164,7 @@ async function collect(gitDir: string, opts: GcOptions, work: string): Promise<G
     const droppedSet = new Set(dropped);
     const kept = (oid: string) => reach.all.has(oid) || rescued.all.has(oid);
     const refsMoved = reachesDropped(store, currentRoots(gitDir, opts, store, false), kept, droppedSet);
-    if (refsMoved) throw new GitFormatError(`refs moved to ${refsMoved.slice(0, 12)}, which this gc would drop; run it again`);
+    if (refsMoved) throw new GcRaceError(refsMoved);
     const old = snap.packs.filter((p) => !newIdx.has(p.idxPath));
     for (const p of old) fs.rmSync(p.idxPath, { force: true });
     for (const p of old) {

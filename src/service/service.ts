@@ -10,7 +10,7 @@ import { branchForRelease, configDigest, describeChanges, releaseConfigOf } from
 import { currentRelease, ReleaseStore, type Release } from '../deploy/releases.ts';
 import type { Pusher } from '../deploy/report.ts';
 import { releaseSpecs } from '../deploy/specs.ts';
-import { GcBusyError, type GcResult } from '../git/gc.ts';
+import { GcBusyError, GcRaceError, type GcResult } from '../git/gc.ts';
 import { moveRef } from '../git/move-ref.ts';
 import { ObjectStore } from '../git/object-store.ts';
 import { readRef, RefUpdateError } from '../git/refs.ts';
@@ -592,6 +592,7 @@ export class Service {
       return await this.housekeeping.gc(repoName);
     } catch (err) {
       if (err instanceof GcBusyError) throw new UserError(`${err.message}; try again when it is done`);
+      if (err instanceof GcRaceError) throw new UserError(err.message);
       throw err;
     }
   }

@@ -22,6 +22,7 @@ import { startSlipway, type SlipwayInstance } from './slipway-instance.ts';
 import { historyMarkdown, measureHistory, ratioLine, type HistoryResult } from './history.ts';
 import { measureDashboards, printDashboardRows } from './dashboards.ts';
 import { LONG_HISTORY, ensureLongHistory } from './history-gen.ts';
+import { benchGc, gcMarkdown, type GcBenchResult } from './gc.ts';
 import { logsFollowRows, measureLogsFollow, type LogsFollowResult } from './logs-follow.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -630,6 +631,7 @@ async function main(): Promise<number> {
   // Real-history workload: a long generated history pushed whole, cloned, then pushed and fetched
   // incrementally (bench/history.ts), against native git over OpenSSH and over file://.
   let history: HistoryResult | undefined;
+  let gcBench: GcBenchResult | undefined;
   if (opt.history && !opt.nativeOnly) {
     const spec = opt.quick ? LONG_HISTORY.quick : LONG_HISTORY.full;
     log(`real-history workload: ${spec.commits} commits over ${spec.files} files, ${spec.branches} branches, ${spec.tags} tags (git fast-import, cached)`);
@@ -637,6 +639,8 @@ async function main(): Promise<number> {
     process.env.SLIPWAY_LOG_LEVEL ??= 'debug'; // the server logs its event-loop delay per push
     history = await measureHistory({ dir: join(runDir, 'history'), key, gitEnv, sshd }, source, { log });
     log(ratioLine(history));
+    log('gc workload: the same history laid down as 21 pushes; slipway gc against git gc and git repack -a -d (bench/gc.ts)');
+    gcBench = await benchGc(source);
   }
   await sshd.stop();
   // What open dashboards cost a push and an idle gateway (bench/dashboards.ts).
@@ -673,6 +677,7 @@ async function main(): Promise<number> {
       : []),
   ];
   if (history) md.push(...historyMarkdown(history), '');
+  if (gcBench) md.push('Repository gc of that history after 21 pushes:', '', gcMarkdown([gcBench]), '');
   if (dashboardMd.length) md.push(...dashboardMd, '');
   console.log(md.join('\n'));
   return 0;

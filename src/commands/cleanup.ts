@@ -3,7 +3,7 @@ import type { Command } from './types.ts';
 export const cleanup: Command = {
   name: 'cleanup',
   usage: '',
-  summary: 'remove checkouts that no kept release uses',
+  summary: 'remove checkouts that no kept release uses (admin)',
   argCounts: [0],
   needs: { action: 'admin', repoArg: false },
   async run(ctx) {

@@ -3,7 +3,7 @@ import { defineCommand } from './types.ts';
 export const customCmds = defineCommand({
   name: 'custom_cmds',
   usage: '<repo> <branch> [<name>...]',
-  summary: "run a branch's configured custom_cmds in its current checkout, in order, stopping at the first that fails (none named: list them)",
+  summary: "run a branch's custom_cmds in order, stopping at a failure (none named: list them)",
   argCounts: [2, 3],
   repeats: true,
   needs: { action: 'operate', repoArg: true },

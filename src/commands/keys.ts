@@ -15,7 +15,7 @@ export interface KeysJson {
 export const keys = defineCommand({
   name: 'keys',
   usage: '',
-  summary: 'every user, its role and its keys (type, fingerprint, comment, file) (admin)',
+  summary: 'every user with its role, key types and fingerprints (admin)',
   argCounts: [0],
   flags: { json: JSON_FLAG },
   needs: { action: 'admin', repoArg: false },

@@ -9,7 +9,7 @@ export interface ListJson {
 export const list = defineCommand({
   name: 'list',
   usage: '',
-  summary: 'the repos you can see, their branches and runners with their types (as pyPaaS lists them)',
+  summary: "the repos you can see, their branches and runners with types (pyPaaS's layout)",
   argCounts: [0],
   flags: { json: JSON_FLAG },
   needs: null,

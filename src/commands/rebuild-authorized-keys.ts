@@ -4,7 +4,7 @@ import { defineCommand } from './types.ts';
 export const rebuildAuthorizedKeys = defineCommand({
   name: 'rebuild_authorized_keys',
   usage: '',
-  summary: "pyPaaS's command: nothing to do, keys are read from the config dir's keys/",
+  summary: "pyPaaS's command: nothing to do, keys/ is read live",
   argCounts: [0],
   needs: null,
   async run(ctx) {

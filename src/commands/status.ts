@@ -184,7 +184,7 @@ function render(model: StatusJson, now: number, tty: boolean): string {
 export const status = defineCommand({
   name: 'status',
   usage: '[<repo> [<branch>]]',
-  summary: 'what runs: release and its age, last deploy, every runner and process, domains',
+  summary: 'what runs: release and age, last deploy, runners, processes, domains',
   argCounts: [0, 1, 2],
   flags: { json: JSON_FLAG },
   needs: { action: 'read', repoArg: true },

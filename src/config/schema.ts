@@ -41,9 +41,20 @@ const DEFAULT_LIMITS: Limits = {
   idleTimeoutMs: 600_000,
   maxPackBytes: 1024 ** 3,
   maxSessionsPerConnection: 10,
+  maxObjectBytes: 256 * 1024 ** 2,
+  maxDeltaDepth: 4095, // git's own deepest (pack-objects never writes a deeper chain)
+  maxPushInflatedBytes: 8 * 1024 ** 3,
+  maxRefsPerPush: 10_000,
+  maxRefsPerRepo: 100_000,
+  maxMessageBytes: 1024 ** 2,
+  maxTreeEntries: 100_000,
+  maxCheckoutFiles: 200_000,
+  maxCheckoutBytes: 2 * 1024 ** 3,
   maxConnectionsPerUser: 10,
   maxSessionsPerUser: 10,
 };
+/** The object store reads delta chains up to this deep (src/git/push-limits.ts READABLE_DELTA_DEPTH). */
+const MAX_READABLE_DELTA_DEPTH = 10_000;
 const DEFAULT_LOG_LIMITS: LogLimits = { maxBytes: 10 * 1024 ** 2, keep: 5 };
 const DEFAULT_GC: GcSettings = { graceMs: 14 * 86_400_000, autoPacks: 16, autoLoose: 1000 };
 const DEFAULT_HEALTHCHECK_TIMEOUT = 30;
@@ -183,6 +194,15 @@ const limits = strict({
   idle_timeout: optional(seconds),
   max_pack_size: optional(size),
   max_sessions_per_connection: optional(positiveInt),
+  max_object_size: optional(size),
+  max_delta_depth: optional(z.int(expecting(`a whole number from 1 to ${MAX_READABLE_DELTA_DEPTH}`)).min(1).max(MAX_READABLE_DELTA_DEPTH)),
+  max_push_inflated: optional(size),
+  max_refs_per_push: optional(positiveInt),
+  max_refs_per_repo: optional(positiveInt),
+  max_message_size: optional(size),
+  max_tree_entries: optional(positiveInt),
+  max_checkout_files: optional(positiveInt),
+  max_checkout_size: optional(size),
   max_connections_per_user: optional(positiveInt),
   max_sessions_per_user: optional(positiveInt),
 }).transform((l): Limits => ({
@@ -196,6 +216,15 @@ const limits = strict({
   idleTimeoutMs: l.idle_timeout === undefined ? DEFAULT_LIMITS.idleTimeoutMs : Math.round(l.idle_timeout * 1000),
   maxPackBytes: l.max_pack_size ?? DEFAULT_LIMITS.maxPackBytes,
   maxSessionsPerConnection: l.max_sessions_per_connection ?? DEFAULT_LIMITS.maxSessionsPerConnection,
+  maxObjectBytes: l.max_object_size ?? DEFAULT_LIMITS.maxObjectBytes,
+  maxDeltaDepth: l.max_delta_depth ?? DEFAULT_LIMITS.maxDeltaDepth,
+  maxPushInflatedBytes: l.max_push_inflated ?? DEFAULT_LIMITS.maxPushInflatedBytes,
+  maxRefsPerPush: l.max_refs_per_push ?? DEFAULT_LIMITS.maxRefsPerPush,
+  maxRefsPerRepo: l.max_refs_per_repo ?? DEFAULT_LIMITS.maxRefsPerRepo,
+  maxMessageBytes: l.max_message_size ?? DEFAULT_LIMITS.maxMessageBytes,
+  maxTreeEntries: l.max_tree_entries ?? DEFAULT_LIMITS.maxTreeEntries,
+  maxCheckoutFiles: l.max_checkout_files ?? DEFAULT_LIMITS.maxCheckoutFiles,
+  maxCheckoutBytes: l.max_checkout_size ?? DEFAULT_LIMITS.maxCheckoutBytes,
   maxConnectionsPerUser: l.max_connections_per_user ?? DEFAULT_LIMITS.maxConnectionsPerUser,
   maxSessionsPerUser: l.max_sessions_per_user ?? DEFAULT_LIMITS.maxSessionsPerUser,
 }));

@@ -36,6 +36,25 @@ export interface Limits {
   maxPackBytes: number;
   /** Open session channels per connection. */
   maxSessionsPerConnection: number;
+  // What one push may make the gateway do (src/git/push-limits.ts), and one checkout.
+  /** Largest object of a push, inflated, in bytes. */
+  maxObjectBytes: number;
+  /** Longest delta chain a pushed pack may hold. */
+  maxDeltaDepth: number;
+  /** All objects of one push together, inflated, in bytes. */
+  maxPushInflatedBytes: number;
+  /** Ref updates in one push. */
+  maxRefsPerPush: number;
+  /** Refs one repo may hold. */
+  maxRefsPerRepo: number;
+  /** A pushed commit's or tag's message, in bytes. */
+  maxMessageBytes: number;
+  /** Entries of one pushed tree. */
+  maxTreeEntries: number;
+  /** Files a deploy's checkout may write. */
+  maxCheckoutFiles: number;
+  /** Bytes a deploy's checkout may write. */
+  maxCheckoutBytes: number;
 }
 
 /**

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { ObjectStore } from '../git/object-store.ts';
 import { parseCommit, parseTree } from '../git/objects.ts';
 import { UserError } from '../lib/errors.ts';
+import { checkCheckoutBounds, type CheckoutLimits } from './checkout-limits.ts';
 import { printable } from '../lib/text.ts';
 
 const tick = () => new Promise((r) => setImmediate(r));
@@ -26,9 +27,10 @@ export interface ExportResult {
  * symlinks kept. It is built under a temporary name and renamed at the end, so `dest` either is
  * complete or does not exist.
  */
-export async function exportCommit(store: ObjectStore, commit: string, dest: string): Promise<ExportResult> {
+export async function exportCommit(store: ObjectStore, commit: string, dest: string, limits: CheckoutLimits): Promise<ExportResult> {
   const obj = store.read(commit);
   if (!obj || obj.type !== 'commit') throw new UserError(`commit ${commit} not found`);
+  await checkCheckoutBounds(store, parseCommit(obj.data).tree, limits);
   const tmp = `${dest}.partial`;
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp, { recursive: true });

@@ -194,7 +194,7 @@ export class Deployer {
       report.step('Checkout', `${req.commit.slice(0, 12)} of ${repo}/${req.branch} as release ${id}`);
       // 0711: an app user passes through to its own checkout but lists nobody's.
       fs.mkdirSync(path.dirname(checkout), { recursive: true, mode: 0o711 });
-      const exported = await guard(() => exportCommit(req.store, req.commit, checkout));
+      const exported = await guard(() => exportCommit(req.store, req.commit, checkout, this.opts.config().global.limits));
       this.opts.isolator.own(confine, checkout);
       for (const s of exported.submodules) report.warn(`submodule '${s}' is not fetched: slipway deploys the repo's own files only`);
       for (const l of exported.outsideLinks) report.warn(`symlink ${l} points outside the checkout: not written`);

@@ -1,4 +1,5 @@
 import type { ObjectStore } from './object-store.ts';
+import { messageRefusal, treeEntriesRefusal, type PushLimits } from './push-limits.ts';
 import { fsckObject, fsckSpecialBlob, type SpecialBlob } from './fsck.ts';
 import { GitFormatError, parseCommit, parseTag, treeLinks, type ObjectType } from './objects.ts';
 
@@ -27,6 +28,7 @@ export class PushCheck {
   constructor(
     private readonly store: ObjectStore,
     private readonly had: (oid: string) => boolean,
+    private readonly limits?: PushLimits,
   ) {}
 
   /** What is wrong with the objects `tip` brings (a missing or malformed one), or null when it is complete and sound. */
@@ -85,6 +87,12 @@ export class PushCheck {
       const want = expected.get(oid);
       expected.delete(oid);
       if (want && obj.type !== want) return `${oid.slice(0, 12)} is a ${obj.type} where a ${want} is referred to`;
+      // Bounds first: parsing a huge message or tree is the cost they keep out.
+      const bound = !this.limits ? null
+        : obj.type === 'tree' ? treeEntriesRefusal(oid, obj.data, this.limits)
+        : obj.type === 'commit' || obj.type === 'tag' ? messageRefusal(obj.type, oid, obj.data, this.limits)
+        : null;
+      if (bound) return bound;
       const report = fsckObject(obj.type, obj.data);
       if (report.error) return `${obj.type} ${oid.slice(0, 12)} is malformed: ${report.error}`;
       for (const id of report.warnings) warnings.set(id, (warnings.get(id) ?? 0) + 1);

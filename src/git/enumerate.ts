@@ -85,6 +85,58 @@ export async function planShallow(store: ObjectStore, wants: string[], clientSha
 }
 
 /**
+ * Where `deepen-since` / `deepen-not` cut history (git's get_shallow_commits_by_rev_list, i.e.
+ * `rev-list --max-age=<since> --not <notTips> <wants>`): the commits kept are those reachable from
+ * the wants but neither from a `notTips` commit nor from a commit older than `since`; each kept
+ * commit with a parent not kept is a new boundary. Walked newest first, painting what is cut off
+ * (as git does), so it costs the part of history that is kept, not the whole of it.
+ */
+export async function planShallowByRevList(store: ObjectStore, wants: string[], clientShallows: Set<string>, since: number | null, notTips: string[]): Promise<ShallowPlan> {
+  const state = new Map<string, 'keep' | 'cut'>();
+  const queued = new Set<string>();
+  const heap = new CommitHeap();
+  let keepQueued = 0;
+  const enqueue = (oid: string, as: 'keep' | 'cut') => {
+    const was = state.get(oid);
+    if (was === 'cut' || was === as) return;
+    if (was === 'keep' && queued.has(oid)) keepQueued--;
+    state.set(oid, as);
+    if (as === 'keep') keepQueued++;
+    if (!queued.has(oid)) {
+      queued.add(oid);
+      heap.push(oid, commitOf(store, oid).committerTime);
+    }
+  };
+  for (const c of peelWants(store, notTips).commits) enqueue(c, 'cut');
+  for (const c of peelWants(store, wants).commits) enqueue(c, 'keep');
+  const kept: string[] = [];
+  let steps = 0;
+  while (keepQueued > 0) {
+    const oid = heap.pop()!;
+    queued.delete(oid);
+    if (++steps % 500 === 0) await tick();
+    const commit = commitOf(store, oid);
+    if (state.get(oid) === 'keep') {
+      keepQueued--;
+      if (since === null || commit.committerTime >= since) {
+        kept.push(oid);
+        for (const p of commit.parents) enqueue(p, 'keep');
+        continue;
+      }
+      state.set(oid, 'cut'); // older than `since`: it and its ancestors are cut off
+    }
+    for (const p of commit.parents) enqueue(p, 'cut');
+  }
+  const keep = new Set(kept.filter((c) => state.get(c) === 'keep'));
+  if (keep.size === 0) throw new EnumerateError('no commits selected for shallow requests');
+  const stops = new Set<string>();
+  for (const c of keep) if (commitOf(store, c).parents.some((p) => !keep.has(p))) stops.add(c);
+  const shallow = [...stops].filter((c) => !clientShallows.has(c));
+  const unshallow = [...clientShallows].filter((c) => keep.has(c) && !stops.has(c) && commitOf(store, c).parents.length > 0);
+  return { stops, shallow, unshallow };
+}
+
+/**
  * The objects a fetch must send: everything reachable from the wants that the client lacks.
  * Commits are walked newest first from the wants and the haves together (git's paint-down): an
  * ancestor of a have is on the client, and the walk stops once only such commits are left, so a

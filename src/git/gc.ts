@@ -13,11 +13,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { listDir } from '../lib/fs-util.ts';
+import { listDir, writeNewFileDurably } from '../lib/fs-util.ts';
 import { noteObjectsRemoved, ObjectStore, packedEntryAt, type GitObject, type PackedEntry } from './object-store.ts';
 import { GitFormatError, isOid, parseCommit, parseTag, treeLinks } from './objects.ts';
 import { PackFile } from './pack-file.ts';
-import { indexPack } from './pack-indexer.ts';
+import { encodeIdx } from './pack-format.ts';
 import { writePack } from './pack-writer.ts';
 import { pinnedObjects } from './pins.ts';
 import { listRefs } from './refs.ts';
@@ -52,6 +52,14 @@ export class GcBusyError extends Error {
   }
 }
 
+/** A ref moved meanwhile to an object this gc would drop: nothing was removed; run it again. */
+export class GcRaceError extends Error {
+  constructor(oid: string) {
+    super(`a ref moved to ${oid.slice(0, 12)} during the gc, which it would have dropped; nothing was removed, run it again`);
+    this.name = 'GcRaceError';
+  }
+}
+
 const YIELD_EVERY = 500;
 const MTIMES_MAGIC = 0x4d544d45; // 'MTME'
 
@@ -68,6 +76,8 @@ interface SnapPack {
 interface Snapshot {
   packs: SnapPack[];
   loose: Map<string, number>;
+  /** every packed copy of each object: which pack, which index position */
+  copies: Map<string, Array<{ pack: SnapPack; pos: number }>>;
 }
 
 /** Counts a repo's packs and loose objects, for deciding whether a gc is due. */
@@ -81,9 +91,20 @@ export function objectFileCounts(gitDir: string): { packs: number; loose: number
 
 export async function gc(gitDir: string, opts: GcOptions): Promise<GcResult> {
   const unlock = lockGc(gitDir);
+  let work: string | undefined;
+  try {
+    work = fs.mkdtempSync(path.join(gitDir, 'objects', 'incoming-gc-'));
+    return await collect(gitDir, opts, work);
+  } finally {
+    if (work) fs.rmSync(work, { recursive: true, force: true });
+    unlock();
+  }
+}
+
+/** The gc itself, under the lock; new packs are prepared in `work`. */
+async function collect(gitDir: string, opts: GcOptions, work: string): Promise<GcResult> {
   const objects = path.join(gitDir, 'objects');
   const packDir = path.join(objects, 'pack');
-  const work = fs.mkdtempSync(path.join(objects, 'incoming-gc-'));
   // Snapshot and store in one synchronous step, so both see the same files.
   const snap = snapshot(objects);
   const store = new ObjectStore([objects]);
@@ -101,7 +122,7 @@ export async function gc(gitDir: string, opts: GcOptions): Promise<GcResult> {
       packsAfter: snap.packs.length,
       bytesAfter: 0,
     };
-    const inSnapshot = (oid: string) => snap.loose.has(oid) || snap.packs.some((p) => p.pack.index.find(Buffer.from(oid, 'hex')) >= 0);
+    const inSnapshot = (oid: string) => snap.copies.has(oid) || snap.loose.has(oid);
 
     const roots = currentRoots(gitDir, opts, store, true);
     const reach = await mark(store, roots, new Set(), 'throw');
@@ -109,14 +130,10 @@ export async function gc(gitDir: string, opts: GcOptions): Promise<GcResult> {
     // Every unreachable object with its age (the newest of its copies).
     const unreached = new Map<string, number>();
     let n = 0;
-    for (const p of snap.packs) {
-      for (let i = 0; i < p.pack.index.count; i++) {
-        const oid = p.pack.index.oidAt(i);
-        if (reach.all.has(oid)) continue;
-        const t = p.mtimes ? p.mtimes[i]! : p.mtime;
-        if (t > (unreached.get(oid) ?? -1)) unreached.set(oid, t);
-        if (++n % (YIELD_EVERY * 10) === 0) await yieldToLoop();
-      }
+    for (const [oid, copies] of snap.copies) {
+      if (++n % (YIELD_EVERY * 10) === 0) await yieldToLoop();
+      if (reach.all.has(oid)) continue;
+      unreached.set(oid, Math.max(...copies.map((c) => (c.pack.mtimes ? c.pack.mtimes[c.pos]! : c.pack.mtime))));
     }
     for (const [oid, t] of snap.loose) if (!reach.all.has(oid) && t > (unreached.get(oid) ?? -1)) unreached.set(oid, t);
     // Young objects are roots too (as `git prune` does): what a recent push or deploy refers to stays with it.
@@ -147,7 +164,7 @@ export async function gc(gitDir: string, opts: GcOptions): Promise<GcResult> {
     const droppedSet = new Set(dropped);
     const kept = (oid: string) => reach.all.has(oid) || rescued.all.has(oid);
     const refsMoved = reachesDropped(store, currentRoots(gitDir, opts, store, false), kept, droppedSet);
-    if (refsMoved) throw new GitFormatError(`refs moved to ${refsMoved.slice(0, 12)}, which this gc would drop; run it again`);
+    if (refsMoved) throw new GcRaceError(refsMoved);
     const old = snap.packs.filter((p) => !newIdx.has(p.idxPath));
     for (const p of old) fs.rmSync(p.idxPath, { force: true });
     for (const p of old) {
@@ -170,8 +187,6 @@ export async function gc(gitDir: string, opts: GcOptions): Promise<GcResult> {
   } finally {
     for (const p of snap.packs) p.pack.close();
     store.close();
-    fs.rmSync(work, { recursive: true, force: true });
-    unlock();
   }
 }
 
@@ -288,11 +303,8 @@ async function writeGcPack(
 ): Promise<string[]> {
   const members = new Set(oids);
   const entryOf = (oid: string): PackedEntry | null => {
-    const raw = Buffer.from(oid, 'hex');
     let full: PackedEntry | null = null;
-    for (const p of snap.packs) {
-      const pos = p.pack.index.find(raw);
-      if (pos < 0) continue;
+    for (const { pack: p, pos } of snap.copies.get(oid) ?? []) {
       const e = packedEntryAt(p.pack, p.pack.index.offsetAt(pos));
       if (e.kind !== 'full' && members.has(e.baseOid!)) return e;
       full ??= e.kind === 'full' ? e : null;
@@ -300,19 +312,34 @@ async function writeGcPack(
     return full;
   };
   const tmp = path.join(work, `tmp_gc_${randomBytes(6).toString('hex')}.pack`);
-  const fh = await fs.promises.open(tmp, 'wx');
+  const written: Array<{ oid: string; offset: number; crc: number }> = [];
+  const fh = await fs.promises.open(tmp, 'wx', 0o444);
+  let checksum: Buffer;
   try {
-    await writePack(oids, store, async (chunk) => void (await fh.write(chunk)), { ofsDelta: true, entryOf });
+    // The idx is built from what was written: every entry is a stored one copied as it is (or an
+    // object read whole), so a second pass that inflates and hashes everything would learn nothing.
+    const onEntry = (oid: string, offset: number, crc: number) => void written.push({ oid, offset, crc });
+    checksum = await writePack(oids, store, async (chunk) => void (await fh.write(chunk)), { ofsDelta: true, entryOf, onEntry });
     await fh.sync();
   } finally {
     await fh.close();
   }
-  const result = await indexPack(tmp, { store, destDir: work });
-  fs.rmSync(tmp, { force: true });
-  if (result.objectCount !== oids.length) throw new Error(`gc wrote ${result.objectCount} objects of ${oids.length}`);
-  const base = path.basename(result.idxFile, '.idx');
+  if (written.length !== oids.length) throw new Error(`gc wrote ${written.length} objects of ${oids.length}`);
+  written.sort((a, b) => (a.oid < b.oid ? -1 : 1));
+  const idx = encodeIdx(
+    {
+      oids: Buffer.from(written.map((e) => e.oid).join(''), 'hex'),
+      crcs: Uint32Array.from(written, (e) => e.crc),
+      offsets: Float64Array.from(written, (e) => e.offset),
+    },
+    checksum,
+  );
+  const base = `pack-${checksum.toString('hex')}`;
+  fs.renameSync(tmp, path.join(work, `${base}.pack`));
+  writeNewFileDurably(path.join(work, `${base}.idx`), idx, 0o444);
+  new PackFile(path.join(work, `${base}.idx`)).close(); // count and checksum agree with the pack
   if (!mtimeOf) return [`${base}.pack`, `${base}.idx`];
-  writeMtimes(path.join(work, `${base}.mtimes`), result.oids.map(mtimeOf), fs.readFileSync(result.idxFile).subarray(-40, -20));
+  writeMtimes(path.join(work, `${base}.mtimes`), written.map((e) => mtimeOf(e.oid)), checksum);
   return [`${base}.pack`, `${base}.mtimes`, `${base}.idx`];
 }
 
@@ -374,7 +401,16 @@ function snapshot(objects: string): Snapshot {
       }
     }
   }
-  return { packs, loose };
+  const copies: Snapshot['copies'] = new Map();
+  for (const p of packs) {
+    for (let pos = 0; pos < p.pack.index.count; pos++) {
+      const oid = p.pack.index.oidAt(pos);
+      const list = copies.get(oid);
+      if (list) list.push({ pack: p, pos });
+      else copies.set(oid, [{ pack: p, pos }]);
+    }
+  }
+  return { packs, loose, copies };
 }
 
 /** Leftovers of a kill in the middle of removing a pack: data or ages without their index. */

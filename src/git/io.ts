@@ -1,6 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import { ClientGoneError } from '../lib/errors.ts';
-import { encodePkt, encodeSideband, FLUSH, PktLineError, PktReader, type Pkt } from './pktline.ts';
+import { DELIM, encodePkt, encodeSideband, FLUSH, PktLineError, PktReader, type Pkt } from './pktline.ts';
 
 const HIGH_WATER = 4 * 1024 * 1024;
 
@@ -114,6 +114,11 @@ export class ChannelWriter {
 
   async flush(): Promise<void> {
     await this.raw(FLUSH);
+  }
+
+  /** The delimiter packet (0001) between sections of a protocol v2 response. */
+  async delim(): Promise<void> {
+    await this.raw(DELIM);
   }
 
   /** Data on band 1 when side-band is on, else raw. */

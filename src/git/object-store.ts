@@ -10,6 +10,7 @@ import { writeNewFileDurably } from '../lib/fs-util.ts';
 import { ByteLru } from './byte-lru.ts';
 import { GitFormatError, hashObject, isObjectType, isOid, objectHeader, type ObjectType } from './objects.ts';
 import { PackFile } from './pack-file.ts';
+import { deltaResultSize } from './push-limits.ts';
 import { OBJ_OFS_DELTA, OBJ_REF_DELTA, applyDelta, typeName, type EntryHeader } from './pack-format.ts';
 
 export interface GitObject {
@@ -147,6 +148,20 @@ export class ObjectStore {
     if (found !== null || this.seenRemovals === removals) return found;
     this.refresh();
     return lookup();
+  }
+
+  /**
+   * The object's inflated size, from its entry header (a delta's from the delta's own header),
+   * without inflating a packed full object; null if absent.
+   */
+  size(oid: string): number | null {
+    const e = this.packedEntry(oid);
+    if (!e) return this.readLoose(oid)?.data.length ?? null;
+    if (e.kind === 'full') return e.size;
+    const { h, raw } = e.pack.entry(e.offset);
+    const size = deltaResultSize(e.pack.inflateRaw(e.offset, h, raw));
+    if (size === null) throw new GitFormatError(`${e.pack.idxPath}: delta at ${e.offset} has a truncated header`);
+    return size;
   }
 
   writeLoose(type: ObjectType, data: Buffer): string {

@@ -157,6 +157,27 @@ function deltaSize(delta: Buffer, state: { pos: number }): number {
 
 /** Applies git's copy/insert delta instructions to `base`, checking every bound and the result size. */
 export function applyDelta(base: Buffer, delta: Buffer): Buffer {
+  const steps = deltaSteps(base, delta, Infinity);
+  let r = steps.next();
+  while (!r.done) r = steps.next();
+  return r.value;
+}
+
+/**
+ * `applyDelta` that pauses after every `slice` bytes written: a result of hundreds of MB is
+ * written (and its fresh pages faulted in) a piece at a time, with `pause` between pieces.
+ */
+export async function applyDeltaSliced(base: Buffer, delta: Buffer, slice: number, pause: () => Promise<unknown>): Promise<Buffer> {
+  const steps = deltaSteps(base, delta, slice);
+  let r = steps.next();
+  while (!r.done) {
+    await pause();
+    r = steps.next();
+  }
+  return r.value;
+}
+
+function* deltaSteps(base: Buffer, delta: Buffer, slice: number): Generator<void, Buffer> {
   const state = { pos: 0 };
   const srcSize = deltaSize(delta, state);
   if (srcSize !== base.length) {
@@ -166,6 +187,7 @@ export function applyDelta(base: Buffer, delta: Buffer): Buffer {
   const out = Buffer.allocUnsafe(dstSize);
   let pos = state.pos;
   let o = 0;
+  let sincePause = 0;
   while (pos < delta.length) {
     const op = delta[pos++]!;
     if (op & 0x80) {
@@ -182,8 +204,18 @@ export function applyDelta(base: Buffer, delta: Buffer): Buffer {
       if (pos > delta.length || off + len > base.length || o + len > dstSize) {
         throw new GitFormatError('delta copy instruction is out of bounds');
       }
-      base.copy(out, o, off, off + len);
-      o += len;
+      while (len > 0) {
+        const piece = Math.min(len, slice - sincePause);
+        base.copy(out, o, off, off + piece);
+        o += piece;
+        off += piece;
+        len -= piece;
+        sincePause += piece;
+        if (sincePause >= slice) {
+          yield;
+          sincePause = 0;
+        }
+      }
     } else if (op !== 0) {
       if (pos + op > delta.length || o + op > dstSize) throw new GitFormatError('delta insert instruction is out of bounds');
       delta.copy(out, o, pos, pos + op);

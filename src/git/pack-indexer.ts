@@ -28,6 +28,7 @@ import {
   MAX_ENTRY_HEADER,
   PACK_SIGNATURE,
   applyDelta,
+  applyDeltaSliced,
   decodeEntryHeader,
   encodeEntryHeader,
   encodeIdx,
@@ -37,6 +38,7 @@ import {
   typeName,
   type Inflated,
 } from './pack-format.ts';
+import { LimitError, PackBudget, deltaResultSize, type PushLimits } from './push-limits.ts';
 
 /** A pack the pusher sent is unusable; the message is meant for them. */
 export class PackError extends Error {
@@ -57,6 +59,8 @@ export interface IndexPackOptions {
    * knows where the pack ends (header count, entries, trailer) without waiting for end of input.
    */
   source?: PackSource;
+  /** Bounds of a pushed pack, checked from headers before anything is inflated; none for our own packs. */
+  limits?: PushLimits;
 }
 
 /** A pack file that is still being written. */
@@ -90,6 +94,10 @@ const READ_CHUNK = 4 << 20;
 const STREAM_ABOVE = 1 << 20;
 const STREAM_CHUNK = 1 << 20;
 const YIELD_EVERY = 256;
+/** Larger objects are hashed and inflated in slices, yielding between, so other sessions are served meanwhile. */
+const SLICE = 4 << 20;
+/** Resolved delta bases kept while resolving, when the push sets no bound. */
+const DEFAULT_HOLD = 256 << 20;
 
 /**
  * Indexes the pack at `packPath` into `destDir`. The caller keeps and removes `packPath`: its
@@ -106,7 +114,7 @@ export async function indexPack(packPath: string, opts: IndexPackOptions): Promi
     await pack.resolve();
     return await writeOutput(packPath, fd, pack, trailer, opts);
   } catch (err) {
-    if (err instanceof GitFormatError) throw new PackError(err.message);
+    if (err instanceof GitFormatError || err instanceof LimitError) throw new PackError(err.message);
     throw err;
   } finally {
     closeSync(fd);
@@ -227,6 +235,9 @@ class ReceivedPack {
   readonly external = new Set<number>();
   /** reused for compressed bytes read back in phase 2: fewer dead buffers for the GC */
   private scratch = Buffer.allocUnsafe(64 << 10);
+  private readonly budget: PackBudget | null;
+  /** bytes of resolved bases the delta resolution may hold at once (beyond the one being applied) */
+  private readonly hold: number;
 
   constructor(
     private readonly fd: number,
@@ -237,6 +248,8 @@ class ReceivedPack {
   ) {
     // A lying header count must not size the allocation: the table grows as entries come.
     this.t = new EntryTable(Math.min(count, 1 << 16));
+    this.budget = opts.limits ? new PackBudget(opts.limits) : null;
+    this.hold = opts.limits?.maxObjectBytes ?? DEFAULT_HOLD;
   }
 
   /** Waits for `end` bytes of the pack (fewer at the end of input); returns how many the file holds. */
@@ -271,6 +284,9 @@ class ReceivedPack {
         h = decodeEntryHeader(reader.view(pos, MAX_ENTRY_HEADER), pos);
       }
       const isDelta = h.baseDistance !== undefined || h.baseOid !== undefined;
+      // Sizes come from headers: a bomb is refused before a byte of it is inflated.
+      if (isDelta) this.budget?.delta(h.size, `delta at offset ${pos}`);
+      else this.budget?.object(h.size, `${typeName(h.code)} at offset ${pos}`);
       const i = t.add();
       t.offset[i] = pos;
       t.dataStart[i] = pos + h.length;
@@ -306,6 +322,11 @@ class ReceivedPack {
         t.crc[i] = crc32(raw);
         length = raw.length;
         if (!isDelta) this.resolved(i, h.code, inflated.data);
+        else if (this.budget) {
+          const result = deltaResultSize(inflated.data);
+          if (result === null) throw new PackError(`delta at offset ${pos} has a truncated header`);
+          this.budget.object(result, `delta at offset ${pos}`);
+        }
       }
       t.end[i] = pos + length;
       if (h.baseDistance !== undefined) {
@@ -377,7 +398,7 @@ class ReceivedPack {
       const b = this.byOid.get(oid);
       if (b !== undefined) roots.add(b);
     }
-    for (const r of [...roots].sort((a, b) => a - b)) await this.resolveTree(r, this.readEntry(r));
+    for (const r of [...roots].sort((a, b) => a - b)) await this.resolveTree(r, () => this.readEntryAsync(r));
     // Whatever still waits on an oid needs a base from the store: a thin pack.
     for (const oid of [...this.refKids.keys()]) {
       if (!this.refKids.has(oid)) continue; // produced inside the pack meanwhile
@@ -386,7 +407,7 @@ class ReceivedPack {
       const i = t.add();
       this.external.add(i);
       this.resolved(i, typeCode(obj.type), obj.data);
-      await this.resolveTree(i, obj.data);
+      await this.resolveTree(i, () => this.opts.store.read(oid)!.data);
     }
     const missing = this.refKids.keys().next();
     if (!missing.done) throw new PackError(`delta base ${missing.value} not found`);
@@ -396,10 +417,14 @@ class ReceivedPack {
     this.opts.onProgress?.('resolving', this.deltasDone, this.deltasTotal);
   }
 
-  /** Depth-first over the deltas based on `root`, holding only the current chain in memory. */
-  private async resolveTree(root: number, rootData: Buffer): Promise<void> {
+  /**
+   * Depth-first over the deltas based on `root`. Memory is bounded whatever the pack's shape: a
+   * base is let go once its last delta is applied, and when the chain's bases would hold more
+   * than `hold` bytes the oldest are dropped and derived again if still needed (as git does).
+   */
+  private async resolveTree(root: number, rootData: () => Buffer | Promise<Buffer>): Promise<void> {
     const { t } = this;
-    const stack = [{ i: root, data: rootData, kids: this.takeKids(root), next: 0 }];
+    const stack: Frame[] = [{ i: root, data: await rootData(), kids: this.takeKids(root), next: 0, depth: 0 }];
     while (stack.length > 0) {
       const top = stack[stack.length - 1]!;
       if (top.next === top.kids.length) {
@@ -407,15 +432,47 @@ class ReceivedPack {
         continue;
       }
       const c = top.kids[top.next++]!;
-      const data = applyDelta(top.data, this.readEntry(c));
-      this.resolved(c, t.objType[top.i]!, data);
+      const depth = top.depth + 1;
+      this.budget?.depth(depth, `delta at offset ${t.offset[c]}`);
+      const base = top.data ?? (await this.derive(stack, stack.length - 1, rootData));
+      if (top.next === top.kids.length) top.data = null; // its last delta: nothing else needs it
+      const data = await this.apply(base, this.readEntry(c));
+      await this.resolvedAsync(c, t.objType[top.i]!, data);
       const kids = this.takeKids(c);
-      if (kids.length > 0) stack.push({ i: c, data, kids, next: 0 });
+      if (kids.length > 0) {
+        stack.push({ i: c, data, kids, next: 0, depth });
+        this.trim(stack);
+      }
       if (++this.deltasDone % YIELD_EVERY === 0) {
         this.opts.onProgress?.('resolving', this.deltasDone, this.deltasTotal);
         await yieldToLoop();
       }
     }
+  }
+
+  /** Drops the data of the bottom-most frames (never the top) while the stack holds more than `hold` bytes. */
+  private trim(stack: Frame[]): void {
+    let held = 0;
+    for (const f of stack) held += f.data?.length ?? 0;
+    for (let k = 0; held > this.hold && k < stack.length - 1; k++) {
+      held -= stack[k]!.data?.length ?? 0;
+      stack[k]!.data = null;
+    }
+  }
+
+  /** The data of frame `k` again, from the nearest frame below it that kept its data (or the root). */
+  private async derive(stack: Frame[], k: number, rootData: () => Buffer | Promise<Buffer>): Promise<Buffer> {
+    let j = k;
+    while (j > 0 && !stack[j]!.data) j--;
+    let data = stack[j]!.data ?? (await rootData());
+    for (let m = j + 1; m <= k; m++) data = await this.apply(data, this.readEntry(stack[m]!.i));
+    return data;
+  }
+
+  /** Small results at once; large ones a slice at a time, serving other sessions in between. */
+  private apply(base: Buffer, delta: Buffer): Buffer | Promise<Buffer> {
+    const result = deltaResultSize(delta);
+    return result !== null && result > SLICE ? applyDeltaSliced(base, delta, STREAM_CHUNK, yieldToLoop) : applyDelta(base, delta);
   }
 
   /** Removes and returns the deltas waiting on entry `i` (by offset or by oid). */
@@ -425,6 +482,44 @@ class ReceivedPack {
     this.ofsKids.delete(i);
     this.refKids.delete(oid);
     return kids;
+  }
+
+  /** Hashes a resolved object as `resolved` does, in slices with yields when it is large. */
+  private async resolvedAsync(i: number, code: number, data: Buffer): Promise<void> {
+    if (data.length <= SLICE) return this.resolved(i, code, data);
+    const hash = createHash('sha1').update(objectHeader(typeName(code)!, data.length));
+    for (let p = 0; p < data.length; p += SLICE) {
+      hash.update(data.subarray(p, p + SLICE));
+      await yieldToLoop();
+    }
+    this.record(i, code, hash.digest('hex'));
+  }
+
+  /**
+   * `readEntry` for large entries: inflated on libuv's thread pool and copied into place a chunk
+   * per event, so neither the inflate nor faulting in the result's pages holds the event loop.
+   */
+  private async readEntryAsync(i: number): Promise<Buffer> {
+    const { t } = this;
+    const size = t.size[i]!;
+    if (size <= SLICE) return this.readEntry(i);
+    const raw = Buffer.allocUnsafe(t.end[i]! - t.dataStart[i]!);
+    readFully(this.fd, raw, t.dataStart[i]!);
+    const out = Buffer.allocUnsafe(size);
+    let filled = 0;
+    const where = `pack entry at offset ${t.offset[i]}`;
+    await new Promise<void>((resolve, reject) => {
+      const z = createInflate({ chunkSize: STREAM_CHUNK });
+      z.on('data', (chunk: Buffer) => {
+        if (filled + chunk.length > size) return void z.destroy(new PackError(`${where} inflates to more than its declared ${size} bytes`));
+        filled += chunk.copy(out, filled);
+      });
+      z.once('end', resolve);
+      z.once('error', (err) => reject(err instanceof PackError ? err : new PackError(`${where} has corrupt zlib data (${err.message})`)));
+      z.end(raw);
+    });
+    if (filled !== size) throw new PackError(`${where} inflates to ${filled} bytes, header says ${size}`);
+    return out;
   }
 
   /** Inflated data of entry `i`, read back from the pack by its known extent. */
@@ -485,6 +580,16 @@ async function inflateStreaming(
   if (failure) throw new PackError(`pack entry at offset ${entryOffset} has corrupt zlib data (${failure.message})`);
   if (produced !== size) throw new PackError(`pack entry at offset ${entryOffset} inflates to ${produced} bytes, header says ${size}`);
   return inflate.bytesWritten;
+}
+
+/** One base on the delta resolution stack; `data` is null once let go. */
+interface Frame {
+  i: number;
+  data: Buffer | null;
+  kids: number[];
+  next: number;
+  /** deltas between this object and the full object at the bottom */
+  depth: number;
 }
 
 function push<K>(map: Map<K, number[]>, key: K, value: number): void {

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { deflateSync } from 'node:zlib';
+import { crc32, deflateSync } from 'node:zlib';
 import { GitFormatError } from './objects.ts';
 import type { ObjectStore, PackedEntry } from './object-store.ts';
 import type { PackFile } from './pack-file.ts';
@@ -24,22 +24,24 @@ export interface WritePackOptions {
   onProgress?: (done: number, total: number) => void;
   /** Which stored copy of an object to copy (gc picks among several packs); default: the store's first. */
   entryOf?: (oid: string) => PackedEntry | null;
+  /** Each entry as written: its oid, offset and the CRC-32 of its bytes, what an idx records (gc writes its own). */
+  onEntry?: (oid: string, offset: number, crc: number) => void;
 }
 
 const CHUNK = 64 << 10;
 const YIELD_EVERY = 256;
 
-/** Writes a pack holding exactly `oids` (distinct); a delta's base is written before it. */
+/** Writes a pack holding exactly `oids` (distinct); a delta's base is written before it. Returns the pack's checksum. */
 export async function writePack(
   oids: string[],
   store: ObjectStore,
   write: (chunk: Buffer) => Promise<void> | void,
   opts: WritePackOptions,
-): Promise<void> {
+): Promise<Buffer> {
   const sending = new Set(oids);
   if (sending.size !== oids.length) throw new Error('writePack needs distinct oids');
   const entryOf = opts.entryOf ?? ((oid: string) => store.packedEntry(oid));
-  const out = new PackOutput(write);
+  const out = new PackOutput(write, opts.onEntry !== undefined);
   const head = Buffer.alloc(12);
   head.writeUInt32BE(PACK_SIGNATURE, 0);
   head.writeUInt32BE(2, 4);
@@ -83,28 +85,38 @@ export async function writePack(
       cur = needsBase ? base : undefined;
     }
     for (let k = chain.length - 1; k >= 0; k--) {
+      const at = out.offset;
+      out.crc = 0;
       await writeOne(chain[k]!.oid, chain[k]!.entry);
+      opts.onEntry?.(chain[k]!.oid, at, out.crc);
       if (++done % YIELD_EVERY === 0) {
         opts.onProgress?.(done, oids.length);
         await yieldToLoop();
       }
     }
   }
-  await out.end();
+  const checksum = await out.end();
   opts.onProgress?.(done, oids.length);
+  return checksum;
 }
 
 /** Buffers output into ~64 KiB chunks, hashes it, and awaits the sink for backpressure. */
 class PackOutput {
   /** bytes emitted so far, buffered ones included */
   offset = 0;
+  /** CRC-32 of the bytes put since it was last set to 0, when tracked */
+  crc = 0;
   private buf = Buffer.allocUnsafe(CHUNK);
   private fill = 0;
   private readonly hash = createHash('sha1');
 
-  constructor(private readonly write: (chunk: Buffer) => Promise<void> | void) {}
+  constructor(
+    private readonly write: (chunk: Buffer) => Promise<void> | void,
+    private readonly trackCrc: boolean,
+  ) {}
 
   async put(data: Buffer): Promise<void> {
+    if (this.trackCrc) this.crc = crc32(data, this.crc);
     for (let pos = 0; pos < data.length; ) {
       const n = Math.min(data.length - pos, CHUNK - this.fill);
       data.copy(this.buf, this.fill, pos, pos + n);
@@ -117,15 +129,19 @@ class PackOutput {
   async copy(pack: PackFile, start: number, end: number): Promise<void> {
     for (let pos = start; pos < end; ) {
       const n = Math.min(end - pos, CHUNK - this.fill);
-      pack.readAt(this.buf.subarray(this.fill, this.fill + n), pos);
+      const into = this.buf.subarray(this.fill, this.fill + n);
+      pack.readAt(into, pos);
+      if (this.trackCrc) this.crc = crc32(into, this.crc);
       await this.advance(n);
       pos += n;
     }
   }
 
-  async end(): Promise<void> {
+  async end(): Promise<Buffer> {
     await this.flush();
-    await this.write(this.hash.digest());
+    const checksum = this.hash.digest();
+    await this.write(checksum);
+    return checksum;
   }
 
   private async advance(n: number): Promise<void> {

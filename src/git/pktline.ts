@@ -26,6 +26,7 @@ export function encodePkt(payload: string | Buffer): Buffer {
 }
 
 export const FLUSH = Buffer.from('0000', 'ascii');
+export const DELIM = Buffer.from('0001', 'ascii');
 
 /** Splits a buffer into side-band packets on `band` (1 data, 2 progress, 3 error). */
 export function encodeSideband(band: 1 | 2 | 3, data: Buffer): Buffer[] {

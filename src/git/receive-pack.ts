@@ -13,6 +13,8 @@ import { keepOnly } from './quarantine-filter.ts';
 import { encodePkt, FLUSH, PktLineError, pktText } from './pktline.ts';
 import { listRefs, RefTransaction, RefUpdateError, ZERO_OID, type RefChange } from './refs.ts';
 import { Quarantine } from './repo.ts';
+import { requestedVersion } from './protocol-version.ts';
+import { LimitError, formatBytes, refsPerPushRefusal, refsPerRepoRefusal, type PushLimits } from './push-limits.ts';
 import { pushedRefNameError } from '../lib/ref-name.ts';
 import { printable } from '../lib/text.ts';
 
@@ -28,7 +30,10 @@ export interface RefUpdateContext {
 
 export interface ReceivePackOptions {
   gitDir: string;
+  /** the client's GIT_PROTOCOL: `version=1` gets the version line; push has no v2, so v2 gets v0 */
+  protocol?: string;
   maxPackBytes: number;
+  limits: PushLimits;
   /** Ref policy: a refusal message, or null when this user may make this change. */
   authorize: (change: RefChange) => string | null;
   /** Called once per accepted ref update, awaited before the ref moves: a refusal message, or null. */
@@ -65,6 +70,7 @@ export async function serveReceivePack(reader: StreamReader, w: ChannelWriter, o
 }
 
 async function receive(reader: StreamReader, w: ChannelWriter, opts: ReceivePackOptions, refs: Map<string, string>): Promise<(RefChange & { error?: string })[]> {
+  if (requestedVersion(opts.protocol) === 1) await w.pkt('version 1\n');
   await advertise(w, refs);
 
   const commands: Command[] = [];
@@ -76,8 +82,13 @@ async function receive(reader: StreamReader, w: ChannelWriter, opts: ReceivePack
     const text = pktText(p);
     if (text.startsWith('shallow ')) continue; // a shallow pusher: connectivity is checked anyway
     const parsed = parseCommandLine(text);
+    // Stop reading at the bound: what lies beyond it is never held.
+    const tooMany = refsPerPushRefusal(commands.length + 1, opts.limits);
+    if (tooMany) throw new LimitError(tooMany);
     if (commands.length === 0) caps = parsed.caps;
     commands.push(parsed.change);
+    // Buffered lines parse without ever waiting: let other sessions in now and then.
+    if (commands.length % 256 === 0) await new Promise((r) => setImmediate(r));
   }
   if (commands.length === 0) return commands; // ls-remote style: nothing to do
 
@@ -159,6 +170,7 @@ async function receivePack(
       destDir: quarantine.packDir,
       onProgress: progressReporter(progress),
       source,
+      limits: opts.limits,
     });
     opts.log.info('pack received', { bytes: source.bytes, objects: result.objectCount, thin_bases: result.appendedBases });
     return result;
@@ -197,11 +209,15 @@ async function processCommands(
   const store = new ObjectStore([quarantine.dir, objectsDir]);
   const known = new ObjectStore([objectsDir]);
   const had = (oid: string) => known.has(oid);
-  const check = new PushCheck(store, had);
+  const check = new PushCheck(store, had, opts.limits);
+  let refCount = -1; // counted once, if the push creates refs
   const reads0 = { ...packReads };
   try {
     // Policy and locks first, so the objects walked are exactly those of refs that may move.
+    let n = 0;
     for (const c of commands) {
+      // Thousands of refs are linear work, but without a pause it would hold every other session.
+      if (++n % 16 === 0) await new Promise((r) => setImmediate(r));
       const nameError = pushedRefNameError(c.ref, { deleting: c.new === ZERO_OID });
       if (nameError) {
         c.error = 'invalid ref name';
@@ -211,6 +227,14 @@ async function processCommands(
       }
       c.error = opts.authorize(c) ?? undefined;
       if (c.error) continue;
+      if (c.old === ZERO_OID && c.new !== ZERO_OID) {
+        if (refCount < 0) refCount = listRefs(opts.gitDir).size;
+        if (refCount + 1 > opts.limits.maxRefsPerRepo) {
+          c.error = refsPerRepoRefusal(opts.limits);
+          continue;
+        }
+        refCount++;
+      }
       try {
         tx.lock(c);
       } catch (err) {
@@ -227,7 +251,9 @@ async function processCommands(
     if (check.warnings.size > 0) {
       opts.log.info('pushed objects carry git fsck warnings (accepted, as git does)', Object.fromEntries(check.warnings));
     }
-    if (received?.objectCount) {
+    // Only a refused ref makes pushed objects suspect; without one the pack stays as sent (as in
+    // git, objects no ref reaches wait for gc), so no pack is rewritten on the event loop.
+    if (received?.objectCount && commands.some((c) => c.error && c.new !== ZERO_OID)) {
       store.close();
       const dropped = await keepOnly(quarantine, received, check.kept, had, objectsDir);
       if (dropped > 0) opts.log.info('objects only refused refs reach were dropped', { objects: dropped });
@@ -241,6 +267,7 @@ async function processCommands(
     const accepted: Command[] = [];
     for (const c of commands) {
       if (c.error) continue;
+      if (++n % 16 === 0) await new Promise((r) => setImmediate(r));
       const refusal = await opts.onRefUpdate({ change: c, store: known, progress });
       if (refusal) {
         c.error = refusal;
@@ -259,7 +286,7 @@ async function processCommands(
       for (const c of commands) c.error ??= 'client went away';
       return;
     }
-    tx.commit();
+    await tx.commitPausing(() => new Promise((r) => setImmediate(r)));
   } finally {
     store.close();
     known.close();
@@ -279,14 +306,4 @@ async function validateTarget(c: Command, store: ObjectStore, check: PushCheck):
   if (!obj) return 'missing necessary objects';
   if (c.ref.startsWith('refs/heads/') && obj.type !== 'commit') return `not a commit (${obj.type}); branches must point at commits`;
   return check.check(c.new);
-}
-
-function formatBytes(n: number): string {
-  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1 && n % 1024 === 0) {
-    n /= 1024;
-    i++;
-  }
-  return `${n} ${units[i]}`;
 }

@@ -53,6 +53,30 @@ export function refPath(gitDir: string, ref: string): string {
   return resolveInside(refsDir, ref.slice('refs/'.length));
 }
 
+/** A plain unlink: rmSync's walk (an lstat first) per file doubles the cost of a push of thousands of refs. */
+function unlinkIfThere(file: string): void {
+  try {
+    fs.unlinkSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
+function readPackedRefs(gitDir: string): Map<string, string> {
+  const refs = new Map<string, string>();
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(gitDir, 'packed-refs'), 'utf8');
+  } catch {
+    return refs;
+  }
+  for (const line of text.split('\n')) {
+    const m = /^([0-9a-f]{40}) (refs\/\S+)$/.exec(line);
+    if (m) refs.set(m[2]!, m[1]!);
+  }
+  return refs;
+}
+
 /** One ref: its loose file, else its packed-refs line (not a walk of every ref: a push locks hundreds). */
 export function readRef(gitDir: string, ref: string): string | null {
   try {
@@ -99,9 +123,12 @@ export interface RefChange {
  * push, or native git) fails instead of interleaving, and verified against the expected old values.
  */
 export class RefTransaction {
-  private locks: { change: RefChange; lockPath: string; fd: number }[] = [];
+  private locks: { change: RefChange; lockPath: string; fd: number; loose?: boolean }[] = [];
   private done = false;
-  private packed: Set<string> | null = null;
+  /** packed-refs, read once per transaction: a push of thousands of refs must not read it once per ref. */
+  private packed: Map<string, string> | null = null;
+  /** for each prefix of a packed ref's name, the first packed ref below it (D/F checks without a scan per ref) */
+  private packedBelow: Map<string, string> | null = null;
 
   constructor(private readonly gitDir: string) {}
 
@@ -129,12 +156,24 @@ export class RefTransaction {
       }
       throw err;
     }
-    this.locks.push({ change, lockPath, fd });
-    const current = readRef(this.gitDir, change.ref) ?? ZERO_OID;
+    const lock = { change, lockPath, fd, loose: false };
+    this.locks.push(lock);
+    const current = this.currentValue(change.ref, lock);
     if (current !== change.old) {
       this.release(change.ref);
       throw new RefUpdateError(change.old === ZERO_OID ? 'ref already exists' : 'stale info (the ref moved; fetch first)');
     }
+  }
+
+  private currentValue(ref: string, lock: { loose: boolean }): string {
+    try {
+      const v = fs.readFileSync(path.join(this.gitDir, ref), 'utf8').trim();
+      lock.loose = true;
+      if (OID_RE.test(v)) return v;
+    } catch {
+      /* not loose */
+    }
+    return this.packedNames().get(ref) ?? ZERO_OID;
   }
 
   /**
@@ -154,25 +193,29 @@ export class RefTransaction {
     const other = this.locks.find((l) => l.change.ref.startsWith(below));
     if (other) throw new RefUpdateError(`cannot process '${ref}' and '${other.change.ref}' at the same time`);
     const loose = firstLooseRef(file, ref);
-    const existing = loose ?? [...packed].find((name) => name.startsWith(below));
+    const existing = loose ?? this.firstPackedBelow(ref);
     if (existing) throw new RefUpdateError(`'${existing}' exists; cannot create '${ref}'`);
     if (isDirectory(file)) removeEmptyDirs(file);
     if (isDirectory(file)) throw new RefUpdateError('another push is creating refs below this one; try again');
   }
 
   /** The names in packed-refs, read once per transaction (a push may lock thousands of refs). */
-  private packedNames(): Set<string> {
-    if (this.packed) return this.packed;
-    this.packed = new Set();
-    try {
-      for (const line of fs.readFileSync(path.join(this.gitDir, 'packed-refs'), 'utf8').split('\n')) {
-        const m = /^[0-9a-f]{40} (refs\/\S+)$/.exec(line);
-        if (m) this.packed.add(m[1]!);
-      }
-    } catch {
-      /* no packed-refs */
-    }
+  private packedNames(): Map<string, string> {
+    this.packed ??= readPackedRefs(this.gitDir);
     return this.packed;
+  }
+
+  private firstPackedBelow(ref: string): string | undefined {
+    if (!this.packedBelow) {
+      this.packedBelow = new Map();
+      for (const name of [...this.packedNames().keys()].sort()) {
+        for (let slash = name.indexOf('/', 'refs/'.length); slash >= 0; slash = name.indexOf('/', slash + 1)) {
+          const prefix = name.slice(0, slash);
+          if (!this.packedBelow.has(prefix)) this.packedBelow.set(prefix, name);
+        }
+      }
+    }
+    return this.packedBelow.get(ref);
   }
 
   /**
@@ -181,7 +224,24 @@ export class RefTransaction {
    * one fsync'd file each.
    */
   commit(): void {
-    if (this.locks.filter((l) => l.change.new !== ZERO_OID).length > PACK_REFS_ABOVE && this.commitPacked()) return;
+    if (this.manyUpdates() && this.writePacked()) return this.dropLocks(this.locks.length);
+    this.commitLoose();
+  }
+
+  /** commit(), pausing now and then while the locks of thousands of refs go, so other sessions are served. */
+  async commitPausing(pause: () => Promise<unknown>): Promise<void> {
+    if (!(this.manyUpdates() && this.writePacked())) return this.commitLoose();
+    while (this.locks.length > 0) {
+      this.dropLocks(64);
+      await pause();
+    }
+  }
+
+  private manyUpdates(): boolean {
+    return this.locks.filter((l) => l.change.new !== ZERO_OID).length > PACK_REFS_ABOVE;
+  }
+
+  private commitLoose(): void {
     for (const l of this.locks) {
       if (l.change.new === ZERO_OID) continue;
       fs.writeSync(l.fd, `${l.change.new}\n`);
@@ -203,8 +263,8 @@ export class RefTransaction {
     this.done = true;
   }
 
-  /** commit() through packed-refs; false (nothing done) when native git holds packed-refs.lock. */
-  private commitPacked(): boolean {
+  /** Writes every locked update into packed-refs; false (nothing done) when native git holds packed-refs.lock. */
+  private writePacked(): boolean {
     const packed = path.join(this.gitDir, 'packed-refs');
     let lockFd: number;
     try {
@@ -214,13 +274,7 @@ export class RefTransaction {
       throw err;
     }
     try {
-      const refs = new Map<string, string>();
-      if (fs.existsSync(packed)) {
-        for (const line of fs.readFileSync(packed, 'utf8').split('\n')) {
-          const m = /^([0-9a-f]{40}) (refs\/\S+)$/.exec(line);
-          if (m) refs.set(m[2]!, m[1]!);
-        }
-      }
+      const refs = readPackedRefs(this.gitDir);
       for (const l of this.locks) {
         if (l.change.new === ZERO_OID) refs.delete(l.change.ref);
         else refs.set(l.change.ref, l.change.new);
@@ -228,18 +282,20 @@ export class RefTransaction {
       // No peeled lines and no header claiming them: git peels tags itself then.
       const body = [...refs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([r, oid]) => `${oid} ${r}\n`);
       writeFileAtomic(packed, body.join(''));
-      // Loose files of these refs would override packed-refs: they go, then the locks.
-      for (const l of this.locks) {
-        fs.closeSync(l.fd);
-        fs.rmSync(l.lockPath.slice(0, -'.lock'.length), { force: true });
-        fs.rmSync(l.lockPath, { force: true });
-      }
-      this.locks = [];
       this.done = true;
       return true;
     } finally {
       fs.closeSync(lockFd);
       fs.rmSync(`${packed}.lock`, { force: true });
+    }
+  }
+
+  /** After packed-refs holds the updates: loose files of these refs would override it, so they go, then the locks. */
+  private dropLocks(count: number): void {
+    for (const l of this.locks.splice(0, count)) {
+      fs.closeSync(l.fd);
+      if (l.loose) unlinkIfThere(l.lockPath.slice(0, -'.lock'.length));
+      unlinkIfThere(l.lockPath);
     }
   }
 

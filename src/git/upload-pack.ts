@@ -1,99 +1,133 @@
 import path from 'node:path';
 import type { Logger } from '../lib/log.ts';
-import { enumerateObjects, EnumerateError, planShallow, type Deepen } from './enumerate.ts';
+import { enumerateObjects, EnumerateError, planShallow, planShallowByRevList, type ShallowPlan } from './enumerate.ts';
 import type { ChannelWriter, StreamReader } from './io.ts';
 import { ObjectStore } from './object-store.ts';
 import { parseTag } from './objects.ts';
 import { writePack } from './pack-writer.ts';
 import { pinObjects } from './pins.ts';
-import { PktLineError, pktText } from './pktline.ts';
+import { PktLineError, pktText, type Pkt } from './pktline.ts';
+import { requestedVersion } from './protocol-version.ts';
 import { listRefs, readHeadTarget } from './refs.ts';
 import { printable } from '../lib/text.ts';
 
-const BASE_CAPS = 'multi_ack multi_ack_detailed side-band-64k side-band ofs-delta shallow deepen-relative no-progress include-tag agent=slipway/0.1 object-format=sha1';
+const AGENT = 'agent=slipway/0.1';
+const BASE_CAPS = `multi_ack multi_ack_detailed side-band-64k side-band ofs-delta shallow deepen-since deepen-not deepen-relative no-progress include-tag ${AGENT} object-format=sha1`;
 const OID = /^[0-9a-f]{40}$/;
+/** git's "infinite" depth, which --unshallow asks for */
+const MAX_DEPTH = 0x7fffffff;
 
 export interface UploadPackOptions {
   gitDir: string;
   log: Logger;
+  /** the client's GIT_PROTOCOL (an ssh env request): `version=2` selects protocol v2 */
+  protocol?: string;
 }
 
+/** What the client asks for (v0 want lines or v2 fetch arguments). */
 interface Request {
   wants: string[];
   caps: Set<string>;
   clientShallows: Set<string>;
-  deepen?: Deepen;
+  depth?: { depth: number; relative: boolean };
+  since?: number;
+  /** deepen-not refs, resolved */
+  notTips: string[];
+}
+
+/** The repo's refs as one request sees them. */
+interface RefView {
+  refs: Map<string, string>;
+  head: string | null;
+  headOid: string | undefined;
+  /** oids a client may want: the tips, HEAD, and what tags peel to */
+  wantable: Set<string>;
+  peeled: Map<string, string>;
 }
 
 export async function serveUploadPack(reader: StreamReader, w: ChannelWriter, opts: UploadPackOptions): Promise<void> {
   const store = new ObjectStore([path.join(opts.gitDir, 'objects')]);
-  const refs = listRefs(opts.gitDir);
-  // What the client is shown must stay readable until it is sent, even if a ref moves and a gc runs.
-  const unpin = pinObjects(opts.gitDir, refs.values());
   try {
-    const advertised = await advertise(w, opts.gitDir, refs, store);
-    const req = await readWants(reader, advertised);
-    if (!req) return; // ls-remote, or a clone of an empty repo
-    w.sideband = req.caps.has('side-band-64k') || req.caps.has('side-band');
-    const progress = req.caps.has('no-progress') ? () => {} : (s: string) => w.progress(s);
-
-    let objects: string[] | null;
-    try {
-      objects = await shallowAndNegotiate(reader, w, store, req);
-    } catch (err) {
-      if (!(err instanceof EnumerateError)) throw err;
-      w.error(`error: ${err.message}`);
-      opts.log.error('upload-pack enumeration failed', { error: err.message });
-      return;
-    }
-    if (!objects) return; // the client hung up during negotiation (it had everything)
-    const oids = req.caps.has('include-tag') ? addTags(objects, refs, store) : objects;
-    progress(`Enumerating objects: ${oids.length}, done.\n`);
-    let last = 0;
-    await writePack(oids, store, (chunk) => w.data(chunk), {
-      ofsDelta: req.caps.has('ofs-delta'),
-      onProgress: (done, total) => {
-        const now = Date.now();
-        if (done !== total && now - last < 250) return;
-        last = now;
-        progress(`Counting objects: ${Math.floor((done * 100) / Math.max(total, 1))}% (${done}/${total})${done === total ? ', done.\n' : '\r'}`);
-      },
-    });
-    if (w.sideband) await w.flush();
-    opts.log.info('pack sent', { objects: oids.length, depth: req.deepen?.depth });
+    const version = requestedVersion(opts.protocol);
+    if (version === 2) await serveV2(reader, w, store, opts);
+    else await serveV0(reader, w, store, opts, version);
   } finally {
-    unpin();
     store.close();
   }
 }
 
-/** Announces the shallow boundary (before negotiation, as the protocol requires), negotiates, and lists the objects to send. */
-async function shallowAndNegotiate(reader: StreamReader, w: ChannelWriter, store: ObjectStore, req: Request): Promise<string[] | null> {
-  const plan = await planShallow(store, req.wants, req.clientShallows, req.deepen);
-  if (req.deepen) {
-    for (const s of plan.shallow) await w.pkt(`shallow ${s}\n`);
-    for (const u of plan.unshallow) await w.pkt(`unshallow ${u}\n`);
-    await w.flush();
-  }
-  const haves = await negotiate(reader, w, store, req.caps);
-  if (haves === null) return null;
-  return enumerateObjects(store, { wants: req.wants, haves, clientShallows: req.clientShallows, plan });
-}
-
-/** Sends HEAD and every ref (with peeled tags); returns the oids a client may want. */
-async function advertise(w: ChannelWriter, gitDir: string, refs: Map<string, string>, store: ObjectStore): Promise<Set<string>> {
-  const lines: [string, string][] = [];
+/**
+ * The refs now, pinned until `unpin` (what the client is shown must stay readable until it is
+ * sent, even if a ref moves and a gc runs).
+ */
+function refView(gitDir: string, store: ObjectStore): RefView & { unpin: () => void } {
+  const refs = listRefs(gitDir);
+  const unpin = pinObjects(gitDir, refs.values());
   const head = readHeadTarget(gitDir);
   const headOid = head ? refs.get(head) : undefined;
-  if (headOid) lines.push([headOid, 'HEAD']);
+  const wantable = new Set(refs.values());
+  const peeled = new Map<string, string>();
   for (const [name, oid] of refs) {
-    lines.push([oid, name]);
-    if (name.startsWith('refs/tags/')) {
-      const peeled = peel(store, oid);
-      if (peeled !== oid) lines.push([peeled, `${name}^{}`]);
+    if (!name.startsWith('refs/tags/')) continue;
+    const p = peel(store, oid);
+    if (p !== oid) {
+      peeled.set(name, p);
+      wantable.add(p);
     }
   }
-  const caps = headOid ? `${BASE_CAPS} symref=HEAD:${head}` : BASE_CAPS;
+  return { refs, head, headOid, wantable, peeled, unpin };
+}
+
+// ---------------------------------------------------------------- protocol v0 / v1
+
+async function serveV0(reader: StreamReader, w: ChannelWriter, store: ObjectStore, opts: UploadPackOptions, version: 0 | 1): Promise<void> {
+  const view = refView(opts.gitDir, store);
+  try {
+    await serveV0Refs(reader, w, store, opts, version, view);
+  } finally {
+    view.unpin();
+  }
+}
+
+async function serveV0Refs(reader: StreamReader, w: ChannelWriter, store: ObjectStore, opts: UploadPackOptions, version: 0 | 1, view: RefView): Promise<void> {
+  if (version === 1) await w.pkt('version 1\n');
+  await advertise(w, view);
+  const req = await readWants(reader, view);
+  if (!req) return; // ls-remote, or a clone of an empty repo
+  w.sideband = req.caps.has('side-band-64k') || req.caps.has('side-band');
+  let objects: string[] | null;
+  try {
+    const plan = await shallowPlan(store, req);
+    if (req.depth || req.since !== undefined || req.notTips.length) {
+      for (const s of plan.shallow) await w.pkt(`shallow ${s}\n`);
+      for (const u of plan.unshallow) await w.pkt(`unshallow ${u}\n`);
+      await w.flush();
+    }
+    const haves = await negotiate(reader, w, store, req.caps);
+    if (haves === null) return; // the client hung up during negotiation (it had everything)
+    objects = await enumerateObjects(store, { wants: req.wants, haves, clientShallows: req.clientShallows, plan });
+  } catch (err) {
+    if (!(err instanceof EnumerateError)) throw err;
+    return refuseFetch(w, opts, err);
+  }
+  await sendPack(w, store, view, req, objects, opts);
+}
+
+function refuseFetch(w: ChannelWriter, opts: UploadPackOptions, err: EnumerateError): void {
+  w.error(`error: ${err.message}`);
+  opts.log.error('upload-pack enumeration failed', { error: err.message });
+}
+
+/** Sends HEAD and every ref (with peeled tags). */
+async function advertise(w: ChannelWriter, view: RefView): Promise<void> {
+  const lines: [string, string][] = [];
+  if (view.headOid) lines.push([view.headOid, 'HEAD']);
+  for (const [name, oid] of view.refs) {
+    lines.push([oid, name]);
+    const p = view.peeled.get(name);
+    if (p) lines.push([p, `${name}^{}`]);
+  }
+  const caps = view.headOid ? `${BASE_CAPS} symref=HEAD:${view.head}` : BASE_CAPS;
   if (lines.length === 0) await w.pkt(`${'0'.repeat(40)} capabilities^{}\0${caps}\n`);
   let first = true;
   for (const [oid, name] of lines) {
@@ -101,7 +135,6 @@ async function advertise(w: ChannelWriter, gitDir: string, refs: Map<string, str
     first = false;
   }
   await w.flush();
-  return new Set(lines.map(([oid]) => oid));
 }
 
 function peel(store: ObjectStore, oid: string): string {
@@ -114,8 +147,8 @@ function peel(store: ObjectStore, oid: string): string {
   return cur;
 }
 
-async function readWants(reader: StreamReader, advertised: Set<string>): Promise<Request | null> {
-  const req: Request = { wants: [], caps: new Set(), clientShallows: new Set() };
+async function readWants(reader: StreamReader, view: RefView): Promise<Request | null> {
+  const req: Request = { wants: [], caps: new Set(), clientShallows: new Set(), notTips: [] };
   for (;;) {
     let p;
     try {
@@ -131,21 +164,49 @@ async function readWants(reader: StreamReader, advertised: Set<string>): Promise
     const [cmd, arg, ...rest] = line.split(' ');
     if (cmd === 'want' && arg && OID.test(arg)) {
       if (req.wants.length === 0) for (const c of rest) req.caps.add(c);
-      if (!advertised.has(arg)) throw new PktLineError(`not our ref ${arg}`);
-      if (!req.wants.includes(arg)) req.wants.push(arg);
-    } else if (cmd === 'shallow' && arg && OID.test(arg)) {
-      req.clientShallows.add(arg);
-    } else if (cmd === 'deepen' && arg && /^[1-9][0-9]{0,9}$/.test(arg) && Number(arg) <= 0x7fffffff) {
-      // --unshallow asks for 2147483647 (git's "infinite" depth)
-      req.deepen = { depth: Number(arg), relative: false };
-    } else if (cmd === 'deepen-since' || cmd === 'deepen-not' || cmd === 'filter') {
-      throw new PktLineError(`'${cmd}' is not supported by this server; use --depth`);
-    } else {
+      addWant(req, arg, view);
+    } else if (!deepenArg(req, line, view)) {
       throw new PktLineError(`unexpected line in fetch request '${printable(line, 80)}'`);
     }
   }
-  if (req.deepen && req.caps.has('deepen-relative')) req.deepen.relative = true;
+  if (req.depth && req.caps.has('deepen-relative')) req.depth.relative = true;
+  checkDeepen(req);
   return req.wants.length ? req : null;
+}
+
+function addWant(req: Request, oid: string, view: RefView): void {
+  if (!view.wantable.has(oid)) throw new PktLineError(`upload-pack: not our ref ${oid}`);
+  if (!req.wants.includes(oid)) req.wants.push(oid);
+}
+
+/** `shallow`, `deepen`, `deepen-since`, `deepen-not` (the same in v0 and v2); false when `line` is none of them. */
+function deepenArg(req: Request, line: string, view: RefView): boolean {
+  const [cmd, arg] = line.split(' ', 2);
+  if (cmd === 'shallow' && arg && OID.test(arg)) req.clientShallows.add(arg);
+  else if (cmd === 'deepen' && arg && /^[1-9][0-9]{0,9}$/.test(arg) && Number(arg) <= MAX_DEPTH) req.depth = { depth: Number(arg), relative: false };
+  else if (cmd === 'deepen-since' && arg && /^[0-9]{1,12}$/.test(arg)) req.since = Number(arg);
+  else if (cmd === 'deepen-not' && arg) req.notTips.push(expandRef(arg, view));
+  else return false;
+  return true;
+}
+
+function checkDeepen(req: Request): void {
+  if (req.depth && (req.since !== undefined || req.notTips.length)) throw new PktLineError('deepen and deepen-since (or deepen-not) cannot be used together');
+}
+
+/** git's expand_ref for deepen-not: the name as given, then under refs/, refs/tags/, refs/heads/, refs/remotes/. */
+function expandRef(name: string, view: RefView): string {
+  const found = [name, `refs/${name}`, `refs/tags/${name}`, `refs/heads/${name}`, `refs/remotes/${name}`, `refs/remotes/${name}/HEAD`]
+    .map((r) => (r === 'HEAD' ? view.headOid : view.refs.get(r)))
+    .filter((oid): oid is string => oid !== undefined);
+  if (found.length > 1) throw new PktLineError(`upload-pack: ambiguous deepen-not: ${printable(name, 100)}`);
+  if (found.length < 1) throw new PktLineError(`upload-pack: deepen-not is not a ref: ${printable(name, 100)}`);
+  return found[0]!;
+}
+
+async function shallowPlan(store: ObjectStore, req: Request): Promise<ShallowPlan> {
+  if (req.since !== undefined || req.notTips.length) return planShallowByRevList(store, req.wants, req.clientShallows, req.since ?? null, req.notTips);
+  return planShallow(store, req.wants, req.clientShallows, req.depth);
 }
 
 /**
@@ -188,6 +249,25 @@ async function negotiate(reader: StreamReader, w: ChannelWriter, store: ObjectSt
   }
 }
 
+/** The pack of `objects` (plus tags that include-tag brings), with progress unless asked not to. */
+async function sendPack(w: ChannelWriter, store: ObjectStore, view: RefView, req: Request, objects: string[], opts: UploadPackOptions): Promise<void> {
+  const progress = req.caps.has('no-progress') ? () => {} : (s: string) => w.progress(s);
+  const oids = req.caps.has('include-tag') ? addTags(objects, view.refs, store) : objects;
+  progress(`Enumerating objects: ${oids.length}, done.\n`);
+  let last = 0;
+  await writePack(oids, store, (chunk) => w.data(chunk), {
+    ofsDelta: req.caps.has('ofs-delta'),
+    onProgress: (done, total) => {
+      const now = Date.now();
+      if (done !== total && now - last < 250) return;
+      last = now;
+      progress(`Counting objects: ${Math.floor((done * 100) / Math.max(total, 1))}% (${done}/${total})${done === total ? ', done.\n' : '\r'}`);
+    },
+  });
+  if (w.sideband) await w.flush();
+  opts.log.info('pack sent', { objects: oids.length, depth: req.depth?.depth, since: req.since, deepen_not: req.notTips.length || undefined });
+}
+
 /** include-tag: annotated tags whose target is being sent travel along. */
 function addTags(oids: string[], refs: Map<string, string>, store: ObjectStore): string[] {
   const set = new Set(oids);
@@ -201,4 +281,148 @@ function addTags(oids: string[], refs: Map<string, string>, store: ObjectStore):
     }
   }
   return extra.length ? [...extra, ...oids] : oids;
+}
+
+// ---------------------------------------------------------------- protocol v2 (gitprotocol-v2)
+
+const V2_ADVERTISEMENT = ['version 2', AGENT, 'ls-refs=unborn', 'fetch=shallow', 'server-option', 'object-format=sha1'];
+/** more ref-prefix arguments than this are ignored, as git does (all refs are sent) */
+const MAX_PREFIXES = 65536;
+
+interface V2Command {
+  command: string;
+  /** capability lines (agent=, object-format=, server-option=) */
+  caps: string[];
+  args: string[];
+}
+
+async function serveV2(reader: StreamReader, w: ChannelWriter, store: ObjectStore, opts: UploadPackOptions): Promise<void> {
+  for (const line of V2_ADVERTISEMENT) await w.pkt(`${line}\n`);
+  await w.flush();
+  for (;;) {
+    const cmd = await readV2Command(reader);
+    if (!cmd) return;
+    const format = cmd.caps.find((c) => c.startsWith('object-format='));
+    if (format && format !== 'object-format=sha1') throw new PktLineError(`mismatched object format: this repository uses sha1, not ${printable(format.slice('object-format='.length), 40)}`);
+    if (cmd.command !== 'ls-refs' && cmd.command !== 'fetch') throw new PktLineError(`invalid command '${printable(cmd.command, 40)}'`);
+    // Each command sees the refs as they are now (v2 is stateless between commands).
+    const view = refView(opts.gitDir, store);
+    try {
+      if (cmd.command === 'ls-refs') await lsRefs(w, view, cmd.args);
+      else await fetchV2(w, store, view, cmd.args, opts);
+    } finally {
+      view.unpin();
+    }
+  }
+}
+
+/** One command request: capability lines, a delimiter, arguments, a flush. Null when the client is done (a lone flush, or the end of input). */
+async function readV2Command(reader: StreamReader): Promise<V2Command | null> {
+  const caps: string[] = [];
+  const args: string[] = [];
+  let command: string | null = null;
+  let inArgs = false;
+  for (;;) {
+    let p: Pkt;
+    try {
+      p = await reader.readPkt();
+    } catch (err) {
+      if (err instanceof PktLineError && command === null && caps.length === 0 && reader.pkts.buffered === 0) return null;
+      throw err;
+    }
+    if (p.kind === 'flush') {
+      if (command === null && caps.length === 0) return null;
+      break;
+    }
+    if (p.kind === 'delim' && !inArgs) {
+      inArgs = true;
+      continue;
+    }
+    if (p.kind !== 'data') throw new PktLineError('unexpected special packet in a protocol v2 request');
+    const line = pktText(p);
+    if (inArgs) args.push(line);
+    else if (line.startsWith('command=')) {
+      if (command !== null) throw new PktLineError('command= given twice');
+      command = line.slice('command='.length);
+    } else caps.push(line);
+  }
+  if (command === null) throw new PktLineError('no command requested');
+  return { command, caps, args };
+}
+
+async function lsRefs(w: ChannelWriter, view: RefView, args: string[]): Promise<void> {
+  let symrefs = false;
+  let peelTags = false;
+  let unborn = false;
+  const prefixes: string[] = [];
+  for (const a of args) {
+    if (a === 'symrefs') symrefs = true;
+    else if (a === 'peel') peelTags = true;
+    else if (a === 'unborn') unborn = true;
+    else if (a.startsWith('ref-prefix ')) prefixes.push(a.slice('ref-prefix '.length));
+    else throw new PktLineError(`unexpected line: '${printable(a, 80)}'`);
+  }
+  const matches = (name: string) => prefixes.length === 0 || prefixes.length > MAX_PREFIXES || prefixes.some((p) => name.startsWith(p));
+  if (matches('HEAD') && view.head) {
+    const target = symrefs ? ` symref-target:${view.head}` : '';
+    if (view.headOid) await w.pkt(`${view.headOid} HEAD${target}\n`);
+    else if (unborn) await w.pkt(`unborn HEAD${target}\n`);
+  }
+  for (const [name, oid] of view.refs) {
+    if (!matches(name)) continue;
+    const p = peelTags ? view.peeled.get(name) : undefined;
+    await w.pkt(`${oid} ${name}${p ? ` peeled:${p}` : ''}\n`);
+  }
+  await w.flush();
+}
+
+/** A v2 `fetch`: acknowledgments while the client negotiates; once done (or ready), shallow-info and the pack. */
+async function fetchV2(w: ChannelWriter, store: ObjectStore, view: RefView, args: string[], opts: UploadPackOptions): Promise<void> {
+  const req: Request = { wants: [], caps: new Set(), clientShallows: new Set(), notTips: [] };
+  const haves: string[] = [];
+  let done = false;
+  for (const a of args) {
+    const [cmd, arg] = a.split(' ', 2);
+    if (cmd === 'want' && arg && OID.test(arg)) addWant(req, arg, view);
+    else if (cmd === 'have' && arg && OID.test(arg)) haves.push(arg);
+    else if (a === 'done') done = true;
+    else if (a === 'deepen-relative' || a === 'thin-pack' || a === 'no-progress' || a === 'include-tag' || a === 'ofs-delta') req.caps.add(a);
+    else if (!deepenArg(req, a, view)) throw new PktLineError(`unexpected line: '${printable(a, 80)}'`);
+  }
+  if (req.depth && req.caps.has('deepen-relative')) req.depth.relative = true;
+  checkDeepen(req);
+  const common = [...new Set(haves)].filter((h) => store.has(h));
+
+  w.sideband = false;
+  if (!done) {
+    await w.pkt('acknowledgments\n');
+    if (common.length === 0) await w.pkt('NAK\n');
+    for (const c of common) await w.pkt(`ACK ${c}\n`);
+    // A common commit found: what the client has is known well enough to cut the pack.
+    const ready = common.length > 0 && req.wants.length > 0;
+    if (!ready) return void (await w.flush());
+    await w.pkt('ready\n');
+    await w.delim();
+  }
+  if (req.wants.length === 0) return void (await w.flush());
+  let objects: string[];
+  try {
+    const plan = await shallowPlan(store, req);
+    if (req.depth || req.since !== undefined || req.notTips.length || req.clientShallows.size) {
+      await w.pkt('shallow-info\n');
+      for (const s of plan.shallow) await w.pkt(`shallow ${s}\n`);
+      for (const u of plan.unshallow) await w.pkt(`unshallow ${u}\n`);
+      await w.delim();
+    }
+    objects = await enumerateObjects(store, { wants: req.wants, haves: common, clientShallows: req.clientShallows, plan });
+  } catch (err) {
+    if (!(err instanceof EnumerateError)) throw err;
+    // Nothing of the packfile section was sent yet: a plain error line ends the response.
+    await w.pkt(`ERR upload-pack: ${err.message}\n`);
+    return refuseFetch(w, opts, err);
+  }
+  await w.pkt('packfile\n');
+  w.sideband = true;
+  await sendPack(w, store, view, req, objects, opts);
+  w.sideband = false;
 }

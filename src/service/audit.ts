@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { ClientGoneError, isUserError } from '../lib/errors.ts';
+import { ClientGoneError, isUserError, reportInternal } from '../lib/errors.ts';
+import type { Logger } from '../lib/log.ts';
 
 /** Who did something, as every front end (git, ssh commands, the dashboard) tells the service. */
 export interface Actor {
@@ -58,8 +59,8 @@ export interface AuditEntry extends AuditSubject {
 
 const MAX_TEXT = 300;
 /** The live file is rotated at this size; `audit.log.1` … `audit.log.KEEP` are kept. */
-export const AUDIT_MAX_BYTES = 16 * 1024 * 1024;
-export const AUDIT_KEEP = 10;
+const AUDIT_MAX_BYTES = 16 * 1024 * 1024;
+const AUDIT_KEEP = 10;
 
 const cut = (s: string): string => (s.length > MAX_TEXT ? `${s.slice(0, MAX_TEXT)}…` : s);
 
@@ -80,20 +81,24 @@ export class AuditLog {
   readonly file: string;
   private size: number;
 
-  constructor(dataDir: string) {
+  constructor(
+    dataDir: string,
+    private readonly log: Logger,
+    private readonly limits = { maxBytes: AUDIT_MAX_BYTES, keep: AUDIT_KEEP },
+  ) {
     this.file = path.join(dataDir, 'audit.log');
     this.size = fs.statSync(this.file, { throwIfNoEntry: false })?.size ?? 0;
   }
 
   append(entry: AuditEntry): void {
     const line = `${JSON.stringify(entry)}\n`;
-    if (this.size + line.length > AUDIT_MAX_BYTES && this.size > 0) this.rotate();
+    if (this.size + line.length > this.limits.maxBytes && this.size > 0) this.rotate();
     fs.appendFileSync(this.file, line, { mode: 0o600 });
     this.size += Buffer.byteLength(line);
   }
 
   private rotate(): void {
-    for (let i = AUDIT_KEEP; i > 1; i--) {
+    for (let i = this.limits.keep; i > 1; i--) {
       if (fs.existsSync(`${this.file}.${i - 1}`)) fs.renameSync(`${this.file}.${i - 1}`, `${this.file}.${i}`);
     }
     fs.renameSync(this.file, `${this.file}.1`);
@@ -107,8 +112,8 @@ export class AuditLog {
    */
   async record<T>(actor: Actor, subject: AuditSubject, fn: (subject: AuditSubject) => Promise<T>, exitOf?: (value: T) => number): Promise<T> {
     const started = Date.now();
-    const write = (outcome: { result: AuditResult; exit?: number; message?: string }): void =>
-      this.append({
+    const write = (outcome: { result: AuditResult; exit?: number; message?: string }): void => {
+      const entry: AuditEntry = {
         time: new Date(started).toISOString(),
         user: actor.user,
         fingerprint: actor.fingerprint,
@@ -118,7 +123,15 @@ export class AuditLog {
         ...(subject.args ? { args: subject.args.map(cut) } : {}),
         ...outcome,
         ms: Date.now() - started,
-      });
+      };
+      // The operation has happened: a full disk must not turn its answer into a failure. The
+      // server log gets the line instead.
+      try {
+        this.append(entry);
+      } catch (err) {
+        reportInternal(this.log, err, { during: 'audit log write', entry: JSON.stringify(entry) });
+      }
+    };
     let value: T;
     try {
       value = await fn(subject);

@@ -1,6 +1,6 @@
 import type { Config } from '../config/types.ts';
 import type { ReleaseStore } from '../deploy/releases.ts';
-import { gc, GcBusyError, objectFileCounts, type GcResult } from '../git/gc.ts';
+import { gc, GcBusyError, GcRaceError, objectFileCounts, type GcResult } from '../git/gc.ts';
 import { reportInternal } from '../lib/errors.ts';
 import type { Logger } from '../lib/log.ts';
 
@@ -45,6 +45,7 @@ export class Housekeeping {
     if (!due) return;
     this.gc(repo).catch((err: unknown) => {
       if (err instanceof GcBusyError) return; // the one running will do
+      if (err instanceof GcRaceError) return void this.deps.log.info('gc stopped', { repo, reason: err.message });
       reportInternal(this.deps.log, err, { repo, during: 'gc' });
     });
   }

@@ -10,7 +10,7 @@ import { branchForRelease, configDigest, describeChanges, releaseConfigOf } from
 import { currentRelease, ReleaseStore, type Release } from '../deploy/releases.ts';
 import type { Pusher } from '../deploy/report.ts';
 import { releaseSpecs } from '../deploy/specs.ts';
-import { GcBusyError, type GcResult } from '../git/gc.ts';
+import { GcBusyError, GcRaceError, type GcResult } from '../git/gc.ts';
 import { moveRef } from '../git/move-ref.ts';
 import { ObjectStore } from '../git/object-store.ts';
 import { readRef, RefUpdateError } from '../git/refs.ts';
@@ -107,7 +107,7 @@ export class Service {
     readonly isolator: Isolator,
   ) {
     this.config = config;
-    this.auditLog = new AuditLog(dataDir);
+    this.auditLog = new AuditLog(dataDir, log.child('audit'));
     this.indexKeys();
     this.events = this.makeEvents();
     this.lastDeploys = new LastDeploys(dataDir, log);
@@ -243,7 +243,7 @@ export class Service {
   private async reloadNow(by: string, out: (text: string) => void): Promise<ReloadOutcome> {
     if (!this.loadCandidate || !this.source) throw new Error('reload before useConfigSource');
     const refuse = (problems: string[]): ReloadOutcome => {
-      for (const p of problems) this.log.error(`config reload refused, the config on disk is not applied: ${p}`, { by });
+      for (const p of problems) this.log.error(`config reload refused, the config on disk is not applied: ${p}`);
       this.refuseConfig(problems, by);
       return { applied: false, problems, releases: [], failures: [] };
     };
@@ -592,6 +592,7 @@ export class Service {
       return await this.housekeeping.gc(repoName);
     } catch (err) {
       if (err instanceof GcBusyError) throw new UserError(`${err.message}; try again when it is done`);
+      if (err instanceof GcRaceError) throw new UserError(err.message);
       throw err;
     }
   }

@@ -1,6 +1,6 @@
 import { UserError } from '../lib/errors.ts';
 
-export type GitService = 'git-receive-pack' | 'git-upload-pack';
+export type GitService = 'git-receive-pack' | 'git-upload-pack' | 'git-upload-archive';
 
 export type ExecRequest = { kind: 'git'; service: GitService; path: string } | { kind: 'command'; argv: string[] };
 
@@ -54,10 +54,10 @@ export function parseExec(command: string): ExecRequest {
   const words = splitWords(command);
   let service: string | undefined;
   let rest: string[];
-  if (words[0] === 'git' && (words[1] === 'receive-pack' || words[1] === 'upload-pack')) {
+  if (words[0] === 'git' && (words[1] === 'receive-pack' || words[1] === 'upload-pack' || words[1] === 'upload-archive')) {
     service = `git-${words[1]}`;
     rest = words.slice(2);
-  } else if (words[0] === 'git-receive-pack' || words[0] === 'git-upload-pack') {
+  } else if (words[0] === 'git-receive-pack' || words[0] === 'git-upload-pack' || words[0] === 'git-upload-archive') {
     service = words[0];
     rest = words.slice(1);
   } else {

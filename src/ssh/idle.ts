@@ -52,6 +52,13 @@ export class IdleWatch {
     }
   }
 
+  /** The timeout may have changed (a config reload): decide again now, not when the old timer ends. */
+  recheck(): void {
+    if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.check();
+  }
+
   stop(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);

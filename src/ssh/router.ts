@@ -2,8 +2,10 @@ import type { ServerChannel } from 'ssh2';
 import { helpText, runCommand } from '../commands/index.ts';
 import { ChannelWriter, StreamReader } from '../git/io.ts';
 import { encodePkt, PktLineError } from '../git/pktline.ts';
+import { LimitError } from '../git/push-limits.ts';
 import { serveReceivePack } from '../git/receive-pack.ts';
 import { repoNameFromPath } from '../git/repo.ts';
+import { serveUploadArchive } from '../git/upload-archive.ts';
 import { serveUploadPack } from '../git/upload-pack.ts';
 import { ClientGoneError, isUserError, reportInternal, UserError } from '../lib/errors.ts';
 import type { Logger } from '../lib/log.ts';
@@ -57,9 +59,9 @@ export class Router implements SessionHandlers {
       if (!isUserError(err)) throw err;
       req = err;
     }
-    const git = !(req instanceof UserError) && req.kind === 'git';
-    const actor: Actor = { user: ctx.user, fingerprint: ctx.fingerprint, address: ctx.remote, via: git ? 'git' : 'ssh' };
-    const subject: AuditSubject = { action: req instanceof UserError ? 'exec' : req.kind === 'git' ? (req.service === 'git-receive-pack' ? 'push' : 'fetch') : printable(req.argv[0] ?? 'help', 64) };
+    const { via, action } = auditName(req);
+    const actor: Actor = { user: ctx.user, fingerprint: ctx.fingerprint, address: ctx.remote, via };
+    const subject: AuditSubject = { action };
     try {
       return await this.service.audited(
         actor,
@@ -90,7 +92,7 @@ export class Router implements SessionHandlers {
           });
         },
         // A push's outcome is its refs'; a command's is its exit status.
-        git ? undefined : (code) => code,
+        via === 'git' ? undefined : (code) => code,
       );
     } catch (err) {
       if (isUserError(err)) return this.answer(session.answer, err);
@@ -206,7 +208,7 @@ export class Router implements SessionHandlers {
     const gitDir = this.service.gitDir(name);
     const reader = new StreamReader(ch);
     const writer = new ChannelWriter(ch, ch.stderr);
-    const log = this.log.child(service === 'git-receive-pack' ? 'receive-pack' : 'upload-pack');
+    const log = this.log.child(service.slice('git-'.length));
     session.log = log;
     // Once git talks, a refusal is a fatal line on the side channel and the protocol's exit status.
     session.answer = (msg) => {
@@ -217,11 +219,15 @@ export class Router implements SessionHandlers {
     const started = Date.now();
     try {
       if (service === 'git-upload-pack') {
-        await serveUploadPack(reader, writer, { gitDir, log });
+        await serveUploadPack(reader, writer, { gitDir, log, protocol: ctx.env.GIT_PROTOCOL });
+      } else if (service === 'git-upload-archive') {
+        await serveUploadArchive(reader, writer, { gitDir, log });
       } else {
         const refs = await serveReceivePack(reader, writer, {
           gitDir,
+          protocol: ctx.env.GIT_PROTOCOL,
           maxPackBytes: this.service.limits.maxPackBytes,
+          limits: this.service.limits,
           // The backlog lets the deploy drop build output the pusher cannot take as fast as it comes.
           ...this.service.pushHooks(ctx.user, name, () => (ch.destroyed ? 0 : ch.writableLength + ch.stderr.writableLength)),
           log,
@@ -231,7 +237,7 @@ export class Router implements SessionHandlers {
       }
     } catch (err) {
       // The wire parser's errors are the client's doing, like any other refusal.
-      if (err instanceof PktLineError) throw new UserError(err.message, 128, 'protocol');
+      if (err instanceof PktLineError || err instanceof LimitError) throw new UserError(err.message, 128, 'protocol');
       throw err;
     }
     log.info('done', { user: ctx.user, repo: name, ms: Date.now() - started });
@@ -242,6 +248,13 @@ export class Router implements SessionHandlers {
     ch.stderr.write(`${message}\n`);
     return code;
   }
+}
+
+/** What the audit log calls a request (`push`, `fetch`, the command's name, `exec` when it did not parse) and where it came in. */
+function auditName(req: ExecRequest | UserError): { via: Actor['via']; action: string } {
+  if (req instanceof UserError) return { via: 'ssh', action: 'exec' };
+  if (req.kind === 'git') return { via: 'git', action: req.service === 'git-receive-pack' ? 'push' : req.service === 'git-upload-archive' ? 'archive' : 'fetch' };
+  return { via: 'ssh', action: printable(req.argv[0] ?? 'help', 64) };
 }
 
 /**

@@ -66,7 +66,8 @@ export interface RunningSshServer {
   close(): Promise<void>;
   /**
    * After a config change: closes the connections whose key no longer identifies the user it
-   * logged in as (key removed, user lost login). Limits are read live, so they need nothing here.
+   * logged in as (key removed, user lost login), and applies a changed idle timeout to open ones
+   * (other limits are read live at each use).
    */
   revalidate(): void;
 }
@@ -79,6 +80,7 @@ interface LiveConnection {
   identity: Identity;
   remote: string;
   channels: Set<ServerChannel>;
+  idle?: IdleWatch;
 }
 
 /** The host keys the server offers: the ECDSA one only when the config asks for it. */
@@ -119,6 +121,7 @@ export async function startSshServer(opts: SshServerOptions, host: string, port:
     close: () => new Promise<void>((r) => tcp.close(() => r())),
     revalidate: () => {
       for (const c of live) {
+        c.idle?.recheck();
         const now = opts.identify(c.blob);
         if (now && now.user === c.identity.user) continue;
         opts.log.info('closing a connection: its key is no longer in the config', { remote: c.remote, user: c.identity.user, fingerprint: c.identity.fingerprint });
@@ -344,6 +347,7 @@ function handleConnection(client: Connection, remote: string, clientVersion: str
         socket?.destroy();
       },
     );
+    conn.idle = idle;
     client.once('close', () => {
       connection.release();
       idle.stop();

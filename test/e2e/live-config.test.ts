@@ -140,4 +140,14 @@ describe('live configuration: limits', () => {
     const r = await inst.ssh('bob', ['whoami']);
     assert.equal(r.code, 0, r.stderr);
   });
+
+  test('a lowered idle_timeout applies to connections already open', async () => {
+    for (const c of open.splice(0)) c.end();
+    const conn = await connectAs(inst, 'alice');
+    const closed = new Promise<void>((r) => conn.once('close', () => r()));
+    fs.writeFileSync(path.join(inst.configDir, 'slipway.yml'), 'limits:\n  max_connections: 10\n  idle_timeout: 1\n');
+    assert.equal((await inst.ssh('bob', ['reload'])).code, 0);
+    await within(closed, 10_000, 'the idle connection (opened under the default 10 minutes) to be closed');
+    assert.match(inst.output, /closing idle connection .*user=alice/);
+  });
 });

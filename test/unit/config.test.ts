@@ -223,6 +223,15 @@ test('a dir without a main file gets every default', () => {
       idleTimeoutMs: 600_000,
       maxPackBytes: 1024 ** 3,
       maxSessionsPerConnection: 10,
+      maxObjectBytes: 256 * 1024 ** 2,
+      maxDeltaDepth: 4095,
+      maxPushInflatedBytes: 8 * 1024 ** 3,
+      maxRefsPerPush: 10_000,
+      maxRefsPerRepo: 100_000,
+      maxMessageBytes: 1024 ** 2,
+      maxTreeEntries: 100_000,
+      maxCheckoutFiles: 200_000,
+      maxCheckoutBytes: 2 * 1024 ** 3,
       maxConnectionsPerUser: 10,
       maxSessionsPerUser: 10,
     },
@@ -280,6 +289,15 @@ limits:
   idle_timeout: 60
   max_pack_size: 100MB
   max_sessions_per_connection: 3
+  max_object_size: 64MiB
+  max_delta_depth: 50
+  max_push_inflated: 1GiB
+  max_refs_per_push: 100
+  max_refs_per_repo: 1000
+  max_message_size: 64k
+  max_tree_entries: 5000
+  max_checkout_files: 2000
+  max_checkout_size: 100MB
   max_connections_per_user: 4
   max_sessions_per_user: 5
 `,
@@ -300,9 +318,24 @@ limits:
     idleTimeoutMs: 60_000,
     maxPackBytes: 100_000_000,
     maxSessionsPerConnection: 3,
+    maxObjectBytes: 64 * 1024 ** 2,
+    maxDeltaDepth: 50,
+    maxPushInflatedBytes: 1024 ** 3,
+    maxRefsPerPush: 100,
+    maxRefsPerRepo: 1000,
+    maxMessageBytes: 64 * 1024,
+    maxTreeEntries: 5000,
+    maxCheckoutFiles: 2000,
+    maxCheckoutBytes: 100_000_000,
     maxConnectionsPerUser: 4,
     maxSessionsPerUser: 5,
   });
+});
+
+test('limits.max_delta_depth stays within what the object store reads back', () => {
+  assert.deepEqual(problemsOf({ 'slipway.yml': 'limits:\n  max_delta_depth: 20000\n' }), [
+    'slipway.yml: limits.max_delta_depth: got 20000 (expected a whole number from 1 to 10000)',
+  ]);
 });
 
 test('ssh: switches for old clients are booleans (YAML 1.1 yes/no too), off by default', () => {

@@ -3,7 +3,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, cpSync, mkdirSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, test } from 'node:test';
-import { gc, GcBusyError, objectFileCounts } from '../../src/git/gc.ts';
+import { gc, GcBusyError, GcRaceError, objectFileCounts } from '../../src/git/gc.ts';
 import { ObjectStore } from '../../src/git/object-store.ts';
 import { writePack } from '../../src/git/pack-writer.ts';
 import { allObjects, git, gitText, initBare, listDir, makeRepo, packRevs, removeDir, tempDir, writeRef } from './git-fixtures.ts';
@@ -229,3 +229,35 @@ async function waitFor(ok: () => boolean, timeoutMs: number): Promise<void> {
     await new Promise((r) => setTimeout(r, 2));
   }
 }
+
+test('native git reads the cruft pack: its own repack expires objects by the ages slipway recorded', async () => {
+  const f = repo();
+  await gc(f.bare, { graceMs: GRACE, keepAlive: () => [] });
+  // The cruft pack was written just now; only its .mtimes says yesterday's objects are a day old.
+  const copy = (name: string) => {
+    const d = join(dirname(f.bare), name);
+    cpSync(f.bare, d, { recursive: true });
+    return d;
+  };
+  const sooner = copy('sooner.git');
+  git(sooner, ['repack', '--cruft', '--cruft-expiration=12.hours.ago', '-d']);
+  assert.ok(!has(sooner, f.youngSide), 'native git kept a day-old object past a 12-hour expiry: it did not read the recorded ages');
+  const later = copy('later.git');
+  git(later, ['repack', '--cruft', '--cruft-expiration=2.days.ago', '-d']);
+  assert.ok(has(later, f.youngSide), 'native git dropped a day-old object under a 2-day expiry');
+  git(later, ['fsck', '--full', '--no-dangling']);
+});
+
+test('a root that moves during the gc to an object it would drop stops it, and nothing is removed', async () => {
+  const f = repo();
+  let calls = 0;
+  // The first call is the gc's start; the second its last look before removing anything.
+  const keepAlive = () => (++calls === 1 ? [] : [f.oldSide]);
+  await assert.rejects(gc(f.bare, { graceMs: GRACE, keepAlive }), GcRaceError);
+  assert.equal(calls, 2);
+  assert.ok(has(f.bare, f.oldSide) && has(f.bare, f.oldLoose));
+  git(f.bare, ['fsck', '--full', '--strict', '--no-dangling']);
+  await gc(f.bare, { graceMs: GRACE, keepAlive: () => [f.oldSide] });
+  assert.ok(has(f.bare, f.oldSide));
+  git(f.bare, ['fsck', '--full', '--strict', '--no-dangling']);
+});

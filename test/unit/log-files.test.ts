@@ -97,7 +97,8 @@ test('the tail reaches back into rotated files when the current one holds too fe
 
 test('a follower gets every new line once and in order, across rotations and a process log that appears later', async () => {
   const dir = tempDir();
-  const first = writer(path.join(dir, 'web.0.log'), 600, 'r1');
+  // Small enough to rotate twice, big enough that no file is rotated out (keep 3) before a loaded machine's follower saw it.
+  const first = writer(path.join(dir, 'web.0.log'), 3000, 'r1');
   first.write('before 1\nbefore 2\n');
   await until('the lines before', () => fs.existsSync(path.join(dir, 'web.0.log')) && fs.readFileSync(path.join(dir, 'web.0.log'), 'utf8').includes('before 2'));
   const logs = logsOf(dir);
@@ -109,9 +110,32 @@ test('a follower gets every new line once and in order, across rotations and a p
   later.write('worker here\n');
   const texts = () => got.slice(1).flat().map((l) => `${l.source} ${l.release} ${l.text}`);
   await until('every line', () => texts().filter((t) => t.startsWith('web.0')).length === 200 && texts().includes('worker.0 r2 worker here'));
-  assert.ok(fs.existsSync(path.join(dir, 'web.0.log.3')), 'the log rotated several times meanwhile');
+  assert.ok(fs.existsSync(path.join(dir, 'web.0.log.2')), 'the log rotated twice meanwhile');
   assert.deepEqual(texts().filter((t) => t.startsWith('web.0')), Array.from({ length: 200 }, (_, i) => `web.0 r1 line ${i}`));
   stop();
   assert.equal(logs.watching, 0, 'the last follower gone, the watch is closed');
   await Promise.all([first.end(), later.end()]);
+});
+
+test('a follower gets the lines of two releases writing one process log while it rotates, each once and in its order', async () => {
+  const dir = tempDir();
+  const file = path.join(dir, 'web.0.log');
+  const old = writer(file, 800, 'r1');
+  const next = writer(file, 800, 'r2');
+  old.write('old start\n');
+  await until('the first line', () => fs.existsSync(file) && fs.readFileSync(file, 'utf8').includes('old start'));
+  const logs = logsOf(dir);
+  const got: LogLine[] = [];
+  const stop = logs.follow({ repo: 'a', branch: 'main', lines: 0 }, (lines) => got.push(...lines));
+  for (let i = 0; i < 150; i++) {
+    old.write(`old ${i}\n`);
+    next.write(`new ${i}\n`);
+  }
+  const of = (release: string) => got.filter((l) => l.release === release).map((l) => l.text);
+  await until('both writers\' lines', () => of('r1').includes('old 149') && of('r2').includes('new 149'));
+  assert.ok(fs.existsSync(`${file}.2`), 'rotated more than once');
+  assert.deepEqual(of('r1'), Array.from({ length: 150 }, (_, i) => `old ${i}`));
+  assert.deepEqual(of('r2'), Array.from({ length: 150 }, (_, i) => `new ${i}`));
+  stop();
+  await Promise.all([old.end(), next.end()]);
 });

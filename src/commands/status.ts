@@ -7,6 +7,13 @@ import { defineCommand, JSON_FLAG } from './types.ts';
 
 /** `status --json`, documented in docs/commands.md: add fields, never rename or remove them. */
 export interface StatusJson {
+  /** whether the config on disk runs: a refused reload leaves the previous one running */
+  config: {
+    applied_at: string;
+    applied_by: string;
+    refused: { at: string; by: string; problems: string[] } | null;
+    not_rolled_out: { repo: string; branch: string; error: string }[];
+  };
   branches: BranchJson[];
   domains: DomainJson[];
 }
@@ -151,6 +158,12 @@ function render(model: StatusJson, now: number, tty: boolean): string {
   const paint = painter(tty);
   const state = (s: string) => (STATE_COLOUR[s] ? paint(STATE_COLOUR[s], s) : s);
   const lines: string[] = [];
+  const c = model.config;
+  if (c.refused) {
+    lines.push(paint('red', `config on disk refused (${c.refused.by}, ${duration(now - Date.parse(c.refused.at))} ago); the running config stays:`));
+    for (const p of c.refused.problems) lines.push(`  ${p}`);
+  }
+  for (const n of c.not_rolled_out) lines.push(paint('red', `${n.repo}/${n.branch}: config change not rolled out: ${n.error}`));
   for (const b of model.branches) {
     const cur = b.current ? `${b.current.id} ${b.current.commit.slice(0, 12)} by ${b.current.user}, ${duration(b.current.age_seconds * 1000)} ago` : 'not deployed';
     const d = b.last_deploy;
@@ -193,7 +206,16 @@ export const status = defineCommand({
     const now = Date.now();
     const branches = ctx.service.branchesFor(ctx.user, 'read').filter((b) => (!onlyRepo || b.repo === onlyRepo) && (!onlyBranch || b.branch === onlyBranch));
     const readable = new Set(branches.map((b) => b.repo));
+    const cs = ctx.service.configState();
     const model: StatusJson = {
+      config: {
+        applied_at: isoTime(cs.applied.at),
+        applied_by: cs.applied.by,
+        // The problems quote the config (values included): admins only.
+        refused: cs.refused && { at: isoTime(cs.refused.at), by: cs.refused.by, problems: ctx.role.kind === 'admin' ? cs.refused.problems : [] },
+        // Only the branches this user may read.
+        not_rolled_out: cs.notRolledOut.filter((n) => branches.some((b) => b.repo === n.repo)),
+      },
       branches: branches.map((b) => branchJson(ctx.service, b.repo, b.branch, now)),
       domains: domainsJson(ctx.service.domains(), (repo) => readable.has(repo)),
     };

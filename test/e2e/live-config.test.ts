@@ -87,13 +87,21 @@ describe('live configuration: keys, users, sessions and a refused config', () =>
     assert.match(r.stderr, /the config on disk is not applied, the running config stays/);
     assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
     assert.match(inst.output, /config reload refused, the config on disk is not applied: slipway\.yml: /);
+    const st = await inst.ssh('alice', ['status']);
+    assert.match(st.stdout, /^config on disk refused \((alice|watch), .* ago\); the running config stays:\n  slipway\.yml: /m, st.stdout);
+    const stJson = JSON.parse((await inst.ssh('alice', ['status', '--json'])).stdout);
+    assert.match(stJson.config.refused.by, /^(alice|watch)$/, 'the watch may see the edit before the reload does');
+    assert.match(stJson.config.refused.problems[0], /^slipway\.yml: /);
     const carol = await inst.ssh('carol', ['whoami']);
     assert.equal(carol.code, 0, 'the old config still lets carol in');
+    const carolSt = JSON.parse((await inst.ssh('carol', ['status', '--json'])).stdout);
+    assert.deepEqual(carolSt.config.refused.problems, [], 'the problems quote the config: admins only');
     assert.equal((await inst.ssh('alice', ['whoami'])).code, 0);
 
     writeMain(good);
     const fixed = await inst.ssh('alice', ['reload']);
     assert.equal(fixed.code, 0, fixed.stderr);
+    assert.equal(JSON.parse((await inst.ssh('alice', ['status', '--json'])).stdout).config.refused, null);
   });
 
   test('a schema error names the file and the key', async () => {

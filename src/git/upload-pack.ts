@@ -63,6 +63,8 @@ export async function serveUploadPack(reader: StreamReader, w: ChannelWriter, op
 function refView(gitDir: string, store: ObjectStore): RefView & { unpin: () => void } {
   const refs = listRefs(gitDir);
   const unpin = pinObjects(gitDir, refs.values());
+  // After the refs: a push writes its pack before it moves a ref, so every tip read is in a pack seen now.
+  store.refresh();
   const head = readHeadTarget(gitDir);
   const headOid = head ? refs.get(head) : undefined;
   const wantable = new Set(refs.values());
@@ -174,8 +176,12 @@ async function readWants(reader: StreamReader, view: RefView): Promise<Request |
   return req.wants.length ? req : null;
 }
 
-function addWant(req: Request, oid: string, view: RefView): void {
-  if (!view.wantable.has(oid)) throw new PktLineError(`upload-pack: not our ref ${oid}`);
+/**
+ * v0/v1 take only what was advertised. v2 is stateless: a ref may move between `ls-refs` and
+ * `fetch`, so, as git's v2 does, any object the repo has may be wanted (`store`).
+ */
+function addWant(req: Request, oid: string, view: RefView, store?: ObjectStore): void {
+  if (!view.wantable.has(oid) && !store?.has(oid)) throw new PktLineError(`upload-pack: not our ref ${oid}`);
   if (!req.wants.includes(oid)) req.wants.push(oid);
 }
 
@@ -383,7 +389,7 @@ async function fetchV2(w: ChannelWriter, store: ObjectStore, view: RefView, args
   let done = false;
   for (const a of args) {
     const [cmd, arg] = a.split(' ', 2);
-    if (cmd === 'want' && arg && OID.test(arg)) addWant(req, arg, view);
+    if (cmd === 'want' && arg && OID.test(arg)) addWant(req, arg, view, store);
     else if (cmd === 'have' && arg && OID.test(arg)) haves.push(arg);
     else if (a === 'done') done = true;
     else if (a === 'deepen-relative' || a === 'thin-pack' || a === 'no-progress' || a === 'include-tag' || a === 'ofs-delta') req.caps.add(a);

@@ -177,19 +177,58 @@ function lastLines(fd: number, end: number, n: number): string[] {
   return lines.slice(-n);
 }
 
-/** Lines a failing start looks back through for its own, past those of the release running beside it. */
-const LOOKBACK_LINES = 5000;
+/**
+ * Bytes a failing start reads back through for its own lines, past those of the release running
+ * beside it (which may log thousands of requests meanwhile): a bound on disk reads, not lines.
+ */
+const LOOKBACK_BYTES = 32 * 1024 ** 2;
 
 /** The last `n` lines (their text) that `release`'s process wrote to a process log and its rotated files. */
 export function releaseLines(logFile: string, release: string, n: number): string[] {
-  const base = path.basename(logFile);
-  const set = new LogSet(path.dirname(logFile), (b) => b === base);
+  const found: string[] = [];
+  const budget = { bytes: LOOKBACK_BYTES };
+  // FILE, then FILE.1, FILE.2, ...: newest first, as the writer rotates them.
+  for (let i = 0; found.length < n && budget.bytes > 0; i++) {
+    const file = i === 0 ? logFile : `${logFile}.${i}`;
+    if (!fs.existsSync(file)) break;
+    for (const line of linesBackward(file, budget)) {
+      const l = parseLogLine(line);
+      if (l.release !== release) continue;
+      found.unshift(l.text);
+      if (found.length >= n) break;
+    }
+  }
+  return found;
+}
+
+/** A file's lines from the last to the first, reading at most `budget.bytes` (shared) of it. */
+function* linesBackward(file: string, budget: { bytes: number }): Generator<string> {
+  let fd: number;
   try {
-    set.scan();
-    const raw = set.tail(LOOKBACK_LINES).get(base) ?? [];
-    return raw.map(parseLogLine).filter((l) => l.release === release).slice(-n).map((l) => l.text);
+    fd = fs.openSync(file, 'r');
+  } catch {
+    return; // rotated away meanwhile
+  }
+  try {
+    let pos = fs.fstatSync(fd).size;
+    let rest = Buffer.alloc(0);
+    while (pos > 0 && budget.bytes > 0) {
+      const len = Math.min(BACK_CHUNK, pos);
+      pos -= len;
+      budget.bytes -= len;
+      const buf = Buffer.allocUnsafe(len);
+      fs.readSync(fd, buf, 0, len, pos);
+      let data = Buffer.concat([buf, rest]);
+      // Before the first newline may be the end of an earlier line: kept for the next chunk.
+      const first = pos > 0 ? data.indexOf(10) : -1;
+      rest = first >= 0 ? data.subarray(0, first) : pos > 0 ? data : Buffer.alloc(0);
+      data = first >= 0 ? data.subarray(first + 1) : pos > 0 ? Buffer.alloc(0) : data;
+      const lines = data.toString('utf8').split('\n');
+      if (lines[lines.length - 1] === '') lines.pop();
+      for (let k = lines.length - 1; k >= 0; k--) yield lines[k]!;
+    }
   } finally {
-    set.close();
+    fs.closeSync(fd);
   }
 }
 

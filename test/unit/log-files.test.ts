@@ -12,6 +12,7 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { logger } from '../../src/lib/log.ts';
+import { releaseLines } from '../../src/runners/log-files.ts';
 import { parseLogLine } from '../../src/runners/log-line.ts';
 import { ServiceEvents } from '../../src/service/events.ts';
 import { formatLogLine, Logs, type LogLine } from '../../src/service/logs.ts';
@@ -138,4 +139,21 @@ test('a follower gets the lines of two releases writing one process log while it
   assert.deepEqual(of('r2'), Array.from({ length: 150 }, (_, i) => `new ${i}`));
   stop();
   await Promise.all([old.end(), next.end()]);
+});
+
+test("a failed start finds its own last lines past 20,000 of the running release's, across a rotation", async () => {
+  const dir = tempDir();
+  const file = path.join(dir, 'web.0.log');
+  // r2 (running) and r3 (starting) share the process log, as during a deploy; the writer rotates at 400 kB.
+  const r3 = writer(file, 400_000, 'r3');
+  r3.write('r3 one\nr3 two\nr3 three\n');
+  await r3.end();
+  const r2 = writer(file, 400_000, 'r2');
+  r2.write(Array.from({ length: 20_000 }, (_, i) => `request ${i} to the running release\n`).join(''));
+  await r2.end();
+  assert.ok(fs.existsSync(`${file}.1`), 'the log rotated');
+  assert.deepEqual(releaseLines(file, 'r3', 2), ['r3 two', 'r3 three']);
+  assert.deepEqual(releaseLines(file, 'r3', 15), ['r3 one', 'r3 two', 'r3 three']);
+  assert.equal(releaseLines(file, 'r2', 3).at(-1), 'request 19999 to the running release');
+  assert.deepEqual(releaseLines(file, 'r9', 3), []);
 });

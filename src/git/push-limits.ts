@@ -2,24 +2,10 @@
  * The bounds a push must stay within, and the one-line refusals that name the setting which
  * raises each. Pure checks: callers decide when (always before the work the bound protects).
  */
+import type { Limits } from '../config/types.ts';
 
-/** What one push may make the gateway do; every field has a default in slipway.yml's `limits`. */
-export interface PushLimits {
-  /** largest object, inflated (limits.max_object_size) */
-  maxObjectBytes: number;
-  /** longest delta chain in a pack (limits.max_delta_depth) */
-  maxDeltaDepth: number;
-  /** all objects of one push together, inflated (limits.max_push_inflated) */
-  maxPushInflatedBytes: number;
-  /** ref updates in one push (limits.max_refs_per_push) */
-  maxRefsPerPush: number;
-  /** refs a repo may hold (limits.max_refs_per_repo) */
-  maxRefsPerRepo: number;
-  /** a commit's or tag's message (limits.max_message_size) */
-  maxMessageBytes: number;
-  /** entries of one tree (limits.max_tree_entries) */
-  maxTreeEntries: number;
-}
+/** What one push may make the gateway do; every field has a default in slipway.yml's `limits` (see Limits). */
+export type PushLimits = Pick<Limits, 'maxObjectBytes' | 'maxDeltaDepth' | 'maxPushInflatedBytes' | 'maxRefsPerPush' | 'maxRefsPerRepo' | 'maxMessageBytes' | 'maxTreeEntries'>;
 
 /** git's own deepest chain: pack-objects never writes one deeper (OE_DEPTH_BITS = 12). */
 export const GIT_MAX_DELTA_DEPTH = 4095;

@@ -6,7 +6,7 @@ import { Deployer, type DeployEvent, type DeployOutcome } from '../deploy/deploy
 import { appEnv } from '../deploy/env.ts';
 import { describeExit, runShell } from '../deploy/hooks.ts';
 import { reconcile } from '../deploy/reconcile.ts';
-import { branchForRelease, configDigest, describeChanges, releaseConfigOf } from '../deploy/release-config.ts';
+import { branchForRelease, releaseConfigOf } from '../deploy/release-config.ts';
 import { currentRelease, ReleaseStore, type Release } from '../deploy/releases.ts';
 import type { Pusher } from '../deploy/report.ts';
 import { releaseSpecs } from '../deploy/specs.ts';
@@ -15,7 +15,7 @@ import { moveRef } from '../git/move-ref.ts';
 import { ObjectStore } from '../git/object-store.ts';
 import { readRef, RefUpdateError } from '../git/refs.ts';
 import { gitDirFor } from '../git/repo.ts';
-import { isUserError, UserError } from '../lib/errors.ts';
+import { UserError } from '../lib/errors.ts';
 import { listDir, removeTree } from '../lib/fs-util.ts';
 import type { Logger } from '../lib/log.ts';
 import { count } from '../lib/plural.ts';
@@ -26,6 +26,7 @@ import type { SiteModel, Target } from '../nginx/model.ts';
 import { Nginx } from '../nginx/nginx.ts';
 import { allowed, mayLogIn, notFound, requireAccess, roleOf, visibleRepos, type Action } from './access.ts';
 import { AuditLog, type Actor, type AuditSubject } from './audit.ts';
+import { ConfigReloader, type ConfigCandidate, type ConfigState, type ReloadOutcome } from './config-reload.ts';
 import { ServiceEvents } from './events.ts';
 import { Housekeeping } from './housekeeping.ts';
 import { LastDeploys, type LastDeploy } from './last-deploys.ts';
@@ -53,29 +54,6 @@ export interface BranchRef {
   branch: string;
 }
 
-/** Whether the config on disk is the one that runs (for `status`, the dashboard and `reload`). */
-export interface ConfigState {
-  /** when the running config was applied (start or reload) and by whom (`start`, `SIGHUP`, `watch`, a user) */
-  applied: { at: number; by: string };
-  /** the last reload was refused: the config on disk is not applied, for these reasons */
-  refused: { at: number; by: string; problems: string[] } | null;
-  /** branches whose config change could not be rolled out: they keep running their release's config */
-  notRolledOut: { repo: string; branch: string; error: string }[];
-}
-
-/** A new config read from disk, or why it cannot be used (`file: key.path: what is wrong` each). */
-export type ConfigCandidate = { config: Config } | { problems: string[] };
-
-/** What a reload did: refused (`problems`), or applied with one line per change it rolled out. */
-export interface ReloadOutcome {
-  applied: boolean;
-  problems: string[];
-  /** e.g. `hello/main: r5 config: env GREETING changed` */
-  releases: string[];
-  /** config releases that failed; their branches keep their old release */
-  failures: string[];
-}
-
 /**
  * The one service every front end (git push, ssh commands, later the dashboard) goes through:
  * it holds the one current config, answers the queries and runs the operations, and publishes
@@ -93,11 +71,7 @@ export class Service {
   private readonly auditLog: AuditLog;
   private readonly lastDeploys: LastDeploys;
   private readonly logs: Logs;
-  private state: ConfigState = { applied: { at: Date.now(), by: 'start' }, refused: null, notRolledOut: [] };
-  private source: ((candidate: Config) => Promise<void>) | null = null;
-  private loadCandidate: (() => Promise<ConfigCandidate>) | null = null;
-  /** reloads run one after another, never interleaved */
-  private reloading: Promise<unknown> = Promise.resolve();
+  private readonly reloader: ConfigReloader;
 
   constructor(
     config: Config,
@@ -139,6 +113,17 @@ export class Service {
       log: log.child('push'),
     });
     this.housekeeping = new Housekeeping({ config: () => this.config, releases: this.releases, gitDir: (repo) => this.gitDir(repo), log: log.child('gc') });
+    this.reloader = new ConfigReloader({
+      config: () => this.config,
+      apply: (config) => this.setConfig(config),
+      releases: this.releases,
+      rollout: async ({ repo, branch, base, config, changes, by, out }) => {
+        const r = await this.exclusive(repo, branch, by, 'config release', () => this.deployer.rollout({ repo, branch, base, config, kind: 'config', changes, user: by, out }));
+        return r.release.id;
+      },
+      events: this.events,
+      log,
+    });
   }
 
   private makeEvents(): ServiceEvents {
@@ -210,98 +195,27 @@ export class Service {
 
   /** A reload found problems: the running config stays. */
   refuseConfig(problems: string[], by = 'reload'): void {
-    this.state = { ...this.state, refused: { at: Date.now(), by, problems } };
-    this.events.emit({ type: 'config-refused', problems });
+    this.reloader.refuse(problems, by);
   }
 
   /** Whether the config on disk runs; see ConfigState. */
   configState(): ConfigState {
-    return structuredClone(this.state);
+    return this.reloader.state();
   }
 
-  /**
-   * Where `reload` reads the config from: `load` reads and validates the config dir; `prepare`
-   * readies what a valid one needs before it is applied (bare repos, app users) and throws a
-   * UserError when it cannot.
-   */
+  /** See ConfigReloader.useSource. */
   useConfigSource(load: () => Promise<ConfigCandidate>, prepare: (config: Config) => Promise<void>): void {
-    this.loadCandidate = load;
-    this.source = prepare;
+    this.reloader.useSource(load, prepare);
   }
 
-  /**
-   * Reads the config dir and applies it if it is valid as a whole (and nginx accepts it); else
-   * the running config stays and the problems are the answer. Then each deployed branch whose
-   * env, commands or process counts changed gets a new release of its checkout. Reloads queue.
-   */
+  /** Applies the config dir if it is valid as a whole, then its config releases; reloads queue. */
   reload(by: string, out: (text: string) => void = () => {}): Promise<ReloadOutcome> {
-    const next = this.reloading.then(() => this.reloadNow(by, out));
-    this.reloading = next.catch(() => {});
-    return next;
+    return this.reloader.reload(by, out);
   }
 
-  private async reloadNow(by: string, out: (text: string) => void): Promise<ReloadOutcome> {
-    if (!this.loadCandidate || !this.source) throw new Error('reload before useConfigSource');
-    const refuse = (problems: string[]): ReloadOutcome => {
-      for (const p of problems) this.log.error(`config reload refused, the config on disk is not applied: ${p}`);
-      this.refuseConfig(problems, by);
-      return { applied: false, problems, releases: [], failures: [] };
-    };
-    const candidate = await this.loadCandidate();
-    if ('problems' in candidate) return refuse(candidate.problems);
-    try {
-      await this.source(candidate.config);
-      await this.setConfig(candidate.config);
-    } catch (err) {
-      if (!isUserError(err)) throw err;
-      return refuse(err.message.split('\n'));
-    }
-    this.state = { ...this.state, applied: { at: Date.now(), by }, refused: null };
-    const { releases, failures } = await this.applyConfigReleases(by, out);
-    // Logged once everything the change implies is done: the config releases too.
-    this.log.info('config reloaded', { by, repos: Object.keys(candidate.config.repos).length, keys: candidate.config.keys.length, releases: releases.length, failed: failures.length });
-    return { applied: true, problems: [], releases, failures };
-  }
-
-  /**
-   * A deployed branch whose config (env, runners, process counts) is not the one it last ran
-   * with gets a new release of its current checkout, rolled out as a deploy is. A busy branch is
-   * left to its deploy, which runs with the config of its start; the next reload catches up.
-   */
-  async applyConfigReleases(by: string, out: (text: string) => void = () => {}): Promise<{ releases: string[]; failures: string[] }> {
-    const releases: string[] = [];
-    const failures: string[] = [];
-    const notRolledOut: ConfigState['notRolledOut'] = [];
-    for (const repo of Object.values(this.config.repos)) {
-      for (const [branch, branchCfg] of Object.entries(repo.branches)) {
-        const state = this.releases.load(repo.name, branch);
-        const current = currentRelease(state);
-        if (!current) continue;
-        const wanted = releaseConfigOf(branchCfg);
-        const digest = configDigest(wanted);
-        if ((state.applied ?? configDigest(current.config ?? wanted)) === digest) continue;
-        const changes = describeChanges(current.config ?? wanted, wanted);
-        if (changes.length === 0) {
-          // The current release already runs this config (a rollback to it): nothing to roll out.
-          this.releases.update(repo.name, branch, (s) => void (s.applied = digest));
-          continue;
-        }
-        const where = `${repo.name}/${branch}`;
-        try {
-          const r = await this.exclusive(repo.name, branch, by, 'config release', () =>
-            this.deployer.rollout({ repo: repo.name, branch, base: current, config: wanted, kind: 'config', changes, user: by, out }));
-          releases.push(`${where}: ${r.release.id} config: ${changes.join(', ')}`);
-        } catch (err) {
-          if (!isUserError(err)) throw err;
-          const error = `${where}: config not rolled out (${err.message}); ${current.id} keeps running`;
-          this.log.error(error);
-          failures.push(error);
-          notRolledOut.push({ repo: repo.name, branch, error: err.message });
-        }
-      }
-    }
-    this.state = { ...this.state, notRolledOut };
-    return { releases, failures };
+  /** New releases for the deployed branches whose config changed (also at start). */
+  applyConfigReleases(by: string, out: (text: string) => void = () => {}): Promise<{ releases: string[]; failures: string[] }> {
+    return this.reloader.applyConfigReleases(by, out);
   }
 
   /** The user a verified key belongs to, if that user may log in. */

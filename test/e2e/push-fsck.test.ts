@@ -7,7 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { assertFsckClean, gitEnv, makeWorkRepo, run, serverRef, startInstance, type Instance } from './helpers/instance.ts';
+import { assertFsckClean, makeWorkRepo, serverRef, startInstance, type Instance } from './helpers/instance.ts';
+import { literalGit, treeEntry } from './helpers/literal-objects.ts';
 import { assertUnharmed, packObjects, pushCommand, rawExec, refs, reportStatus } from './helpers/raw-git.ts';
 
 const USERS_YML = 'isolation: none\nusers:\n  alice: admin\n  ci: {deploy: [myapp]}\n';
@@ -15,14 +16,8 @@ const USERS_YML = 'isolation: none\nusers:\n  alice: admin\n  ci: {deploy: [myap
 describe('pushing names git fsck blocks', () => {
   let inst: Instance;
   let work: string;
-  const g = async (args: string[], input?: string | Buffer) => {
-    const r = await run('git', args, { cwd: work, env: gitEnv(inst.home), input });
-    assert.equal(r.code, 0, `git ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout.trim();
-  };
-  /** Writes an object as given, as `git hash-object --literally` does (mktree would refuse some). */
-  const literally = (type: string, data: Buffer) => g(['hash-object', '-w', '--literally', '-t', type, '--stdin'], data);
-  const entry = (mode: string, name: string, oid: string) => Buffer.concat([Buffer.from(`${mode} ${name}\0`, 'utf8'), Buffer.from(oid, 'hex')]);
+  const { g, literally } = literalGit(() => work, () => inst.home);
+  const entry = treeEntry;
   const ident = 'Mallory <m@example.com> 1700000000 +0000';
 
   /** A commit on top of the server's main whose tree holds `entries` besides README.md. */

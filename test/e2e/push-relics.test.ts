@@ -8,18 +8,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { gitEnv, makeWorkRepo, run, serverRef, startInstance, type Instance } from './helpers/instance.ts';
+import { literalGit, treeEntry } from './helpers/literal-objects.ts';
 
 describe('pushing objects git only warns about', () => {
   let inst: Instance;
   let work: string;
-  const g = async (args: string[], input?: string | Buffer) => {
-    const r = await run('git', args, { cwd: work, env: gitEnv(inst.home), input });
-    assert.equal(r.code, 0, `git ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout.trim();
-  };
-  /** Writes an object as given (no normalising), as `git hash-object --literally` does. */
-  const literally = (type: string, data: Buffer) => g(['hash-object', '-w', '--literally', '-t', type, '--stdin'], data);
-  const entry = (mode: string, name: string, oid: string) => Buffer.concat([Buffer.from(`${mode} ${name}\0`), Buffer.from(oid, 'hex')]);
+  const { g, literally } = literalGit(() => work, () => inst.home);
+  const entry = treeEntry;
   const ident = 'Old Tool <old@example.com> 1200000000 +0000';
   const commit = (tree: string, parent: string, msg: string) =>
     literally('commit', Buffer.from(`tree ${tree}\nparent ${parent}\nauthor ${ident}\ncommitter ${ident}\n\n${msg}\n`));

@@ -64,6 +64,8 @@ export class ObjectStore {
   private readonly cache: ByteLru<number, GitObject>;
   /** `removals` at the last refresh */
   private seenRemovals = -1;
+  /** The raw oid being looked up (lookups are synchronous: one buffer serves them all). */
+  private readonly scratch = Buffer.alloc(20);
 
   constructor(
     private readonly objectDirs: string[],
@@ -135,6 +137,13 @@ export class ObjectStore {
     });
   }
 
+  /** read() of the oid at bytes [at, at + 20) of `src` (a tree entry): no hex string when it is packed. */
+  readRaw(src: Uint8Array, at: number): GitObject | null {
+    const loc = this.packs.length > 0 ? this.locateRaw(src, at) : undefined;
+    if (loc) return this.readPacked(loc);
+    return this.read(Buffer.from(src.buffer, src.byteOffset + at, 20).toString('hex'));
+  }
+
   packedEntry(oid: string): PackedEntry | null {
     return this.retryOnMiss(() => {
       const loc = this.locate(oid);
@@ -184,9 +193,14 @@ export class ObjectStore {
 
   private locate(oid: string): Location | undefined {
     if (this.packs.length === 0 || !isOid(oid)) return undefined;
-    const raw = Buffer.from(oid, 'hex');
+    this.scratch.write(oid, 'hex');
+    return this.locateRaw(this.scratch, 0);
+  }
+
+  /** The pack entry of the oid at bytes [at, at + 20) of `src`. */
+  private locateRaw(src: Uint8Array, at: number): Location | undefined {
     for (const { pack, id } of this.packs) {
-      const pos = pack.index.find(raw);
+      const pos = pack.index.findAt(src, at);
       if (pos >= 0) return { pack, packId: id, offset: pack.index.offsetAt(pos) };
     }
     return undefined;

@@ -259,15 +259,31 @@ export class PackIndex {
 
   /** Position of `oid` (20 raw bytes) in sorted order, or -1. */
   find(oid: Buffer): number {
-    const first = oid[0]!;
-    let lo = first === 0 ? 0 : this.buf.readUInt32BE(8 + (first - 1) * 4);
-    let hi = this.buf.readUInt32BE(8 + first * 4);
+    return this.findAt(oid, 0);
+  }
+
+  /**
+   * Position of the oid at bytes [at, at + 20) of `src` in sorted order, or -1. Compares bytes in
+   * place: walks over whole histories look up millions of tree entries, and a Buffer.compare
+   * call per step of the binary search cost more than the search itself.
+   */
+  findAt(src: Uint8Array, at: number): number {
+    const buf = this.buf;
+    const first = src[at]!;
+    let lo = first === 0 ? 0 : buf.readUInt32BE(8 + (first - 1) * 4);
+    let hi = buf.readUInt32BE(8 + first * 4);
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      const at = this.oidsAt + mid * 20;
-      const cmp = this.buf.compare(oid, 0, 20, at, at + 20);
-      if (cmp === 0) return mid;
-      if (cmp < 0) lo = mid + 1;
+      // The fanout already matched the first byte.
+      let p = this.oidsAt + mid * 20 + 1;
+      let k = at + 1;
+      const end = at + 20;
+      while (k < end && buf[p] === src[k]) {
+        p++;
+        k++;
+      }
+      if (k === end) return mid;
+      if (buf[p]! < src[k]!) lo = mid + 1;
       else hi = mid;
     }
     return -1;

@@ -1,5 +1,6 @@
 import type { ObjectStore } from './object-store.ts';
-import { parseCommit, parseTag, treeLinks, type ObjectType } from './objects.ts';
+import { parseCommit, parseTag, scanTreeLinks, type CommitInfo, type ObjectType } from './objects.ts';
+import { OidSet } from './oid-set.ts';
 
 export interface Deepen {
   depth: number;
@@ -157,7 +158,8 @@ export async function enumerateObjects(store: ObjectStore, input: EnumerateInput
 
   /** 'have': on the client (an ancestor of a have); 'want': to send unless found to be a have. */
   const state = new Map<string, 'want' | 'have'>();
-  const queued = new Set<string>();
+  /** the queued commits, parsed once when queued (for their time) and used when popped */
+  const queued = new Map<string, CommitInfo>();
   const heap = new CommitHeap();
   let wantsQueued = 0;
   const enqueue = (oid: string, as: 'want' | 'have') => {
@@ -168,8 +170,9 @@ export async function enumerateObjects(store: ObjectStore, input: EnumerateInput
     if (as === 'want') wantsQueued++;
     // A have goes (back) into the queue so that its ancestors are painted too.
     if (!queued.has(oid)) {
-      queued.add(oid);
-      heap.push(oid, commitOf(store, oid).committerTime);
+      const commit = commitOf(store, oid);
+      queued.set(oid, commit);
+      heap.push(oid, commit.committerTime);
     }
   };
   /** parents of the commits sent, to find the boundary once the walk is done */
@@ -181,9 +184,9 @@ export async function enumerateObjects(store: ObjectStore, input: EnumerateInput
   let steps = 0;
   while (wantsQueued > 0) {
     const oid = heap.pop()!;
+    const commit = queued.get(oid)!;
     queued.delete(oid);
     if (++steps % 500 === 0) await tick();
-    const commit = commitOf(store, oid);
     if (state.get(oid) === 'have') {
       if (!input.clientShallows.has(oid)) for (const p of commit.parents) enqueue(p, 'have');
       continue;
@@ -200,16 +203,14 @@ export async function enumerateObjects(store: ObjectStore, input: EnumerateInput
   // Parents of sent commits that are on the client bound the trees.
   for (const parents of parentsOf.values()) for (const p of parents) if (state.get(p) === 'have' && !sent.has(p)) boundary.add(p);
 
-  const seen = new Set<string>();
-  for (const b of boundary) await walkTree(store, commitOf(store, b).tree, seen, () => {});
-  const visit = (oid: string) => {
-    sent.add(oid);
-    out.push(oid);
-  };
-  for (const t of trees) await walkTree(store, t, seen, visit);
+  const seen = new OidSet(trees.length * 8);
+  const walk = { trees: 0 };
+  for (const b of boundary) await walkTree(store, commitOf(store, b).tree, seen, null, walk);
+  const visit = (oid: string) => out.push(oid);
+  for (const t of trees) await walkTree(store, t, seen, visit, walk);
   for (const r of others) {
-    if (store.read(r)?.type === 'tree') await walkTree(store, r, seen, visit);
-    else if (!seen.has(r)) visit(r);
+    if (store.read(r)?.type === 'tree') await walkTree(store, r, seen, visit, walk);
+    else if (seen.add(Buffer.from(r, 'hex'), 0) >= 0) visit(r);
   }
   return out;
 }
@@ -258,25 +259,29 @@ class CommitHeap {
   }
 }
 
-/** Visits a tree and everything below it that is not in `seen`, marking as it goes. */
-async function walkTree(store: ObjectStore, root: string, seen: Set<string>, visit: (oid: string) => void): Promise<void> {
-  const stack = [root];
-  let n = 0;
+/**
+ * Visits a tree and everything below it that is not in `seen`, marking as it goes (`visit` null:
+ * only marks). Entries are read in place: a hex string is made only for an object not seen yet.
+ */
+async function walkTree(store: ObjectStore, root: string, seen: OidSet, visit: ((oid: string) => void) | null, walk: { trees: number }): Promise<void> {
+  const rootId = seen.add(Buffer.from(root, 'hex'), 0);
+  if (rootId < 0) return;
+  visit?.(root);
+  const stack = [rootId];
   while (stack.length) {
-    const oid = stack.pop()!;
-    if (seen.has(oid)) continue;
-    seen.add(oid);
-    visit(oid);
-    if (++n % 200 === 0) await tick();
-    const tree = store.read(oid);
-    if (!tree || tree.type !== 'tree') throw new EnumerateError(`tree ${oid} is missing from the repository`);
-    for (const e of treeLinks(tree.data)) {
-      if (e.mode === '160000' || seen.has(e.oid)) continue; // submodule commits live elsewhere
-      if (e.mode === '40000') stack.push(e.oid);
-      else {
-        seen.add(e.oid);
-        visit(e.oid);
-      }
+    const id = stack.pop()!;
+    if (++walk.trees % 200 === 0) await tick();
+    const tree = store.readRaw(seen.bytes, id * 20);
+    if (!tree || tree.type !== 'tree') {
+      throw new EnumerateError(`tree ${Buffer.from(seen.bytes.subarray(id * 20, id * 20 + 20)).toString('hex')} is missing from the repository`);
     }
+    const data = tree.data;
+    scanTreeLinks(data, (mode, at) => {
+      if (mode === '160000') return; // submodule commits live elsewhere
+      const child = seen.add(data, at);
+      if (child < 0) return;
+      visit?.(data.toString('hex', at, at + 20));
+      if (mode === '40000') stack.push(child);
+    });
   }
 }

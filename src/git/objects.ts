@@ -68,23 +68,29 @@ export interface TreeLink {
 /** parseTree without the names: walks over whole histories visit millions of entries. */
 export function treeLinks(data: Buffer): TreeLink[] {
   const links: TreeLink[] = [];
+  scanTreeLinks(data, (mode, at) => links.push({ mode, oid: data.toString('hex', at, at + 20) }));
+  return links;
+}
+
+/**
+ * treeLinks without allocating: calls `fn` with each entry's mode (canonical, as in parseTree)
+ * and the offset of its raw 20-byte oid in `data`.
+ */
+export function scanTreeLinks(data: Buffer, fn: (mode: string, oidAt: number) => void): void {
   let pos = 0;
   while (pos < data.length) {
-    const space = data.indexOf(0x20, pos);
-    const nul = space < 0 ? -1 : data.indexOf(0, space + 1);
-    if (space <= pos || space - pos > 12 || nul <= space + 1 || nul + 21 > data.length) {
-      throw new GitFormatError(`tree is malformed at byte ${pos}`);
-    }
     let bits = 0;
-    for (let m = pos; m < space; m++) {
-      const c = data[m]!;
-      if (c < 0x30 || c > 0x37) throw new GitFormatError(`tree has a bad mode at byte ${pos}`);
+    let space = pos;
+    for (; space < data.length && data[space] !== 0x20; space++) {
+      const c = data[space]!;
+      if (c < 0x30 || c > 0x37 || space - pos >= 12) throw new GitFormatError(`tree has a bad mode at byte ${pos}`);
       bits = bits * 8 + (c - 0x30);
     }
-    links.push({ mode: canonicalMode(bits), oid: data.toString('hex', nul + 1, nul + 21) });
+    const nul = space > pos && space < data.length ? data.indexOf(0, space + 1) : -1;
+    if (nul <= space + 1 || nul + 21 > data.length) throw new GitFormatError(`tree is malformed at byte ${pos}`);
+    fn(canonicalMode(bits), nul + 1);
     pos = nul + 21;
   }
-  return links;
 }
 
 /**

@@ -29,6 +29,8 @@ export interface PackedEntry {
   size: number;
   /** the delta's base object, for both delta kinds */
   baseOid?: string;
+  /** where the base of an 'ofs-delta' starts in the same pack */
+  baseOffset?: number;
   /** the zlib stream after the entry header */
   rawStart: number;
   rawEnd: number;
@@ -284,7 +286,8 @@ export function packedEntryAt(pack: PackFile, offset: number): PackedEntry {
   const entry: PackedEntry = { pack, offset, kind: 'full', size: h.size, rawStart: offset + h.length, rawEnd: pack.entryEnd(offset) };
   if (h.code === OBJ_OFS_DELTA) {
     entry.kind = 'ofs-delta';
-    entry.baseOid = pack.oidAtOffset(offset - h.baseDistance!);
+    entry.baseOffset = offset - h.baseDistance!;
+    entry.baseOid = pack.oidAtOffset(entry.baseOffset);
     if (!entry.baseOid) throw new GitFormatError(`${pack.idxPath}: delta at ${offset} points to no entry`);
   } else if (h.code === OBJ_REF_DELTA) {
     entry.kind = 'ref-delta';

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { crc32, deflateSync } from 'node:zlib';
+import { crc32, deflate, deflateSync, type ZlibOptions } from 'node:zlib';
 import { GitFormatError } from './objects.ts';
 import type { ObjectStore, PackedEntry } from './object-store.ts';
 import type { PackFile } from './pack-file.ts';
@@ -30,65 +30,86 @@ export interface WritePackOptions {
 
 const CHUNK = 64 << 10;
 const YIELD_EVERY = 256;
+/** Objects larger than this that must be deflated anew are deflated off the event loop. */
+const ASYNC_DEFLATE = 1 << 20;
 
-/** Writes a pack holding exactly `oids` (distinct); a delta's base is written before it. Returns the pack's checksum. */
+/**
+ * Writes a pack holding exactly `oids` (distinct); a delta's base is written before it. Stored
+ * entries are written in the order they are stored (pack by pack, in the order the packs first
+ * appear in `oids`, then by offset), the others after them in the order given: a clone's objects
+ * then come off the disk front to back, every stored OFS_DELTA finds its base already written,
+ * and a run of entries that keep their stored bytes is copied in one piece. Returns the pack's
+ * checksum.
+ */
 export async function writePack(
   oids: string[],
   store: ObjectStore,
   write: (chunk: Buffer) => Promise<void> | void,
   opts: WritePackOptions,
 ): Promise<Buffer> {
-  const sending = new Set(oids);
-  if (sending.size !== oids.length) throw new Error('writePack needs distinct oids');
+  /** index of every oid in `oids` */
+  const indexOf = new Map<string, number>();
+  for (let i = 0; i < oids.length; i++) indexOf.set(oids[i]!, i);
+  if (indexOf.size !== oids.length) throw new Error('writePack needs distinct oids');
   const entryOf = opts.entryOf ?? ((oid: string) => store.packedEntry(oid));
+  const entries = oids.map((oid) => entryOf(oid));
   const out = new PackOutput(write, opts.onEntry !== undefined);
   const head = Buffer.alloc(12);
   head.writeUInt32BE(PACK_SIGNATURE, 0);
   head.writeUInt32BE(2, 4);
   head.writeUInt32BE(oids.length, 8);
-  await out.put(head);
+  out.put(head);
 
-  /** output offset of every object written so far */
-  const written = new Map<string, number>();
-  const writeOne = async (oid: string, entry: PackedEntry | null): Promise<void> => {
-    written.set(oid, out.offset);
-    if (entry?.kind === 'full') {
-      await out.put(encodeEntryHeader(typeCode(entry.type!), entry.size));
-      await out.copy(entry.pack, entry.rawStart, entry.rawEnd);
-      return;
+  /** output offset of every object written so far, by index in `oids` */
+  const written = new Float64Array(oids.length).fill(-1);
+  const baseIndex = (entry: PackedEntry | null) => (entry?.baseOid !== undefined ? indexOf.get(entry.baseOid) : undefined);
+  const writeOne = async (i: number): Promise<void> => {
+    const entry = entries[i]!;
+    const at = out.offset;
+    written[i] = at;
+    if (entry?.kind === 'full') return out.copy(entry.pack, entry.offset, entry.rawEnd);
+    const b = baseIndex(entry);
+    const baseAt = b !== undefined ? written[b]! : -1;
+    if (entry && baseAt >= 0) {
+      if (opts.ofsDelta) {
+        // The stored OFS_DELTA header is still right when its base is as far behind as it was.
+        if (entry.kind === 'ofs-delta' && at - baseAt === entry.offset - entry.baseOffset!) return out.copy(entry.pack, entry.offset, entry.rawEnd);
+        out.put(encodeEntryHeader(OBJ_OFS_DELTA, entry.size));
+        out.put(encodeOfsDistance(at - baseAt));
+      } else {
+        out.put(encodeEntryHeader(OBJ_REF_DELTA, entry.size));
+        out.put(Buffer.from(entry.baseOid!, 'hex'));
+      }
+      return out.copy(entry.pack, entry.rawStart, entry.rawEnd);
     }
-    const baseAt = entry?.baseOid !== undefined ? written.get(entry.baseOid) : undefined;
-    if (entry && baseAt !== undefined) {
-      const ofs = opts.ofsDelta;
-      await out.put(encodeEntryHeader(ofs ? OBJ_OFS_DELTA : OBJ_REF_DELTA, entry.size));
-      await out.put(ofs ? encodeOfsDistance(written.get(oid)! - baseAt) : Buffer.from(entry.baseOid!, 'hex'));
-      await out.copy(entry.pack, entry.rawStart, entry.rawEnd);
-      return;
-    }
+    const oid = oids[i]!;
     const obj = store.read(oid);
     if (!obj) throw new GitFormatError(`object ${oid} is missing from the repository`);
-    await out.put(encodeEntryHeader(typeCode(obj.type), obj.data.length));
-    await out.put(deflateSync(obj.data, { level: DEFLATE_LEVEL }));
+    out.put(encodeEntryHeader(typeCode(obj.type), obj.data.length));
+    out.put(obj.data.length > ASYNC_DEFLATE ? await deflateAsync(obj.data, { level: DEFLATE_LEVEL }) : deflateSync(obj.data, { level: DEFLATE_LEVEL }));
   };
 
   let done = 0;
-  for (const oid of oids) {
-    if (written.has(oid)) continue;
+  const chain: number[] = [];
+  for (const i of storedOrder(entries)) {
+    if (written[i]! >= 0) continue;
     // Walk down the stored delta chain to the first base that is written or not sent, then write back up.
-    const chain: Array<{ oid: string; entry: PackedEntry | null }> = [];
-    let cur: string | undefined = oid;
-    while (cur !== undefined) {
-      const entry = entryOf(cur);
-      chain.push({ oid: cur, entry });
-      const base = entry?.baseOid;
-      const needsBase = base !== undefined && sending.has(base) && !written.has(base) && !chain.some((c) => c.oid === base);
-      cur = needsBase ? base : undefined;
+    chain.length = 0;
+    for (let cur: number | undefined = i; cur !== undefined; ) {
+      chain.push(cur);
+      const b = baseIndex(entries[cur]!);
+      cur = b !== undefined && written[b]! < 0 && !chain.includes(b) ? b : undefined;
     }
     for (let k = chain.length - 1; k >= 0; k--) {
+      const c = chain[k]!;
       const at = out.offset;
       out.crc = 0;
-      await writeOne(chain[k]!.oid, chain[k]!.entry);
-      opts.onEntry?.(chain[k]!.oid, at, out.crc);
+      await writeOne(c);
+      if (opts.onEntry) {
+        await out.drain();
+        out.settle();
+        opts.onEntry(oids[c]!, at, out.crc);
+      } else if (out.backlog) await out.drain();
       if (++done % YIELD_EVERY === 0) {
         opts.onProgress?.(done, oids.length);
         await yieldToLoop();
@@ -100,14 +121,46 @@ export async function writePack(
   return checksum;
 }
 
-/** Buffers output into ~64 KiB chunks, hashes it, and awaits the sink for backpressure. */
+function deflateAsync(data: Buffer, options: ZlibOptions): Promise<Buffer> {
+  return new Promise((resolve, reject) => deflate(data, options, (err, out) => (err ? reject(err) : resolve(out))));
+}
+
+/** Indexes of `entries`: stored ones by pack (in order of first appearance) and offset, then the rest as given. */
+function storedOrder(entries: Array<PackedEntry | null>): Uint32Array {
+  const rank = new Map<PackFile, number>();
+  const keys = new Float64Array(entries.length);
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i];
+    if (!e) {
+      keys[i] = Infinity;
+      continue;
+    }
+    let r = rank.get(e.pack);
+    if (r === undefined) rank.set(e.pack, (r = rank.size));
+    keys[i] = r * 2 ** 40 + e.offset;
+  }
+  const order = new Uint32Array(entries.length);
+  for (let i = 0; i < order.length; i++) order[i] = i;
+  // Equal keys (Infinity) keep the given order: TypedArray sort is stable.
+  return order.sort((a, b) => keys[a]! - keys[b]! || a - b);
+}
+
+/**
+ * Buffers output into chunks of at most 64 KiB and hashes it. Writes are synchronous; the sink
+ * is called (and awaited, for backpressure) in drain(). Pack bytes to copy are read only when
+ * the output reaches them: adjacent copies from one pack become one read of many entries.
+ */
 class PackOutput {
-  /** bytes emitted so far, buffered ones included */
+  /** bytes emitted so far, buffered and pending ones included */
   offset = 0;
   /** CRC-32 of the bytes put since it was last set to 0, when tracked */
   crc = 0;
   private buf = Buffer.allocUnsafe(CHUNK);
   private fill = 0;
+  /** full chunks waiting for the sink */
+  private readonly ready: Buffer[] = [];
+  /** pack bytes to copy next: [start, end) of `pack` */
+  private pending: { pack: PackFile; start: number; end: number } | null = null;
   private readonly hash = createHash('sha1');
 
   constructor(
@@ -115,48 +168,89 @@ class PackOutput {
     private readonly trackCrc: boolean,
   ) {}
 
-  async put(data: Buffer): Promise<void> {
+  /** Whether drain() has work: a chunk to hand on, or enough pack bytes pending for one. */
+  get backlog(): boolean {
+    return this.ready.length > 0 || (this.pending !== null && this.pending.end - this.pending.start >= CHUNK);
+  }
+
+  put(data: Buffer): void {
+    this.materialize();
     if (this.trackCrc) this.crc = crc32(data, this.crc);
+    this.offset += data.length;
     for (let pos = 0; pos < data.length; ) {
       const n = Math.min(data.length - pos, CHUNK - this.fill);
       data.copy(this.buf, this.fill, pos, pos + n);
-      await this.advance(n);
+      this.advance(n);
       pos += n;
     }
   }
 
-  /** Copies pack bytes [start, end) straight into the output buffer. */
-  async copy(pack: PackFile, start: number, end: number): Promise<void> {
-    for (let pos = start; pos < end; ) {
-      const n = Math.min(end - pos, CHUNK - this.fill);
-      const into = this.buf.subarray(this.fill, this.fill + n);
-      pack.readAt(into, pos);
-      if (this.trackCrc) this.crc = crc32(into, this.crc);
-      await this.advance(n);
-      pos += n;
+  /** Copies pack bytes [start, end) into the output (read later, together with adjacent copies). */
+  copy(pack: PackFile, start: number, end: number): void {
+    this.offset += end - start;
+    const p = this.pending;
+    if (p && p.pack === pack && p.end === start && !this.trackCrc) {
+      p.end = end;
+      return;
+    }
+    this.materialize();
+    this.pending = { pack, start, end };
+  }
+
+  /** Reads what is left to copy (less than a chunk after drain()), so that `crc` covers the entry. */
+  settle(): void {
+    this.materialize();
+  }
+
+  /** Hands every full chunk to the sink. */
+  async drain(): Promise<void> {
+    for (;;) {
+      const chunk = this.ready.shift();
+      if (chunk) {
+        await this.write(chunk);
+        continue;
+      }
+      if (!this.pending || this.pending.end - this.pending.start < CHUNK) return;
+      this.materialize(CHUNK);
     }
   }
 
   async end(): Promise<Buffer> {
-    await this.flush();
+    this.materialize();
+    if (this.fill > 0) this.ready.push(this.seal());
+    await this.drain();
     const checksum = this.hash.digest();
     await this.write(checksum);
     return checksum;
   }
 
-  private async advance(n: number): Promise<void> {
-    this.fill += n;
-    this.offset += n;
-    if (this.fill === CHUNK) await this.flush();
+  /** Reads pending pack bytes into the output: all of them, or whole chunks' worth while at least `min` are left. */
+  private materialize(min = 0): void {
+    const p = this.pending;
+    if (!p) return;
+    while (p.end > p.start && p.end - p.start >= min) {
+      const n = Math.min(p.end - p.start, CHUNK - this.fill);
+      const into = this.buf.subarray(this.fill, this.fill + n);
+      p.pack.readAt(into, p.start);
+      if (this.trackCrc) this.crc = crc32(into, this.crc);
+      p.start += n;
+      this.advance(n);
+      if (min > 0 && this.ready.length > 0) break;
+    }
+    if (p.start === p.end) this.pending = null;
   }
 
-  private async flush(): Promise<void> {
-    if (this.fill === 0) return;
+  private advance(n: number): void {
+    this.fill += n;
+    if (this.fill === CHUNK) this.ready.push(this.seal());
+  }
+
+  /** The filled part of the buffer, hashed; a fresh buffer takes its place (the sink may keep the chunk queued). */
+  private seal(): Buffer {
     const chunk = this.buf.subarray(0, this.fill);
-    // A fresh buffer each time: the sink may keep the chunk queued after its write resolves.
     this.buf = Buffer.allocUnsafe(CHUNK);
     this.fill = 0;
     this.hash.update(chunk);
-    await this.write(chunk);
+    return chunk;
   }
 }

@@ -32,6 +32,8 @@ export class PackFile {
   private order: OffsetOrder | undefined;
   /** Entries are small and often near each other: blocks read once serve many. */
   private readonly blocks = new ByteLru<number, Buffer>(BLOCK_CACHE, (b) => b.length, BLOCK);
+  private lastBlockNo = -1;
+  private lastBlock: Buffer | undefined;
 
   constructor(readonly idxPath: string) {
     this.index = new PackIndex(readFileSync(idxPath), idxPath);
@@ -54,22 +56,47 @@ export class PackFile {
     }
   }
 
-  /** Fills `buf` from the pack at `position`; small reads go through the block cache. */
+  /** Fills `buf` from the pack at `position`; reads smaller than a block go through the block cache. */
   readAt(buf: Buffer, position: number): void {
     if (position + buf.length > this.size) throw new GitFormatError(`${this.idxPath}: pack ends before offset ${position + buf.length}`);
     const first = Math.floor(position / BLOCK);
     const last = Math.floor((position + buf.length - 1) / BLOCK);
-    if (buf.length === 0 || last - first > 1) return this.readDirect(buf, position);
+    // A read of a block or more gains nothing from the cache, and would flush it.
+    if (buf.length === 0 || buf.length >= BLOCK || last - first > 1) return this.readDirect(buf, position);
     for (let b = first, done = 0; b <= last; b++) {
-      let block = this.blocks.get(b);
-      if (!block) {
-        block = Buffer.allocUnsafe(Math.min(BLOCK, this.size - b * BLOCK));
-        this.readDirect(block, b * BLOCK);
-        this.blocks.set(b, block);
-      }
+      const block = this.block(b);
       const from = position + done - b * BLOCK;
       done += block.copy(buf, done, from, Math.min(block.length, from + buf.length - done));
     }
+  }
+
+  /**
+   * Pack bytes [position, position + length) without a copy when they lie in one cached block
+   * (the view shares the cache's memory: never modify it); a fresh buffer otherwise.
+   */
+  bytesAt(position: number, length: number): Buffer {
+    const b = Math.floor(position / BLOCK);
+    if (length > 0 && position + length <= this.size && Math.floor((position + length - 1) / BLOCK) === b) {
+      const from = position - b * BLOCK;
+      return this.block(b).subarray(from, from + length);
+    }
+    const buf = Buffer.allocUnsafe(length);
+    this.readAt(buf, position);
+    return buf;
+  }
+
+  /** Block `b`, read if not cached; the last one used is kept at hand (reads come in runs). */
+  private block(b: number): Buffer {
+    if (b === this.lastBlockNo) return this.lastBlock!;
+    let block = this.blocks.get(b);
+    if (!block) {
+      block = Buffer.allocUnsafe(Math.min(BLOCK, this.size - b * BLOCK));
+      this.readDirect(block, b * BLOCK);
+      this.blocks.set(b, block);
+    }
+    this.lastBlockNo = b;
+    this.lastBlock = block;
+    return block;
   }
 
   private readDirect(buf: Buffer, position: number): void {
@@ -86,16 +113,13 @@ export class PackFile {
   /** The entry header at `offset`. */
   header(offset: number): EntryHeader {
     if (offset < 12 || offset >= this.size - 20) throw new GitFormatError(`${this.idxPath}: no entry can start at offset ${offset}`);
-    const buf = Buffer.allocUnsafe(Math.min(MAX_ENTRY_HEADER, this.size - 20 - offset));
-    this.readAt(buf, offset);
-    return this.decodeHeader(buf, offset);
+    return this.decodeHeader(this.bytesAt(offset, Math.min(MAX_ENTRY_HEADER, this.size - 20 - offset)), offset);
   }
 
-  /** The header and compressed data of the entry at `offset`, read as one piece sized to the entry. */
+  /** The header and compressed data of the entry at `offset`, read as one piece sized to the entry (maybe a view of the cache: never modify it). */
   entry(offset: number): { h: EntryHeader; raw: Buffer } {
     if (offset < 12 || offset >= this.size - 20) throw new GitFormatError(`${this.idxPath}: no entry can start at offset ${offset}`);
-    const buf = Buffer.allocUnsafe(this.entryEnd(offset) - offset);
-    this.readAt(buf, offset);
+    const buf = this.bytesAt(offset, this.entryEnd(offset) - offset);
     const h = this.decodeHeader(buf, offset);
     return { h, raw: buf.subarray(h.length) };
   }

@@ -127,22 +127,33 @@ function deflateAsync(data: Buffer, options: ZlibOptions): Promise<Buffer> {
 
 /** Indexes of `entries`: stored ones by pack (in order of first appearance) and offset, then the rest as given. */
 function storedOrder(entries: Array<PackedEntry | null>): Uint32Array {
-  const rank = new Map<PackFile, number>();
-  const keys = new Float64Array(entries.length);
+  const byPack = new Map<PackFile, number[]>();
+  const rest: number[] = [];
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i];
-    if (!e) {
-      keys[i] = Infinity;
-      continue;
+    if (!e) rest.push(i);
+    else {
+      const list = byPack.get(e.pack);
+      if (list) list.push(i);
+      else byPack.set(e.pack, [i]);
     }
-    let r = rank.get(e.pack);
-    if (r === undefined) rank.set(e.pack, (r = rank.size));
-    keys[i] = r * 2 ** 40 + e.offset;
   }
   const order = new Uint32Array(entries.length);
-  for (let i = 0; i < order.length; i++) order[i] = i;
-  // Equal keys (Infinity) keep the given order: TypedArray sort is stable.
-  return order.sort((a, b) => keys[a]! - keys[b]! || a - b);
+  let k = 0;
+  for (const list of byPack.values()) {
+    if (list.length < 2 ** 21 && list.every((i) => entries[i]!.offset < 2 ** 32)) {
+      // Offset and list position in one exact double: a native numeric sort, no comparator calls.
+      const keyed = new Float64Array(list.length);
+      for (let j = 0; j < list.length; j++) keyed[j] = entries[list[j]!]!.offset * 2 ** 21 + j;
+      keyed.sort();
+      for (let j = 0; j < keyed.length; j++) order[k++] = list[keyed[j]! % 2 ** 21]!;
+    } else {
+      list.sort((a, b) => entries[a]!.offset - entries[b]!.offset);
+      for (const i of list) order[k++] = i;
+    }
+  }
+  order.set(rest, k);
+  return order;
 }
 
 /**

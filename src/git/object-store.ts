@@ -71,11 +71,13 @@ export class ObjectStore {
 
   constructor(
     private readonly objectDirs: string[],
-    opts: { cacheBytes?: number } = {},
+    /** deferScan: the caller calls refresh() before its first lookup (upload-pack does, once it has read the refs) */
+    opts: { cacheBytes?: number; deferScan?: boolean } = {},
   ) {
     if (objectDirs.length === 0) throw new Error('ObjectStore needs at least one objects dir');
     this.cache = new ByteLru(opts.cacheBytes ?? DEFAULT_CACHE_BYTES, (o) => o.data.length);
-    this.refresh();
+    // Unscanned, a lookup misses and retryOnMiss scans (seenRemovals is -1 until the first scan).
+    if (!opts.deferScan) this.refresh();
   }
 
   /** Rescans `pack/*.idx` in every dir: opens new packs. */

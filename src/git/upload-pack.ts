@@ -46,7 +46,8 @@ interface RefView {
 }
 
 export async function serveUploadPack(reader: StreamReader, w: ChannelWriter, opts: UploadPackOptions): Promise<void> {
-  const store = new ObjectStore([path.join(opts.gitDir, 'objects')]);
+  // Scanned by refView, after the refs are read.
+  const store = new ObjectStore([path.join(opts.gitDir, 'objects')], { deferScan: true });
   try {
     const version = requestedVersion(opts.protocol);
     if (version === 2) await serveV2(reader, w, store, opts);

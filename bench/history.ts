@@ -3,7 +3,7 @@
  * cloned, against native git behind OpenSSH in the same run. Used by `npm run bench` on a
  * generated history, and on its own for any bare repo (a snapshot of a public project):
  *
- *   npm run build && node --import tsx bench/history.ts [--cpu-prof DIR] /path/to/repo.git ...
+ *   npm run build && node --import tsx bench/history.ts [--cpu-prof DIR] [--clone-only] /path/to/repo.git ...
  *
  * Steps, on both sides: whole-history push (every branch and tag in one push, the default branch
  * 10 commits short), full clone, incremental push of those 10 commits, incremental fetch into the
@@ -69,7 +69,8 @@ type Side = 'local' | 'native' | 'slipway';
 const SIDES: Side[] = ['local', 'native', 'slipway'];
 
 /** Measures one bare repo on both sides. */
-export async function measureHistory(env: Env, source: string, opts: { cpuProfDir?: string; log: (m: string) => void }): Promise<HistoryResult> {
+/** `cloneOnly`: native and slipway only, no round trips during the push, and the clone `cloneRuns` times (the median counts). */
+export async function measureHistory(env: Env, source: string, opts: { cpuProfDir?: string; log: (m: string) => void; cloneOnly?: boolean; cloneRuns?: number }): Promise<HistoryResult> {
   const git = (args: string[], cwd?: string) => runOk('git', args, { env: env.gitEnv, ...(cwd ? { cwd } : {}) });
   // A fetched snapshot sits at <owner+name>/repo: name it after its folder.
   const base = basename(source) === 'repo' ? basename(dirname(source)) : basename(source);
@@ -114,7 +115,7 @@ export async function measureHistory(env: Env, source: string, opts: { cpuProfDi
   const problems: string[] = [];
   const sides = {} as HistoryResult['sides'];
   const sshArgs = sshCommand(env.key).split(' ').slice(1).map((a) => a.replace(/^'|'$/g, ''));
-  for (const side of SIDES) {
+  for (const side of opts.cloneOnly ? SIDES.filter((s) => s !== 'local') : SIDES) {
     const url = side === 'local' ? `file://${localRepo}` : side === 'native' ? env.sshd.remote(nativeRepo) : slip.remote(name);
     const pid = side === 'slipway' ? slip.pid : env.sshd.pid;
     const ping = side === 'slipway' ? ['-p', String(slip.port), 'paas@127.0.0.1', 'whoami'] : ['-p', String(env.sshd.port), `${env.sshd.user}@127.0.0.1`, 'true'];
@@ -128,7 +129,7 @@ export async function measureHistory(env: Env, source: string, opts: { cpuProfDi
     let done = false;
     void pushing.then(() => (done = true));
     let pingMaxMs = 0;
-    while (!done && side !== 'local') {
+    while (!done && side !== 'local' && !opts.cloneOnly) {
       const r = await run('ssh', [...sshArgs, ...ping], { env: env.gitEnv });
       if (!done) pingMaxMs = Math.max(pingMaxMs, r.ms);
       await new Promise((res) => setTimeout(res, 100));
@@ -137,7 +138,13 @@ export async function measureHistory(env: Env, source: string, opts: { cpuProfDi
     const rssAboveIdle = Math.max(0, sampler.peak() - idle);
     sampler.stop();
     if (push.code !== 0) problems.push(`${side} whole push failed: ${push.stderr.trim().split('\n').slice(-3).join(' | ')}`);
-    const clone = await run('git', ['clone', '-q', '--bare', url, join(work, `${side}-clone.git`)], { env: env.gitEnv });
+    const clones = [];
+    for (let i = 0, runs = opts.cloneOnly ? (opts.cloneRuns ?? 3) : 1; i < runs; i++) {
+      rmSync(join(work, `${side}-clone.git`), { recursive: true, force: true });
+      clones.push(await run('git', ['clone', '-q', '--bare', url, join(work, `${side}-clone.git`)], { env: env.gitEnv }));
+    }
+    if (clones.length > 1) opts.log(`${name} ${side}: clones ${clones.map((c) => ms(c.ms)).join(', ')}`);
+    const clone = clones.sort((a, b) => a.ms - b.ms)[clones.length >> 1]!;
     if (clone.code !== 0) problems.push(`${side} clone failed: ${clone.stderr.trim()}`);
     const inc = await run('git', ['--git-dir', source, 'push', '-q', url, `${mainTip}:refs/heads/${mainBranch}`], { env: env.gitEnv });
     if (inc.code !== 0) problems.push(`${side} incremental push failed: ${inc.stderr.trim()}`);
@@ -198,7 +205,8 @@ export function ratioLine(r: HistoryResult): string {
   const x = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
   const vs = (n: HistoryResult['sides']['native']) =>
     `push ${x(s.push, n.push)}, clone ${x(s.clone, n.clone)}, incremental push ${x(s.incPush, n.incPush)}, incremental fetch ${x(s.incFetch, n.incFetch)}`;
-  return `${r.repo}: slipway / native over OpenSSH: ${vs(r.sides.native)}; slipway / native file:// (no ssh): ${vs(r.sides.local)}`;
+  const local = (r.sides as Partial<HistoryResult['sides']>).local; // absent with --clone-only
+  return `${r.repo}: slipway / native over OpenSSH: ${vs(r.sides.native)}` + (local ? `; slipway / native file:// (no ssh): ${vs(local)}` : '');
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
@@ -206,6 +214,9 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   const args = process.argv.slice(2);
   const profAt = args.indexOf('--cpu-prof');
   const cpuProfDir = profAt >= 0 ? resolve(args.splice(profAt, 2)[1]!) : undefined;
+  // --clone-only: the clone and fetch side (native and slipway, the clone three times).
+  const cloneOnly = args.includes('--clone-only');
+  if (cloneOnly) args.splice(args.indexOf('--clone-only'), 1);
   const dir = mkdtempSync(join(tmpdir(), 'slipway-history-'));
   onCleanup(() => rmSync(dir, { recursive: true, force: true }));
   const log = (m: string) => console.log(`history: ${m}`);
@@ -213,7 +224,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   const env = await setupHistoryEnv(dir);
   let failed = 0;
   for (const repo of args) {
-    const r = await measureHistory(env, resolve(repo), { cpuProfDir, log });
+    const r = await measureHistory(env, resolve(repo), { cpuProfDir, log, cloneOnly });
     log(ratioLine(r));
     if (r.problems.length) failed++;
   }

@@ -239,6 +239,8 @@ export class PackIndex {
   private readonly crcsAt: number;
   private readonly offsetsAt: number;
   private readonly largeAt: number;
+  private prefixes: Uint32Array | undefined;
+  private prefixBits = 8;
 
   constructor(private readonly buf: Buffer, name: string) {
     if (buf.length < IDX_HEADER + 40 || buf.readUInt32BE(0) !== IDX_MAGIC || buf.readUInt32BE(4) !== 2) {
@@ -269,14 +271,14 @@ export class PackIndex {
    */
   findAt(src: Uint8Array, at: number): number {
     const buf = this.buf;
-    const first = src[at]!;
-    let lo = first === 0 ? 0 : buf.readUInt32BE(8 + (first - 1) * 4);
-    let hi = buf.readUInt32BE(8 + first * 4);
+    const table = this.prefixes ?? this.prefixTable();
+    const prefix = ((src[at]! << 16) | (src[at + 1]! << 8) | src[at + 2]!) >>> (24 - this.prefixBits);
+    let lo = table[prefix]!;
+    let hi = table[prefix + 1]!;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      // The fanout already matched the first byte.
-      let p = this.oidsAt + mid * 20 + 1;
-      let k = at + 1;
+      let p = this.oidsAt + mid * 20;
+      let k = at;
       const end = at + 20;
       while (k < end && buf[p] === src[k]) {
         p++;
@@ -287,6 +289,31 @@ export class PackIndex {
       else hi = mid;
     }
     return -1;
+  }
+
+  /**
+   * A finer fanout, made on the first lookup: where the oids starting with each prefix of
+   * `prefixBits` bits begin (about two oids per prefix, 4 bytes per object), so that a lookup
+   * reads a few oids near each other instead of a binary search's dozen spread over the idx.
+   */
+  private prefixTable(): Uint32Array {
+    const n = this.count;
+    const bits = Math.max(8, Math.min(24, Math.ceil(Math.log2(Math.max(n, 1))) - 1));
+    const table = new Uint32Array((1 << bits) + 1);
+    const buf = this.buf;
+    let pos = 0;
+    for (let prefix = 0; prefix < 1 << bits; prefix++) {
+      while (pos < n) {
+        const o = this.oidsAt + pos * 20;
+        if (((buf[o]! << 16) | (buf[o + 1]! << 8) | buf[o + 2]!) >>> (24 - bits) >= prefix) break;
+        pos++;
+      }
+      table[prefix] = pos;
+    }
+    table[1 << bits] = n;
+    this.prefixBits = bits;
+    this.prefixes = table;
+    return table;
   }
 
   oidAt(pos: number): string {

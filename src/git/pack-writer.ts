@@ -62,14 +62,26 @@ export async function writePack(
 
   /** output offset of every object written so far, by index in `oids` */
   const written = new Float64Array(oids.length).fill(-1);
+  /** the same by pack and stored offset: an OFS_DELTA finds its base without a lookup of its oid */
+  const writtenAt = new Map<PackFile, Map<number, number>>();
+  const ofsBaseAt = (e: PackedEntry | null) => (e?.kind === 'ofs-delta' ? writtenAt.get(e.pack)?.get(e.baseOffset!) : undefined);
   const baseIndex = (entry: PackedEntry | null) => (entry?.baseOid !== undefined ? indexOf.get(entry.baseOid) : undefined);
-  const writeOne = async (i: number): Promise<void> => {
+  /** Writes object `i`; a promise only when it deflates a large object off the loop. */
+  const writeOne = (i: number): Promise<void> | void => {
     const entry = entries[i]!;
     const at = out.offset;
     written[i] = at;
+    if (entry) {
+      let byOffset = writtenAt.get(entry.pack);
+      if (!byOffset) writtenAt.set(entry.pack, (byOffset = new Map()));
+      byOffset.set(entry.offset, at);
+    }
     if (entry?.kind === 'full') return out.copy(entry.pack, entry.offset, entry.rawEnd);
-    const b = baseIndex(entry);
-    const baseAt = b !== undefined ? written[b]! : -1;
+    let baseAt = ofsBaseAt(entry) ?? -1;
+    if (baseAt < 0) {
+      const b = baseIndex(entry);
+      if (b !== undefined) baseAt = written[b]!;
+    }
     if (entry && baseAt >= 0) {
       if (opts.ofsDelta) {
         // The stored OFS_DELTA header is still right when its base is as far behind as it was.
@@ -86,7 +98,8 @@ export async function writePack(
     const obj = store.read(oid);
     if (!obj) throw new GitFormatError(`object ${oid} is missing from the repository`);
     out.put(encodeEntryHeader(typeCode(obj.type), obj.data.length));
-    out.put(obj.data.length > ASYNC_DEFLATE ? await deflateAsync(obj.data, { level: DEFLATE_LEVEL }) : deflateSync(obj.data, { level: DEFLATE_LEVEL }));
+    if (obj.data.length > ASYNC_DEFLATE) return deflateAsync(obj.data, { level: DEFLATE_LEVEL }).then((data) => out.put(data));
+    out.put(deflateSync(obj.data, { level: DEFLATE_LEVEL }));
   };
 
   let done = 0;
@@ -97,14 +110,17 @@ export async function writePack(
     chain.length = 0;
     for (let cur: number | undefined = i; cur !== undefined; ) {
       chain.push(cur);
-      const b = baseIndex(entries[cur]!);
+      const e = entries[cur]!;
+      if (e?.kind === 'full' || ofsBaseAt(e) !== undefined) break;
+      const b = baseIndex(e);
       cur = b !== undefined && written[b]! < 0 && !chain.includes(b) ? b : undefined;
     }
     for (let k = chain.length - 1; k >= 0; k--) {
       const c = chain[k]!;
       const at = out.offset;
       out.crc = 0;
-      await writeOne(c);
+      const deflating = writeOne(c);
+      if (deflating) await deflating;
       if (opts.onEntry) {
         await out.drain();
         out.settle();

@@ -284,20 +284,44 @@ export class ObjectStore {
 
 /** The stored entry at `offset` of `pack`, as writePack copies it. */
 export function packedEntryAt(pack: PackFile, offset: number): PackedEntry {
-  const h = pack.header(offset);
-  const entry: PackedEntry = { pack, offset, kind: 'full', size: h.size, rawStart: offset + h.length, rawEnd: pack.entryEnd(offset) };
-  if (h.code === OBJ_OFS_DELTA) {
-    entry.kind = 'ofs-delta';
-    entry.baseOffset = offset - h.baseDistance!;
-    entry.baseOid = pack.oidAtOffset(entry.baseOffset);
-    if (!entry.baseOid) throw new GitFormatError(`${pack.idxPath}: delta at ${offset} points to no entry`);
-  } else if (h.code === OBJ_REF_DELTA) {
-    entry.kind = 'ref-delta';
-    entry.baseOid = h.baseOid!;
-  } else {
-    entry.type = typeName(h.code)!;
+  return new StoredEntry(pack, offset);
+}
+
+/**
+ * A PackedEntry read from its header. An OFS_DELTA's base oid (a search of the pack's offset
+ * order and a hex string) is found when first asked for: writePack finds a written base by its
+ * offset, and a full clone copies ~80k deltas.
+ */
+class StoredEntry implements PackedEntry {
+  readonly kind: PackedEntry['kind'];
+  readonly type: ObjectType | undefined;
+  readonly size: number;
+  readonly rawStart: number;
+  readonly rawEnd: number;
+  readonly baseOffset: number | undefined;
+  private base: string | undefined;
+
+  constructor(
+    readonly pack: PackFile,
+    readonly offset: number,
+  ) {
+    const h = pack.header(offset);
+    this.size = h.size;
+    this.rawStart = offset + h.length;
+    this.rawEnd = pack.entryEnd(offset);
+    this.kind = h.code === OBJ_OFS_DELTA ? 'ofs-delta' : h.code === OBJ_REF_DELTA ? 'ref-delta' : 'full';
+    this.type = typeName(h.code);
+    this.baseOffset = h.code === OBJ_OFS_DELTA ? offset - h.baseDistance! : undefined;
+    this.base = h.baseOid;
   }
-  return entry;
+
+  get baseOid(): string | undefined {
+    if (this.base === undefined && this.baseOffset !== undefined) {
+      this.base = this.pack.oidAtOffset(this.baseOffset);
+      if (this.base === undefined) throw new GitFormatError(`${this.pack.idxPath}: delta at ${this.offset} points to no entry`);
+    }
+    return this.base;
+  }
 }
 
 function cacheKey(loc: Location): number {

@@ -30,6 +30,7 @@ export interface WritePackOptions {
 
 const CHUNK = 64 << 10;
 const YIELD_EVERY = 256;
+const RESOLVE_YIELD_EVERY = 4096;
 /** Objects larger than this that must be deflated anew are deflated off the event loop. */
 const ASYNC_DEFLATE = 1 << 20;
 
@@ -52,7 +53,11 @@ export async function writePack(
   for (let i = 0; i < oids.length; i++) indexOf.set(oids[i]!, i);
   if (indexOf.size !== oids.length) throw new Error('writePack needs distinct oids');
   const entryOf = opts.entryOf ?? ((oid: string) => store.packedEntry(oid));
-  const entries = oids.map((oid) => entryOf(oid));
+  const entries: Array<PackedEntry | null> = [];
+  for (const oid of oids) {
+    entries.push(entryOf(oid));
+    if (entries.length % RESOLVE_YIELD_EVERY === 0) await yieldToLoop(); // a clone resolves 100k+ entries
+  }
   const out = new PackOutput(write, opts.onEntry !== undefined);
   const head = Buffer.alloc(12);
   head.writeUInt32BE(PACK_SIGNATURE, 0);

@@ -34,6 +34,8 @@ export interface HistoryResult {
   sides: Record<Side, { push: number; clone: number; incPush: number; incFetch: number; pingIdleMs: number; pingMaxMs: number; rssAboveIdle: number }>;
   /** slipway's worst event-loop delay during a push, from its debug log */
   loopDelayMaxMs: number;
+  /** the same while it made and sent a pack (clones and fetches), from its log */
+  packLoopDelayMaxMs: number;
   problems: string[];
 }
 
@@ -104,9 +106,12 @@ export async function measureHistory(env: Env, source: string, opts: { cpuProfDi
   });
   onCleanup(() => void slip.stop());
   let loopDelayMaxMs = 0;
+  let packLoopDelayMaxMs = 0;
   slip.onLine((l) => {
     const m = /push processed .*loop_delay_max_ms=(\d+)/.exec(l);
     if (m) loopDelayMaxMs = Math.max(loopDelayMaxMs, Number(m[1]));
+    const p = /pack sent .*loop_delay_max_ms=(\d+)/.exec(l);
+    if (p) packLoopDelayMaxMs = Math.max(packLoopDelayMaxMs, Number(p[1]));
   });
   const nativeRepo = join(work, 'native.git');
   const localRepo = join(work, 'local.git');
@@ -154,7 +159,7 @@ export async function measureHistory(env: Env, source: string, opts: { cpuProfDi
     opts.log(
       `${name} ${side}: push ${ms(push.ms)}, clone ${ms(clone.ms)}, incremental push ${ms(inc.ms)}, incremental fetch ${ms(fetch.ms)}` +
         (side === 'local' ? '' : `; ${side === 'native' ? 'ssh true' : 'whoami'} ${ms(pingIdleMs)} idle, ${ms(pingMaxMs)} at worst during the push`) +
-        (side === 'slipway' ? `; peak RSS ${fmtMiB(rssAboveIdle)} above idle; event loop delay at worst ${loopDelayMaxMs} ms` : ''),
+        (side === 'slipway' ? `; peak RSS ${fmtMiB(rssAboveIdle)} above idle; event loop delay at worst ${loopDelayMaxMs} ms (${packLoopDelayMaxMs} ms while sending packs)` : ''),
     );
   }
 
@@ -170,7 +175,7 @@ export async function measureHistory(env: Env, source: string, opts: { cpuProfDi
   for (const p of problems) opts.log(`${name}: PROBLEM ${p}`);
   await slip.stop();
   rmSync(work, { recursive: true, force: true });
-  return { repo: name, objects, refs: refs.length, packBytes, sides, loopDelayMaxMs, problems };
+  return { repo: name, objects, refs: refs.length, packBytes, sides, loopDelayMaxMs, packLoopDelayMaxMs, problems };
 }
 
 /** The history workload as a Markdown table for docs/benchmarks.md, with ratios and targets. */

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { Logger } from '../lib/log.ts';
 import { enumerateObjects, EnumerateError, planShallow, planShallowByRevList, type ShallowPlan } from './enumerate.ts';
 import type { ChannelWriter, StreamReader } from './io.ts';
@@ -98,7 +99,7 @@ async function serveV0Refs(reader: StreamReader, w: ChannelWriter, store: Object
   const req = await readWants(reader, view);
   if (!req) return; // ls-remote, or a clone of an empty repo
   w.sideband = req.caps.has('side-band-64k') || req.caps.has('side-band');
-  let objects: string[] | null;
+  const loopDelay = loopDelayMonitor();
   try {
     const plan = await shallowPlan(store, req);
     if (req.depth || req.since !== undefined || req.notTips.length) {
@@ -108,12 +109,21 @@ async function serveV0Refs(reader: StreamReader, w: ChannelWriter, store: Object
     }
     const haves = await negotiate(reader, w, store, req.caps);
     if (haves === null) return; // the client hung up during negotiation (it had everything)
-    objects = await enumerateObjects(store, { wants: req.wants, haves, clientShallows: req.clientShallows, plan });
+    const objects = await enumerateObjects(store, { wants: req.wants, haves, clientShallows: req.clientShallows, plan });
+    await sendPack(w, store, view, req, objects, opts, loopDelay);
   } catch (err) {
     if (!(err instanceof EnumerateError)) throw err;
     return refuseFetch(w, opts, err);
+  } finally {
+    loopDelay.disable();
   }
-  await sendPack(w, store, view, req, objects, opts);
+}
+
+/** The event loop's delays while a pack is made and sent (logged with it: other sessions wait that long). */
+function loopDelayMonitor(): IntervalHistogram {
+  const h = monitorEventLoopDelay({ resolution: 10 });
+  h.enable();
+  return h;
 }
 
 function refuseFetch(w: ChannelWriter, opts: UploadPackOptions, err: EnumerateError): void {
@@ -257,7 +267,7 @@ async function negotiate(reader: StreamReader, w: ChannelWriter, store: ObjectSt
 }
 
 /** The pack of `objects` (plus tags that include-tag brings), with progress unless asked not to. */
-async function sendPack(w: ChannelWriter, store: ObjectStore, view: RefView, req: Request, objects: string[], opts: UploadPackOptions): Promise<void> {
+async function sendPack(w: ChannelWriter, store: ObjectStore, view: RefView, req: Request, objects: string[], opts: UploadPackOptions, loopDelay: IntervalHistogram): Promise<void> {
   const progress = req.caps.has('no-progress') ? () => {} : (s: string) => w.progress(s);
   const oids = req.caps.has('include-tag') ? addTags(objects, view.refs, store) : objects;
   progress(`Enumerating objects: ${oids.length}, done.\n`);
@@ -272,7 +282,13 @@ async function sendPack(w: ChannelWriter, store: ObjectStore, view: RefView, req
     },
   });
   if (w.sideband) await w.flush();
-  opts.log.info('pack sent', { objects: oids.length, depth: req.depth?.depth, since: req.since, deepen_not: req.notTips.length || undefined });
+  opts.log.info('pack sent', {
+    objects: oids.length,
+    depth: req.depth?.depth,
+    since: req.since,
+    deepen_not: req.notTips.length || undefined,
+    loop_delay_max_ms: Math.round(loopDelay.max / 1e6),
+  });
 }
 
 /** include-tag: annotated tags whose target is being sent travel along. */
@@ -412,24 +428,29 @@ async function fetchV2(w: ChannelWriter, store: ObjectStore, view: RefView, args
     await w.delim();
   }
   if (req.wants.length === 0) return void (await w.flush());
-  let objects: string[];
+  const loopDelay = loopDelayMonitor();
   try {
-    const plan = await shallowPlan(store, req);
-    if (req.depth || req.since !== undefined || req.notTips.length || req.clientShallows.size) {
-      await w.pkt('shallow-info\n');
-      for (const s of plan.shallow) await w.pkt(`shallow ${s}\n`);
-      for (const u of plan.unshallow) await w.pkt(`unshallow ${u}\n`);
-      await w.delim();
+    let objects: string[];
+    try {
+      const plan = await shallowPlan(store, req);
+      if (req.depth || req.since !== undefined || req.notTips.length || req.clientShallows.size) {
+        await w.pkt('shallow-info\n');
+        for (const s of plan.shallow) await w.pkt(`shallow ${s}\n`);
+        for (const u of plan.unshallow) await w.pkt(`unshallow ${u}\n`);
+        await w.delim();
+      }
+      objects = await enumerateObjects(store, { wants: req.wants, haves: common, clientShallows: req.clientShallows, plan });
+    } catch (err) {
+      if (!(err instanceof EnumerateError)) throw err;
+      // Nothing of the packfile section was sent yet: a plain error line ends the response.
+      await w.pkt(`ERR upload-pack: ${err.message}\n`);
+      return refuseFetch(w, opts, err);
     }
-    objects = await enumerateObjects(store, { wants: req.wants, haves: common, clientShallows: req.clientShallows, plan });
-  } catch (err) {
-    if (!(err instanceof EnumerateError)) throw err;
-    // Nothing of the packfile section was sent yet: a plain error line ends the response.
-    await w.pkt(`ERR upload-pack: ${err.message}\n`);
-    return refuseFetch(w, opts, err);
+    await w.pkt('packfile\n');
+    w.sideband = true;
+    await sendPack(w, store, view, req, objects, opts, loopDelay);
+    w.sideband = false;
+  } finally {
+    loopDelay.disable();
   }
-  await w.pkt('packfile\n');
-  w.sideband = true;
-  await sendPack(w, store, view, req, objects, opts);
-  w.sideband = false;
 }

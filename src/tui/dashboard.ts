@@ -7,10 +7,11 @@ import { keyCommand, type Command } from './keymap.ts';
 import { LogView } from './log-view.ts';
 import { esc, fit } from './markup.ts';
 import { actionKeys, detailLines, footer, initialSelection, treeRows, type BranchInfo, type Snapshot, type TreeRow } from './model.ts';
-import { overlayKey, overlayKeys, overlayText, type Overlay } from './overlays.ts';
-import { headerText, lines, logSubject, logText, treeText } from './pane-text.ts';
+import { helpLines, overlayKey, overlayKeys, overlayText, type Overlay } from './overlays.ts';
+import { jumpCompletion, jumpMatch, jumpTargets } from './jump.ts';
+import { headerText, lines, logState, logSubject, logText, promptText, treeText } from './pane-text.ts';
 import { Panes } from './panes.ts';
-import { promptKey } from './prompt.ts';
+import { PROMPT_SIGN, promptKey, type PromptKind } from './prompt.ts';
 
 /** Ages and CPU figures change by themselves: refreshed this often, and only that. */
 const COARSE_REFRESH_MS = 10_000;
@@ -53,8 +54,10 @@ export class Dashboard {
   private feedKey = '';
   private fullLog = false;
   private overlay: Overlay | null = null;
-  /** the search being typed after `/`, or null */
-  private typing: string | null = null;
+  /** the line being typed after `/`, `&` or `:` */
+  private prompt: { kind: PromptKind; text: string } | null = null;
+  /** one line for the footer until the next key (a jump to nothing, no further match) */
+  private notice: string | null = null;
   private paintTimer: NodeJS.Timeout | null = null;
   /** the next paint must take a new snapshot first */
   private stale = false;
@@ -201,26 +204,28 @@ export class Dashboard {
     const p = this.panes;
     const { width, height } = p.inner(p.log);
     const w = this.log.window(height);
-    const state = this.log.follow ? 'following' : `paused, ${w.fromEnd} newer`;
-    const search = this.log.term ? `  /${this.log.term}` : '';
-    p.label(p.log, ` logs ${logSubject(this.row())} (${state})${esc(search)} `);
-    p.put(p.log, logText(w.lines, this.log.term, width));
+    p.label(p.log, ` logs ${esc(logSubject(this.row()))} ${esc(logState(w, this.log.follow, this.log.filter, this.log.find))} `);
+    p.put(p.log, logText(w.lines, this.log.find || this.log.filter, width, w.current));
   }
 
   private paintFooter(): void {
     const p = this.panes;
     const cols = p.cols;
-    if (this.typing !== null) return p.put(p.foot, esc(fit(`/${this.typing}`, cols - 1)) + '{inverse} {/inverse}');
-    const keys = this.overlay ? overlayKeys(this.overlay) : footer(actionKeys(this.snap, this.row()), cols - 1);
+    if (this.prompt) {
+      const { kind, text } = this.prompt;
+      return p.put(p.foot, promptText(PROMPT_SIGN[kind], text, kind === 'jump' ? jumpCompletion(text, jumpTargets(this.snap)) : '', cols));
+    }
+    const keys = this.notice ?? (this.overlay ? overlayKeys(this.overlay) : footer(actionKeys(this.snap, this.row()), cols - 1, this.log.find !== ''));
     p.put(p.foot, esc(fit(` ${keys}`, cols)));
   }
 
   private paintOverlay(): void {
     const p = this.panes;
-    p.popUp(this.overlay !== null);
+    const actions = actionKeys(this.snap, this.row());
+    p.popUp(this.overlay !== null, this.overlay?.kind === 'help' ? helpLines(actions).length + 2 : undefined);
     if (!this.overlay) return;
     const { width, height } = p.inner(p.pop);
-    const t = overlayText(this.overlay, actionKeys(this.snap, this.row()), width, height);
+    const t = overlayText(this.overlay, actions, width, height);
     p.label(p.pop, t.label);
     p.put(p.pop, t.content);
   }
@@ -230,10 +235,13 @@ export class Dashboard {
   private onKey(ch: string | undefined, key: blessed.Widgets.Events.IKeyEventArg | undefined): void {
     const name = key?.name;
     if (key?.full === 'C-c') return this.o.quit();
-    if (this.typing !== null) return this.onSearchKey(ch, name);
+    if (this.prompt) return this.onPromptKey(ch, name);
     if (this.overlay) return this.onOverlayKey(ch, name);
+    // A notice lasts until the next key, whatever it is.
+    const hadNotice = this.notice !== null;
+    this.notice = null;
     const command = keyCommand(ch, name, this.fullLog);
-    if (!command) return;
+    if (!command) return hadNotice ? this.paint() : undefined;
     if (command.do === 'quit') return this.o.quit();
     this.apply(command);
     this.refreshOrPaint();
@@ -251,8 +259,12 @@ export class Dashboard {
       case 'follow':
         this.log.toggleFollow();
         break;
-      case 'search':
-        this.typing = '';
+      case 'prompt':
+        this.prompt = { kind: c.kind, text: '' };
+        break;
+      case 'match':
+        if (!this.log.find) this.notice = 'no search yet: / and a term first';
+        else if (!this.log.next(c.dir, logRows)) this.notice = `no ${c.dir > 0 ? 'later' : 'earlier'} line with '${this.log.find}'`;
         break;
       case 'move':
         this.move(c.by);
@@ -271,7 +283,10 @@ export class Dashboard {
         break;
       case 'back':
         if (this.fullLog) this.fullLog = false;
-        else if (this.log.term) this.log.search('');
+        else {
+          this.log.clearSearch();
+          this.log.setFilter('');
+        }
         break;
       case 'action':
         this.action(c.key);
@@ -301,12 +316,29 @@ export class Dashboard {
     else this.collapsed.add(row.key);
   }
 
-  private onSearchKey(ch: string | undefined, name: string | undefined): void {
-    const r = promptKey(this.typing ?? '', ch, name);
+  private onPromptKey(ch: string | undefined, name: string | undefined): void {
+    const { kind, text } = this.prompt!;
+    const r = promptKey(text, ch, name, kind === 'jump' ? (t) => jumpCompletion(t, jumpTargets(this.snap)) : undefined);
     if ('ignored' in r) return;
-    if ('submit' in r) this.log.search(r.submit);
-    this.typing = 'text' in r ? r.text : null;
-    this.paint();
+    this.prompt = 'text' in r ? { kind, text: r.text } : null;
+    if (!('submit' in r)) return this.paint();
+    const logRows = this.panes.inner(this.panes.log).height;
+    if (kind === 'filter') this.log.setFilter(r.submit);
+    else if (kind === 'search' && !this.log.search(r.submit, logRows)) this.notice = `no line with '${r.submit}'`;
+    else if (kind === 'jump' && r.submit) this.jump(r.submit);
+    this.refreshOrPaint();
+  }
+
+  /** Selects what a `:` path names, opening the rows above it; says so when it names nothing. */
+  private jump(text: string): void {
+    const t = jumpMatch(text, jumpTargets(this.snap));
+    if (!t) {
+      this.notice = `no repo, branch or runner '${text}'`;
+      return;
+    }
+    for (const k of t.parents) this.collapsed.delete(k);
+    this.rows = treeRows(this.snap, this.collapsed);
+    this.selected = t.key;
   }
 
   private onOverlayKey(ch: string | undefined, name: string | undefined): void {

@@ -1,3 +1,5 @@
+import type { PromptKind } from './prompt.ts';
+
 /**
  * The dashboard's keys outside prompts and pop-ups, as commands: which key means what is decided
  * here alone, and the help and footer list the same keys.
@@ -7,7 +9,8 @@ export type Command =
   | { do: 'help' }
   | { do: 'full-log' }
   | { do: 'follow' }
-  | { do: 'search' }
+  | { do: 'prompt'; kind: PromptKind }
+  | { do: 'match'; dir: 1 | -1 }
   | { do: 'move'; by: number }
   | { do: 'scroll'; pages: number }
   | { do: 'scroll-lines'; by: number }
@@ -17,6 +20,14 @@ export type Command =
   | { do: 'action'; key: string };
 
 const ACTION_KEYS = new Set(['r', 'b', 'R', 'c']);
+
+/**
+ * The Enter key. blessed reports one press twice, as `enter` and then as `return`: only
+ * `return` counts, or Enter would open and close a row in one press.
+ */
+export function isEnter(name: string | undefined): boolean {
+  return name === 'return';
+}
 
 /** `fullLog`: j/k and the arrows scroll the log instead of moving in the tree. */
 export function keyCommand(ch: string | undefined, name: string | undefined, fullLog: boolean): Command | null {
@@ -32,7 +43,15 @@ export function keyCommand(ch: string | undefined, name: string | undefined, ful
     case 'f':
       return { do: 'follow' };
     case '/':
-      return { do: 'search' };
+      return { do: 'prompt', kind: 'search' };
+    case '&':
+      return { do: 'prompt', kind: 'filter' };
+    case ':':
+      return { do: 'prompt', kind: 'jump' };
+    case 'n':
+      return { do: 'match', dir: 1 };
+    case 'N':
+      return { do: 'match', dir: -1 };
     case 'j':
       return upDown(1);
     case 'k':
@@ -51,7 +70,6 @@ export function keyCommand(ch: string | undefined, name: string | undefined, ful
       return { do: 'scroll', pages: 1 };
     case 'end':
       return { do: 'end' };
-    case 'enter':
     case 'return':
     case 'space':
       return { do: 'expand' };

@@ -1,3 +1,4 @@
+import { isEnter } from './keymap.ts';
 import { esc, fit } from './markup.ts';
 import { NAV_KEYS, type KeyHint } from './model.ts';
 
@@ -17,8 +18,6 @@ export type OutputPane = Overlay & { kind: 'output' };
 /** What a key does to the pop-up: nothing (ignored), replace it (null closes it), or run a confirmed command. */
 export type OverlayResult = { ignored: true } | { overlay: Overlay | null } | { run: { title: string; argv: string[] } };
 
-const ENTER = new Set(['enter', 'return']);
-
 export function overlayKey(o: Overlay, ch: string | undefined, name: string | undefined): OverlayResult {
   const escape = name === 'escape' || ch === 'q';
   switch (o.kind) {
@@ -29,7 +28,7 @@ export function overlayKey(o: Overlay, ch: string | undefined, name: string | un
     case 'choose':
       if (name === 'down' || ch === 'j') return { overlay: { ...o, index: Math.min(o.items.length - 1, o.index + 1) } };
       if (name === 'up' || ch === 'k') return { overlay: { ...o, index: Math.max(0, o.index - 1) } };
-      if (name && ENTER.has(name)) {
+      if (isEnter(name)) {
         const it = o.items[o.index];
         return it ? { overlay: { kind: 'confirm', question: it.question, argv: it.argv } } : { ignored: true };
       }
@@ -38,7 +37,7 @@ export function overlayKey(o: Overlay, ch: string | undefined, name: string | un
       return escape || ch === '?' ? { overlay: null } : { ignored: true };
     case 'output':
       // A running action goes on when its pane is hidden; its result is in the audit log and the tree.
-      return escape || (!o.running && name !== undefined && ENTER.has(name)) ? { overlay: null } : { ignored: true };
+      return escape || (!o.running && isEnter(name)) ? { overlay: null } : { ignored: true };
   }
 }
 
@@ -56,14 +55,17 @@ export function overlayKeys(o: Overlay): string {
   }
 }
 
+/** Every key, one a line: the pop-up is made tall enough for all of them (18 with every action, 20 rows at 80x24). */
 export function helpLines(actions: KeyHint[]): string[] {
+  const label: Record<string, string> = { ':': 'jump to repo[/branch[/runner]], Tab completes', q: 'quit (also Ctrl-C)' };
   const all = [
-    ...NAV_KEYS,
+    ...NAV_KEYS.map((k) => ({ key: k.key, label: label[k.key] ?? k.label })),
+    { key: 'n N', label: 'next / previous match of the / search' },
+    { key: '&', label: 'filter: keep only log lines with a term' },
     { key: 'j k', label: 'move (in the full-screen log: scroll)' },
     { key: 'PgUp PgDn', label: 'scroll the log back and forth' },
     { key: 'G End', label: 'back to the end of the log, following' },
-    { key: 'Esc', label: 'leave the full-screen log, clear the search' },
-    { key: 'Ctrl-C', label: 'quit' },
+    { key: 'Esc', label: 'leave full-screen log; clear search, filter' },
     ...actions.map((a) => ({ key: a.key, label: `${a.label} (asks first)` })),
   ];
   return all.map((k) => `  ${k.key.padEnd(10)} ${k.label}`);

@@ -1,4 +1,5 @@
 import { esc, fit, highlight, paint } from './markup.ts';
+import type { LogWindow } from './log-view.ts';
 import { header, type Snapshot, type TreeRow } from './model.ts';
 
 /**
@@ -30,9 +31,25 @@ export function logSubject(row: TreeRow | undefined): string {
   return row?.branch !== undefined ? `${row.repo}/${row.branch}${row.runner ? ` ${row.runner}` : ''}` : 'select a branch or runner';
 }
 
-/** The log lines cut to the pane's width, the search term marked in each. */
-export function logText(lines: string[], term: string, width: number): string {
-  return lines.map((l) => highlight(fit(l, width), term, ['yellow-bg', 'black-fg'])).join('\n');
+/** The log lines cut to the pane's width, the term marked in each; the `current` row (the search's match) marked inverse. */
+export function logText(lines: string[], term: string, width: number, current?: number): string {
+  return lines.map((l, i) => highlight(fit(l, width), term, i === current ? ['inverse'] : ['yellow-bg', 'black-fg'])).join('\n');
+}
+
+/** What the log pane's label says after the subject: following or paused, the filter, the search and its match. */
+export function logState(w: LogWindow, follow: boolean, filter: string, find: string): string {
+  const state = follow ? 'following' : `paused, ${w.fromEnd} newer`;
+  const parts = [`(${state})`];
+  if (filter) parts.push(`&${filter}`);
+  if (find) parts.push(`/${find}${w.match ? ` ${w.match.at}/${w.match.of}` : ''}`);
+  return parts.join('  ');
+}
+
+/** The prompt being typed, a cursor, and (for `:`) the completion Tab would take, dimmed. */
+export function promptText(sign: string, text: string, completion: string, cols: number): string {
+  const typed = fit(`${sign}${text}`, cols - 1);
+  const rest = completion.slice(0, Math.max(0, cols - 1 - typed.length));
+  return `${esc(typed)}{inverse}${esc(rest.slice(0, 1) || ' ')}{/inverse}${rest.length > 1 ? `{gray-fg}${esc(rest.slice(1))}{/gray-fg}` : ''}`;
 }
 
 export function lines(text: string[], width: number): string {

@@ -1,6 +1,7 @@
 import blessed from 'blessed';
 
 const TREE_WIDTH = '38%';
+const POP_HEIGHT = '70%';
 
 /** How the screen is divided: the log pane takes 40 % of the body (at least 5 rows), or all of it full-screen. */
 export function splitBody(rows: number, fullLog: boolean): { topHeight: number; logHeight: number } {
@@ -33,7 +34,7 @@ export class Panes {
     this.details = box({ top: 1, left: TREE_WIDTH, width: `${100 - parseInt(TREE_WIDTH)}%`, border: { type: 'line' }, label: ' details ' });
     this.log = box({ left: 0, width: '100%', border: { type: 'line' }, label: ' logs ' });
     this.foot = box({ bottom: 0, left: 0, width: '100%', height: 1, style: { bg: 'black', fg: 'white' } });
-    this.pop = box({ top: 'center', left: 'center', width: '80%', height: '70%', border: { type: 'line' }, hidden: true, style: { bg: 'black', border: { fg: 'cyan' } } });
+    this.pop = box({ top: 'center', left: 'center', width: '80%', height: POP_HEIGHT, border: { type: 'line' }, hidden: true, style: { bg: 'black', border: { fg: 'cyan' } } });
   }
 
   get cols(): number {
@@ -86,10 +87,18 @@ export class Panes {
     this.dirty = true;
   }
 
-  /** Shows the pop-up in front of everything. */
-  popUp(shown: boolean): void {
+  /** the pop-up's height as last set: a number of rows, or the default share of the screen */
+  private popHeight: number | string = POP_HEIGHT;
+
+  /** Shows the pop-up in front of everything, `rows` tall (at most the body) or of the default size. */
+  popUp(shown: boolean, rows?: number): void {
     if (shown && !this.pop.visible) this.pop.setFront();
     this.visible(this.pop, shown);
+    const height = rows === undefined ? POP_HEIGHT : Math.min(rows, this.rows - 2);
+    if (!shown || height === this.popHeight) return;
+    this.popHeight = height;
+    this.pop.height = height;
+    this.dirty = true;
   }
 
   render(): void {

@@ -13,10 +13,16 @@ import { headerText, lines, logState, logSubject, logText, promptText, treeText 
 import { Panes } from './panes.ts';
 import { PROMPT_SIGN, promptKey, type PromptKind } from './prompt.ts';
 
-/** Ages and CPU figures change by themselves: refreshed this often, and only that. */
-const COARSE_REFRESH_MS = 10_000;
-/** Every this many coarse refreshes the service is asked again, in case an event was missed. */
-const FULL_EVERY = 6;
+/**
+ * Ages and CPU figures change by themselves: they are refreshed every 10 s while the dashboard is
+ * used (a key in the last minute, or just opened), else once a minute. Refreshes fall on
+ * wall-clock multiples of the period, so all the gateway's dashboards wake together, once.
+ */
+const USED_REFRESH_MS = 10_000;
+const UNUSED_REFRESH_MS = 60_000;
+const USED_FOR_MS = 60_000;
+/** The service is asked again this long after the last snapshot, in case an event was missed. */
+const FULL_REFRESH_MS = 60_000;
 /** Events arriving together are painted together: at most two paints a second, well within the second a change may take to show. */
 const PAINT_DELAY_MS = 500;
 
@@ -63,7 +69,11 @@ export class Dashboard {
   private stale = false;
   /** the branch the last snapshot read CPU and memory for */
   private focused = '';
-  private readonly coarse: NodeJS.Timeout;
+  private coarse: NodeJS.Timeout | null = null;
+  /** the coarse refresh's period now */
+  private period = USED_REFRESH_MS;
+  private lastKey = Date.now();
+  private lastFull = 0;
   private readonly unsubscribe: () => void;
   private readonly panes: Panes;
   private closed = false;
@@ -82,29 +92,41 @@ export class Dashboard {
         this.paint();
       }),
     );
-    let ticks = 0;
-    this.coarse = setInterval(
-      o.guard(() => {
-        if (++ticks % FULL_EVERY === 0) return this.refresh();
-        this.snap = o.retime(this.snap, this.focus());
-        this.paint();
-      }),
-      COARSE_REFRESH_MS,
-    );
-    this.coarse.unref();
     this.refresh();
+    this.schedule();
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.coarse);
+    if (this.coarse) clearTimeout(this.coarse);
     if (this.paintTimer) clearTimeout(this.paintTimer);
     this.unsubscribe();
     this.stopFeed?.();
   }
 
   // ---------------------------------------------------------------- state
+
+  /** The next coarse refresh, at the next multiple of the period the dashboard's use calls for. */
+  private schedule(): void {
+    if (this.closed) return;
+    if (this.coarse) clearTimeout(this.coarse);
+    const now = Date.now();
+    this.period = now - this.lastKey < USED_FOR_MS ? USED_REFRESH_MS : UNUSED_REFRESH_MS;
+    this.coarse = setTimeout(this.o.guard(() => this.tick()), this.period - (now % this.period));
+    this.coarse.unref();
+  }
+
+  private tick(): void {
+    this.coarse = null;
+    // A full refresh is due a little early rather than a period late.
+    if (Date.now() - this.lastFull >= FULL_REFRESH_MS - USED_REFRESH_MS / 2) this.refresh();
+    else {
+      this.snap = this.o.retime(this.snap, this.focus());
+      this.paint();
+    }
+    this.schedule();
+  }
 
   private row(): TreeRow | undefined {
     return this.rows.find((r) => r.key === this.selected);
@@ -125,6 +147,7 @@ export class Dashboard {
     const f = this.focus();
     this.focused = `${f?.repo}/${f?.branch}`;
     this.stale = false;
+    this.lastFull = Date.now();
     this.snap = this.o.snapshot(f);
     this.rows = treeRows(this.snap, this.collapsed);
     if (!this.rows.some((r) => r.key === this.selected)) this.selected = initialSelection(this.rows);
@@ -235,6 +258,9 @@ export class Dashboard {
   private onKey(ch: string | undefined, key: blessed.Widgets.Events.IKeyEventArg | undefined): void {
     const name = key?.name;
     if (key?.full === 'C-c') return this.o.quit();
+    this.lastKey = Date.now();
+    // Back from once a minute to every 10 s.
+    if (this.period !== USED_REFRESH_MS) this.schedule();
     if (this.prompt) return this.onPromptKey(ch, name);
     if (this.overlay) return this.onOverlayKey(ch, name);
     // A notice lasts until the next key, whatever it is.

@@ -38,6 +38,7 @@ import {
   typeName,
   type Inflated,
 } from './pack-format.ts';
+import type { PackObjectCheck } from './pack-check.ts';
 import { LimitError, PackBudget, deltaResultSize, type PushLimits } from './push-limits.ts';
 
 /** A pack the pusher sent is unusable; the message is meant for them. */
@@ -61,6 +62,8 @@ export interface IndexPackOptions {
   source?: PackSource;
   /** Bounds of a pushed pack, checked from headers before anything is inflated; none for our own packs. */
   limits?: PushLimits;
+  /** sees every object of the pack as it is resolved, then its links once all are (a pushed pack) */
+  check?: PackObjectCheck;
 }
 
 /** A pack file that is still being written. */
@@ -112,6 +115,7 @@ export async function indexPack(packPath: string, opts: IndexPackOptions): Promi
     const trailer = await pack.parse();
     if (pack.count === 0) return { packFile: '', idxFile: '', objectCount: 0, appendedBases: 0, oids: [] };
     await pack.resolve();
+    opts.check?.verifyLinks((key) => pack.typeOf(key.toString('hex')), (oid) => opts.store.has(oid));
     return await writeOutput(packPath, fd, pack, trailer, opts);
   } catch (err) {
     if (err instanceof GitFormatError || err instanceof LimitError) throw new PackError(err.message);
@@ -300,6 +304,7 @@ class ReceivedPack {
         length = h.length + consumed;
         t.crc[i] = this.hashRaw(pos, length, packHash);
         this.record(i, h.code, objHash.digest('hex'));
+        if (h.code !== 3) this.opts.check?.unchecked();
       } else {
         // Try with what has arrived, then with more (a deflate stream is rarely longer than `window`).
         let window = h.length + maxDeflatedSize(h.size);
@@ -370,6 +375,13 @@ class ReceivedPack {
   /** Hashes `data` as an object of type `code` and records it as entry `i`. */
   private resolved(i: number, code: number, data: Buffer): void {
     this.record(i, code, createHash('sha1').update(objectHeader(typeName(code)!, data.length)).update(data).digest('hex'));
+    if (!this.external.has(i)) this.opts.check?.object(code, data);
+  }
+
+  /** The type code of an object of the pack, 0 when the pack lacks it. */
+  typeOf(oid: string): number {
+    const i = this.byOid.get(oid);
+    return i === undefined ? 0 : this.t.objType[i]!;
   }
 
   private record(i: number, code: number, oid: string): void {
@@ -493,6 +505,7 @@ class ReceivedPack {
       await yieldToLoop();
     }
     this.record(i, code, hash.digest('hex'));
+    this.opts.check?.object(code, data);
   }
 
   /**

@@ -7,8 +7,8 @@ import { IncomingPack } from './incoming-pack.ts';
 import type { ChannelWriter, StreamReader } from './io.ts';
 import { ObjectStore } from './object-store.ts';
 import { packReads } from './pack-file.ts';
-import { indexPack, PackError, type IndexPackResult } from './pack-indexer.ts';
-import { PackObjectCheck } from './pack-check.ts';
+import { PackError } from './pack-indexer.ts';
+import { indexPushedPack, type PushedPack } from './index-off-thread.ts';
 import { pinObjects } from './pins.ts';
 import { keepOnly } from './quarantine-filter.ts';
 import { encodePkt, FLUSH, PktLineError, pktText } from './pktline.ts';
@@ -159,37 +159,23 @@ async function receivePack(
   quarantine: Quarantine,
   opts: ReceivePackOptions,
   progress: (line: string) => void,
-): Promise<ReceivedPack | string> {
+): Promise<PushedPack | string> {
   const tmp = path.join(quarantine.packDir, 'tmp_incoming.pack');
   const fd = fs.openSync(tmp, 'w');
-  const store = new ObjectStore([quarantine.dir, path.join(opts.gitDir, 'objects')]);
   const limit = `pack exceeds the limit of ${formatBytes(opts.maxPackBytes)} (limits.max_pack_size)`;
   try {
     const source = new IncomingPack(fd, reader, opts.maxPackBytes, limit);
-    const check = new PackObjectCheck(opts.limits);
-    const result = await indexPack(tmp, {
-      store,
-      destDir: quarantine.packDir,
-      onProgress: progressReporter(progress),
-      source,
-      limits: opts.limits,
-      check,
-    });
-    opts.log.info('pack received', { bytes: source.bytes, objects: result.objectCount, thin_bases: result.appendedBases, doubt: check.doubt ?? undefined });
-    return { ...result, check };
+    const job = { packPath: tmp, destDir: quarantine.packDir, storeDirs: [quarantine.dir, path.join(opts.gitDir, 'objects')], limits: opts.limits };
+    const result = await indexPushedPack(job, source, progressReporter(progress));
+    opts.log.info('pack received', { bytes: source.bytes, objects: result.objectCount, thin_bases: result.appendedBases, doubt: result.check.doubt ?? undefined });
+    return result;
   } catch (err) {
     if (err instanceof PackError) return err.message;
     throw err;
   } finally {
     fs.closeSync(fd);
-    store.close();
     fs.rmSync(tmp, { force: true });
   }
-}
-
-/** A pushed pack, indexed into the quarantine, with what the indexer's checks found. */
-interface ReceivedPack extends IndexPackResult {
-  check: PackObjectCheck;
 }
 
 function progressReporter(progress: (line: string) => void): (phase: string, done: number, total: number) => void {
@@ -205,7 +191,7 @@ function progressReporter(progress: (line: string) => void): (phase: string, don
 
 async function processCommands(
   commands: Command[],
-  received: ReceivedPack | null,
+  received: PushedPack | null,
   quarantine: Quarantine,
   tx: RefTransaction,
   opts: ReceivePackOptions,

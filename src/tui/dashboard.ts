@@ -9,7 +9,7 @@ import { esc, fit } from './markup.ts';
 import { actionKeys, detailLines, footer, initialSelection, treeRows, type BranchInfo, type Snapshot, type TreeRow } from './model.ts';
 import { helpLines, overlayKey, overlayKeys, overlayText, type Overlay } from './overlays.ts';
 import { jumpCompletion, jumpMatch, jumpTargets } from './jump.ts';
-import { headerText, lines, logState, logSubject, logText, promptText, treeText } from './pane-text.ts';
+import { headerText, logState, logSubject, logText, plainLines, promptText, treeText } from './pane-text.ts';
 import { Panes } from './panes.ts';
 import { PROMPT_SIGN, promptKey, type PromptKind } from './prompt.ts';
 
@@ -215,7 +215,7 @@ export class Dashboard {
       const tree = p.inner(p.tree);
       p.put(p.tree, treeText(this.rows, this.selected, tree.width, tree.height));
       const details = p.inner(p.details);
-      p.put(p.details, lines(detailLines(this.snap, this.row()).slice(0, details.height), details.width));
+      p.put(p.details, plainLines(detailLines(this.snap, this.row()).slice(0, details.height), details.width));
     }
     this.paintLog();
     this.paintFooter();

@@ -223,7 +223,7 @@ export const NAV_KEYS: KeyHint[] = [
 ];
 
 /** Shown after a `/` search, before the other navigation keys. */
-export const MATCH_KEYS: KeyHint = { key: 'n N', label: 'next/prev' };
+const MATCH_KEYS: KeyHint = { key: 'n N', label: 'next/prev' };
 
 /**
  * The keys line: actions first, then navigation (with `n N` while a search is on); narrow

@@ -52,6 +52,7 @@ export function promptText(sign: string, text: string, completion: string, cols:
   return `${esc(typed)}{inverse}${esc(rest.slice(0, 1) || ' ')}{/inverse}${rest.length > 1 ? `{gray-fg}${esc(rest.slice(1))}{/gray-fg}` : ''}`;
 }
 
-export function lines(text: string[], width: number): string {
+/** Plain lines, escaped and cut to the width. */
+export function plainLines(text: string[], width: number): string {
   return text.map((l) => esc(fit(l, width))).join('\n');
 }

@@ -4,7 +4,7 @@ const TREE_WIDTH = '38%';
 const POP_HEIGHT = '70%';
 
 /** How the screen is divided: the log pane takes 40 % of the body (at least 5 rows), or all of it full-screen. */
-export function splitBody(rows: number, fullLog: boolean): { topHeight: number; logHeight: number } {
+function splitBody(rows: number, fullLog: boolean): { topHeight: number; logHeight: number } {
   const body = rows - 2;
   const logHeight = fullLog ? body : Math.max(5, Math.floor(body * 0.4));
   return { topHeight: body - logHeight, logHeight };

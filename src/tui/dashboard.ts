@@ -227,7 +227,8 @@ export class Dashboard {
     const p = this.panes;
     const { width, height } = p.inner(p.log);
     const w = this.log.window(height);
-    p.label(p.log, ` logs ${esc(logSubject(this.row()))} ${esc(logState(w, this.log.follow, this.log.filter, this.log.find))} `);
+    // Cut to fit between the corners: blessed would run a long label over the border.
+    p.label(p.log, ` ${esc(fit(`logs ${logSubject(this.row())} ${logState(w, this.log.follow, this.log.filter, this.log.find)}`, width - 4))} `);
     p.put(p.log, logText(w.lines, this.log.find || this.log.filter, width, w.current));
   }
 

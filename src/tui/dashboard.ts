@@ -1,18 +1,30 @@
-import blessed from 'blessed';
+import type blessed from 'blessed';
 import type { Pusher } from '../deploy/report.ts';
 import type { ServiceEvent } from '../service/events.ts';
+import { actionOverlay, runInPane } from './actions.ts';
+import { describeEvent } from './event-text.ts';
+import { keyCommand, type Command } from './keymap.ts';
 import { LogView } from './log-view.ts';
-import { actionKeys, detailLines, footer, header, initialSelection, NAV_KEYS, treeRows, type BranchInfo, type Snapshot, type Tone, type TreeRow } from './model.ts';
+import { esc, fit } from './markup.ts';
+import { actionKeys, detailLines, footer, initialSelection, treeRows, type BranchInfo, type Snapshot, type TreeRow } from './model.ts';
+import { helpLines, overlayKey, overlayKeys, overlayText, type Overlay } from './overlays.ts';
+import { jumpCompletion, jumpMatch, jumpTargets } from './jump.ts';
+import { headerText, logState, logSubject, logText, plainLines, promptText, treeText } from './pane-text.ts';
+import { Panes } from './panes.ts';
+import { PROMPT_SIGN, promptKey, type PromptKind } from './prompt.ts';
 
-/** Ages and CPU figures change by themselves: refreshed this often, and only that. */
-const COARSE_REFRESH_MS = 10_000;
-/** Every this many coarse refreshes the service is asked again, in case an event was missed. */
-const FULL_EVERY = 6;
+/**
+ * Ages and CPU figures change by themselves: they are refreshed every 10 s while the dashboard is
+ * used (a key in the last minute, or just opened), else once a minute. Refreshes fall on
+ * wall-clock multiples of the period, so all the gateway's dashboards wake together, once.
+ */
+const USED_REFRESH_MS = 10_000;
+const UNUSED_REFRESH_MS = 60_000;
+const USED_FOR_MS = 60_000;
+/** The service is asked again this long after the last snapshot, in case an event was missed. */
+const FULL_REFRESH_MS = 60_000;
 /** Events arriving together are painted together: at most two paints a second, well within the second a change may take to show. */
 const PAINT_DELAY_MS = 500;
-const TREE_WIDTH = '38%';
-
-const TONE_TAG: Record<Tone, string> = { ok: 'green-fg', warn: 'yellow-fg', bad: 'red-fg', busy: 'cyan-fg', idle: 'gray-fg' };
 
 /** What the selected runner's (or branch's) log pane follows: calls `line` for each line, returns the stop. */
 export type LogFeed = (target: { repo: string; branch: string; runner?: string }, line: (text: string) => void) => () => void;
@@ -33,28 +45,10 @@ export interface DashboardOptions {
   quit: () => void;
 }
 
-type Overlay =
-  | { kind: 'help' }
-  | { kind: 'confirm'; question: string; argv: string[] }
-  | { kind: 'choose'; title: string; items: { label: string; argv: string[]; question: string }[]; index: number }
-  | { kind: 'output'; title: string; lines: string[]; running: boolean };
-
-function esc(s: string): string {
-  return blessed.escape(s);
-}
-
-function fit(s: string, width: number): string {
-  if (width <= 0) return '';
-  return s.length > width ? `${s.slice(0, Math.max(0, width - 1))}…` : s;
-}
-
-function paint(text: string, tone: Tone): string {
-  return `{${TONE_TAG[tone]}}${esc(text)}{/${TONE_TAG[tone]}}`;
-}
-
 /**
- * The dashboard of one session: header, tree, details, log pane and footer, painted from
- * snapshots of the service whenever one of its events arrives (never by polling), and the keys.
+ * The dashboard of one session: its state (snapshot, selection, log, pop-up, prompt), painted
+ * from snapshots of the service whenever one of its events arrives (never by polling), and what
+ * each key does to it.
  */
 export class Dashboard {
   private snap: Snapshot;
@@ -66,65 +60,73 @@ export class Dashboard {
   private feedKey = '';
   private fullLog = false;
   private overlay: Overlay | null = null;
-  /** the search being typed after `/`, or null */
-  private typing: string | null = null;
+  /** the line being typed after `/`, `&` or `:` */
+  private prompt: { kind: PromptKind; text: string } | null = null;
+  /** one line for the footer until the next key (a jump to nothing, no further match) */
+  private notice: string | null = null;
   private paintTimer: NodeJS.Timeout | null = null;
-  private readonly coarse: NodeJS.Timeout;
+  /** the next paint must take a new snapshot first */
+  private stale = false;
+  /** the branch the last snapshot read CPU and memory for */
+  private focused = '';
+  private coarse: NodeJS.Timeout | null = null;
+  /** the coarse refresh's period now */
+  private period = USED_REFRESH_MS;
+  private lastKey = Date.now();
+  private lastFull = 0;
   private readonly unsubscribe: () => void;
+  private readonly panes: Panes;
   private closed = false;
 
-  private readonly head: blessed.Widgets.BoxElement;
-  private readonly tree: blessed.Widgets.BoxElement;
-  private readonly details: blessed.Widgets.BoxElement;
-  private readonly logBox: blessed.Widgets.BoxElement;
-  private readonly foot: blessed.Widgets.BoxElement;
-  private readonly pop: blessed.Widgets.BoxElement;
-
   constructor(private readonly o: DashboardOptions) {
-    const screen = o.screen;
-    const box = (opts: blessed.Widgets.BoxOptions) => blessed.box({ parent: screen, tags: true, wrap: false, ...opts });
-    this.head = box({ top: 0, left: 0, width: '100%', height: 1, style: { bg: 'blue', fg: 'white' } });
-    this.tree = box({ top: 1, left: 0, width: TREE_WIDTH, border: { type: 'line' }, label: ' apps ' });
-    this.details = box({ top: 1, left: TREE_WIDTH, width: `${100 - parseInt(TREE_WIDTH)}%`, border: { type: 'line' }, label: ' details ' });
-    this.logBox = box({ left: 0, width: '100%', border: { type: 'line' }, label: ' logs ' });
-    this.foot = box({ bottom: 0, left: 0, width: '100%', height: 1, style: { bg: 'black', fg: 'white' } });
-    this.pop = box({ top: 'center', left: 'center', width: '80%', height: '70%', border: { type: 'line' }, hidden: true, style: { bg: 'black', border: { fg: 'cyan' } } });
-
+    this.panes = new Panes(o.screen);
     this.snap = o.snapshot();
     this.rows = treeRows(this.snap, this.collapsed);
     this.selected = initialSelection(this.rows);
     this.unsubscribe = o.subscribe(o.guard((e) => this.onEvent(e)));
-    screen.on('keypress', o.guard((ch: string | undefined, key: blessed.Widgets.Events.IKeyEventArg | undefined) => this.onKey(ch, key)));
-    screen.on(
+    o.screen.on('keypress', o.guard((ch: string | undefined, key: blessed.Widgets.Events.IKeyEventArg | undefined) => this.onKey(ch, key)));
+    o.screen.on(
       'resize',
       o.guard(() => {
-        this.dirty = true;
+        this.panes.invalidate();
         this.paint();
       }),
     );
-    let ticks = 0;
-    this.coarse = setInterval(
-      o.guard(() => {
-        if (++ticks % FULL_EVERY === 0) return this.refresh();
-        this.snap = o.retime(this.snap, this.focus());
-        this.paint();
-      }),
-      COARSE_REFRESH_MS,
-    );
-    this.coarse.unref();
     this.refresh();
+    this.schedule();
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.coarse);
+    if (this.coarse) clearTimeout(this.coarse);
     if (this.paintTimer) clearTimeout(this.paintTimer);
     this.unsubscribe();
     this.stopFeed?.();
   }
 
   // ---------------------------------------------------------------- state
+
+  /** The next coarse refresh, at the next multiple of the period the dashboard's use calls for. */
+  private schedule(): void {
+    if (this.closed) return;
+    if (this.coarse) clearTimeout(this.coarse);
+    const now = Date.now();
+    this.period = now - this.lastKey < USED_FOR_MS ? USED_REFRESH_MS : UNUSED_REFRESH_MS;
+    this.coarse = setTimeout(this.o.guard(() => this.tick()), this.period - (now % this.period));
+    this.coarse.unref();
+  }
+
+  private tick(): void {
+    this.coarse = null;
+    // A full refresh is due a little early rather than a period late.
+    if (Date.now() - this.lastFull >= FULL_REFRESH_MS - USED_REFRESH_MS / 2) this.refresh();
+    else {
+      this.snap = this.o.retime(this.snap, this.focus());
+      this.paint();
+    }
+    this.schedule();
+  }
 
   private row(): TreeRow | undefined {
     return this.rows.find((r) => r.key === this.selected);
@@ -133,9 +135,6 @@ export class Dashboard {
   private branchOf(row: TreeRow | undefined): BranchInfo | undefined {
     return row?.branch === undefined ? undefined : this.snap.branches.find((b) => b.repo === row.repo && b.branch === row.branch);
   }
-
-  /** the branch the last snapshot read CPU and memory for */
-  private focused = '';
 
   private focus(): { repo: string; branch: string } | undefined {
     const row = this.row();
@@ -148,6 +147,7 @@ export class Dashboard {
     const f = this.focus();
     this.focused = `${f?.repo}/${f?.branch}`;
     this.stale = false;
+    this.lastFull = Date.now();
     this.snap = this.o.snapshot(f);
     this.rows = treeRows(this.snap, this.collapsed);
     if (!this.rows.some((r) => r.key === this.selected)) this.selected = initialSelection(this.rows);
@@ -161,14 +161,7 @@ export class Dashboard {
     this.later();
   }
 
-  /** A new log line: only the panes change, no new snapshot needed. */
-  private soonPaint(): void {
-    this.later();
-  }
-
-  /** the next paint must take a new snapshot first */
-  private stale = false;
-
+  /** A new log line or output line: only the panes change, no new snapshot needed. */
   private later(): void {
     if (this.paintTimer || this.closed) return;
     this.paintTimer = setTimeout(
@@ -196,7 +189,7 @@ export class Dashboard {
       target,
       this.o.guard((line: string) => {
         this.log.add(line);
-        this.soonPaint();
+        this.later();
       }),
     );
   }
@@ -213,141 +206,52 @@ export class Dashboard {
 
   // ---------------------------------------------------------------- painting
 
-  /** Whether anything on screen differs from what was last drawn: blessed redraws only then. */
-  private dirty = true;
-  private readonly labels = new Map<blessed.Widgets.BoxElement, string>();
-  private readonly contents = new Map<blessed.Widgets.BoxElement, string>();
-
-  private put(el: blessed.Widgets.BoxElement, content: string): void {
-    if (this.contents.get(el) === content) return;
-    this.contents.set(el, content);
-    el.setContent(content);
-    this.dirty = true;
-  }
-
-  private label(el: blessed.Widgets.BoxElement, text: string): void {
-    if (this.labels.get(el) === text) return;
-    this.labels.set(el, text);
-    el.setLabel(text);
-    this.dirty = true;
-  }
-
-  private layout(el: blessed.Widgets.BoxElement, key: 'top' | 'height', value: number): void {
-    if (el[key] === value) return;
-    el[key] = value;
-    this.dirty = true;
-  }
-
-  private visible(el: blessed.Widgets.BoxElement, shown: boolean): void {
-    if (el.visible === shown) return;
-    if (shown) el.show();
-    else el.hide();
-    this.dirty = true;
-  }
-
   private paint(): void {
     if (this.closed) return;
-    const screen = this.o.screen;
-    const cols = screen.width as number;
-    const rows = screen.height as number;
-    const h = header(this.snap);
-    this.put(this.head, paint(fit(` ${h.text}`, cols), h.tone === 'ok' ? 'ok' : 'bad').replace('{green-fg}', '{white-fg}').replace('{/green-fg}', '{/white-fg}'));
-
-    const body = rows - 2;
-    const logHeight = this.fullLog ? body : Math.max(5, Math.floor(body * 0.4));
-    const topHeight = body - logHeight;
-    for (const el of [this.tree, this.details]) {
-      this.visible(el, !this.fullLog);
-      if (!this.fullLog) this.layout(el, 'height', topHeight);
-    }
-    this.layout(this.logBox, 'top', 1 + (this.fullLog ? 0 : topHeight));
-    this.layout(this.logBox, 'height', logHeight);
-
+    const p = this.panes;
+    p.put(p.head, headerText(this.snap, p.cols));
+    p.arrange(this.fullLog);
     if (!this.fullLog) {
-      this.paintTree(Math.max(1, (this.tree.width as number) - 2), Math.max(1, topHeight - 2));
-      const width = Math.max(1, (this.details.width as number) - 2);
-      this.put(this.details, detailLines(this.snap, this.row()).slice(0, Math.max(1, topHeight - 2)).map((l) => esc(fit(l, width))).join('\n'));
+      const tree = p.inner(p.tree);
+      p.put(p.tree, treeText(this.rows, this.selected, tree.width, tree.height));
+      const details = p.inner(p.details);
+      p.put(p.details, plainLines(detailLines(this.snap, this.row()).slice(0, details.height), details.width));
     }
-    this.paintLog(cols - 2, logHeight - 2);
-    this.paintFooter(cols);
+    this.paintLog();
+    this.paintFooter();
     this.paintOverlay();
-    if (!this.dirty) return;
-    this.dirty = false;
-    screen.render();
+    p.render();
   }
 
-  private paintTree(width: number, height: number): void {
-    const i = Math.max(0, this.rows.findIndex((r) => r.key === this.selected));
-    const offset = Math.max(0, Math.min(i - Math.floor(height / 2), this.rows.length - height));
-    const lines = this.rows.slice(offset, offset + height).map((r) => {
-      const mark = r.collapsed === undefined ? ' ' : r.collapsed ? '+' : '-';
-      const text = fit(`${'  '.repeat(r.depth)}${mark} ${r.label}`, width - (r.badge ? r.badge.text.length + 1 : 0));
-      const line = r.badge ? `${esc(text.padEnd(width - r.badge.text.length))}${paint(r.badge.text, r.badge.tone)}` : esc(text);
-      return r.key === this.selected ? `{inverse}${line}{/inverse}` : line;
-    });
-    this.put(this.tree, lines.join('\n') || 'no repos you may read');
+  private paintLog(): void {
+    const p = this.panes;
+    const { width, height } = p.inner(p.log);
+    const w = this.log.window(height);
+    // Cut to fit between the corners: blessed would run a long label over the border.
+    p.label(p.log, ` ${esc(fit(`logs ${logSubject(this.row())} ${logState(w, this.log.follow, this.log.filter, this.log.find)}`, width - 4))} `);
+    p.put(p.log, logText(w.lines, this.log.find || this.log.filter, width, w.current));
   }
 
-  private paintLog(width: number, height: number): void {
-    const row = this.row();
-    const what = row?.branch !== undefined ? `${row.repo}/${row.branch}${row.runner ? ` ${row.runner}` : ''}` : 'select a branch or runner';
-    const w = this.log.window(Math.max(1, height));
-    const state = this.log.follow ? 'following' : `paused, ${w.fromEnd} newer`;
-    const search = this.log.term ? `  /${this.log.term}` : '';
-    this.label(this.logBox, ` logs ${what} (${state})${esc(search)} `);
-    const term = this.log.term.toLowerCase();
-    this.put(
-      this.logBox,
-      w.lines
-        .map((l) => {
-          const line = fit(l, width);
-          if (!term) return esc(line);
-          const at = line.toLowerCase().indexOf(term);
-          return at < 0 ? esc(line) : `${esc(line.slice(0, at))}{yellow-bg}{black-fg}${esc(line.slice(at, at + term.length))}{/black-fg}{/yellow-bg}${esc(line.slice(at + term.length))}`;
-        })
-        .join('\n'),
-    );
-  }
-
-  private paintFooter(cols: number): void {
-    if (this.typing !== null) {
-      this.put(this.foot, esc(fit(`/${this.typing}`, cols - 1)) + '{inverse} {/inverse}');
-      return;
+  private paintFooter(): void {
+    const p = this.panes;
+    const cols = p.cols;
+    if (this.prompt) {
+      const { kind, text } = this.prompt;
+      return p.put(p.foot, promptText(PROMPT_SIGN[kind], text, kind === 'jump' ? jumpCompletion(text, jumpTargets(this.snap)) : '', cols));
     }
-    const keys = this.overlay ? overlayKeys(this.overlay) : footer(actionKeys(this.snap, this.row()), cols - 1);
-    this.put(this.foot, esc(fit(` ${keys}`, cols)));
+    const keys = this.notice ?? (this.overlay ? overlayKeys(this.overlay) : footer(actionKeys(this.snap, this.row()), cols - 1, this.log.find !== ''));
+    p.put(p.foot, esc(fit(` ${keys}`, cols)));
   }
 
   private paintOverlay(): void {
-    const o = this.overlay;
-    if (!o) {
-      this.visible(this.pop, false);
-      return;
-    }
-    if (!this.pop.visible) this.pop.setFront();
-    this.visible(this.pop, true);
-    const width = Math.max(1, (this.pop.width as number) - 2);
-    const height = Math.max(1, (this.pop.height as number) - 2);
-    let lines: string[];
-    switch (o.kind) {
-      case 'help':
-        this.label(this.pop, ' keys ');
-        lines = helpLines(actionKeys(this.snap, this.row())).map((l) => esc(fit(l, width)));
-        break;
-      case 'confirm':
-        this.label(this.pop, ' confirm ');
-        lines = ['', esc(fit(o.question, width)), '', esc('y: yes   n / Esc: no')];
-        break;
-      case 'choose':
-        this.label(this.pop, ` ${esc(o.title)} `);
-        lines = o.items.map((it, i) => (i === o.index ? `{inverse}${esc(fit(it.label, width))}{/inverse}` : esc(fit(it.label, width))));
-        break;
-      case 'output':
-        this.label(this.pop, ` ${esc(o.title)}${o.running ? ' (running)' : ''} `);
-        lines = o.lines.slice(-height).map((l) => esc(fit(l, width)));
-        break;
-    }
-    this.put(this.pop, lines.join('\n'));
+    const p = this.panes;
+    const actions = actionKeys(this.snap, this.row());
+    p.popUp(this.overlay !== null, this.overlay?.kind === 'help' ? helpLines(actions).length + 2 : undefined);
+    if (!this.overlay) return;
+    const { width, height } = p.inner(p.pop);
+    const t = overlayText(this.overlay, actions, width, height);
+    p.label(p.pop, t.label);
+    p.put(p.pop, t.content);
   }
 
   // ---------------------------------------------------------------- keys
@@ -355,74 +259,66 @@ export class Dashboard {
   private onKey(ch: string | undefined, key: blessed.Widgets.Events.IKeyEventArg | undefined): void {
     const name = key?.name;
     if (key?.full === 'C-c') return this.o.quit();
-    if (this.typing !== null) return this.onSearchKey(ch, name);
+    this.lastKey = Date.now();
+    // Back from once a minute to every 10 s.
+    if (this.period !== USED_REFRESH_MS) this.schedule();
+    if (this.prompt) return this.onPromptKey(ch, name);
     if (this.overlay) return this.onOverlayKey(ch, name);
-    const logRows = Math.max(1, (this.logBox.height as number) - 2);
-    switch (ch ?? name) {
-      case 'q':
-        return this.o.quit();
-      case '?':
+    // A notice lasts until the next key, whatever it is.
+    const hadNotice = this.notice !== null;
+    this.notice = null;
+    const command = keyCommand(ch, name, this.fullLog);
+    if (!command) return hadNotice ? this.paint() : undefined;
+    if (command.do === 'quit') return this.o.quit();
+    this.apply(command);
+    this.refreshOrPaint();
+  }
+
+  private apply(c: Exclude<Command, { do: 'quit' }>): void {
+    const logRows = this.panes.inner(this.panes.log).height;
+    switch (c.do) {
+      case 'help':
         this.overlay = { kind: 'help' };
         break;
-      case 'l':
+      case 'full-log':
         this.fullLog = !this.fullLog;
         break;
-      case 'f':
+      case 'follow':
         this.log.toggleFollow();
         break;
-      case '/':
-        this.typing = '';
+      case 'prompt':
+        this.prompt = { kind: c.kind, text: '' };
         break;
-      case 'j':
-        if (this.fullLog) this.log.scroll(1, logRows);
-        else this.move(1);
+      case 'match':
+        if (!this.log.find) this.notice = 'no search yet: / and a term first';
+        else if (!this.log.next(c.dir, logRows)) this.notice = `no ${c.dir > 0 ? 'later' : 'earlier'} line with '${this.log.find}'`;
         break;
-      case 'k':
-        if (this.fullLog) this.log.scroll(-1, logRows);
-        else this.move(-1);
+      case 'move':
+        this.move(c.by);
         break;
-      case 'G':
+      case 'scroll-lines':
+        this.log.scroll(c.by, logRows);
+        break;
+      case 'scroll':
+        this.log.scroll(c.pages * logRows, logRows);
+        break;
+      case 'end':
         this.log.toEnd();
         break;
-      case 'r':
-      case 'b':
-      case 'R':
-      case 'c':
-        this.action(ch!);
+      case 'expand':
+        this.toggle();
         break;
-      default:
-        switch (name) {
-          case 'down':
-            if (this.fullLog) this.log.scroll(1, logRows);
-            else this.move(1);
-            break;
-          case 'up':
-            if (this.fullLog) this.log.scroll(-1, logRows);
-            else this.move(-1);
-            break;
-          case 'pageup':
-            this.log.scroll(-logRows, logRows);
-            break;
-          case 'pagedown':
-            this.log.scroll(logRows, logRows);
-            break;
-          case 'end':
-            this.log.toEnd();
-            break;
-          case 'enter':
-          case 'return':
-          case 'space':
-            this.toggle();
-            break;
-          case 'escape':
-            if (this.fullLog) this.fullLog = false;
-            else if (this.log.term) this.log.search('');
-            break;
-          default:
-            return;
+      case 'back':
+        if (this.fullLog) this.fullLog = false;
+        else {
+          this.log.clearSearch();
+          this.log.setFilter('');
         }
+        break;
+      case 'action':
+        this.action(c.key);
+        break;
     }
-    this.refreshOrPaint();
   }
 
   /** After a key: a new snapshot only when the selection moved to another branch (its CPU and memory are read then). */
@@ -447,37 +343,36 @@ export class Dashboard {
     else this.collapsed.add(row.key);
   }
 
-  private onSearchKey(ch: string | undefined, name: string | undefined): void {
-    if (name === 'enter' || name === 'return') {
-      this.log.search(this.typing ?? '');
-      this.typing = null;
-    } else if (name === 'escape') {
-      this.typing = null;
-    } else if (name === 'backspace') {
-      this.typing = (this.typing ?? '').slice(0, -1);
-    } else if (ch && ch >= ' ' && ch !== '\x7f' && (this.typing ?? '').length < 100) {
-      this.typing += ch;
-    } else return;
-    this.paint();
+  private onPromptKey(ch: string | undefined, name: string | undefined): void {
+    const { kind, text } = this.prompt!;
+    const r = promptKey(text, ch, name, kind === 'jump' ? (t) => jumpCompletion(t, jumpTargets(this.snap)) : undefined);
+    if ('ignored' in r) return;
+    this.prompt = 'text' in r ? { kind, text: r.text } : null;
+    if (!('submit' in r)) return this.paint();
+    const logRows = this.panes.inner(this.panes.log).height;
+    if (kind === 'filter') this.log.setFilter(r.submit);
+    else if (kind === 'search' && !this.log.search(r.submit, logRows)) this.notice = `no line with '${r.submit}'`;
+    else if (kind === 'jump' && r.submit) this.jump(r.submit);
+    this.refreshOrPaint();
+  }
+
+  /** Selects what a `:` path names, opening the rows above it; says so when it names nothing. */
+  private jump(text: string): void {
+    const t = jumpMatch(text, jumpTargets(this.snap));
+    if (!t) {
+      this.notice = `no repo, branch or runner '${text}'`;
+      return;
+    }
+    for (const k of t.parents) this.collapsed.delete(k);
+    this.rows = treeRows(this.snap, this.collapsed);
+    this.selected = t.key;
   }
 
   private onOverlayKey(ch: string | undefined, name: string | undefined): void {
-    const o = this.overlay!;
-    if (o.kind === 'confirm') {
-      if (ch === 'y' || ch === 'Y') this.start(o.question.replace(/\?$/, ''), o.argv);
-      else if (ch === 'n' || ch === 'N' || name === 'escape' || ch === 'q') this.overlay = null;
-      else return;
-    } else if (o.kind === 'choose') {
-      if (name === 'down' || ch === 'j') o.index = Math.min(o.items.length - 1, o.index + 1);
-      else if (name === 'up' || ch === 'k') o.index = Math.max(0, o.index - 1);
-      else if (name === 'enter' || name === 'return') {
-        const it = o.items[o.index]!;
-        this.overlay = { kind: 'confirm', question: it.question, argv: it.argv };
-      } else if (name === 'escape' || ch === 'q') this.overlay = null;
-      else return;
-    } else if (name === 'escape' || ch === 'q' || (o.kind === 'help' && ch === '?') || (o.kind === 'output' && !o.running && (name === 'enter' || name === 'return'))) {
-      this.overlay = null;
-    } else return;
+    const r = overlayKey(this.overlay!, ch, name);
+    if ('ignored' in r) return;
+    if ('run' in r) this.overlay = runInPane(r.run.title, r.run.argv, this.o.run, this.o.guard, (done) => (done ? this.soon() : this.later()));
+    else this.overlay = r.overlay;
     this.paint();
   }
 
@@ -486,114 +381,6 @@ export class Dashboard {
     const row = this.row();
     const b = this.branchOf(row);
     if (!b || !actionKeys(this.snap, row).some((a) => a.key === k)) return;
-    const where = `${b.repo}/${b.branch}`;
-    switch (k) {
-      case 'r':
-        this.overlay = { kind: 'confirm', question: `restart ${where}?`, argv: ['restart', b.repo, b.branch] };
-        break;
-      case 'b':
-        this.overlay = { kind: 'confirm', question: `rebuild ${where}?`, argv: ['rebuild', b.repo, b.branch] };
-        break;
-      case 'R': {
-        const items = b.releases
-          .filter((r) => r.id !== b.current)
-          .reverse()
-          .map((r) => ({ label: `${r.id}  ${r.commit.slice(0, 7)}  by ${r.user}`, argv: ['rollback', b.repo, b.branch, r.id], question: `roll ${where} back to ${r.id} (${r.commit.slice(0, 7)})?` }));
-        this.overlay = { kind: 'choose', title: `rollback ${where} to`, items, index: 0 };
-        break;
-      }
-      case 'c': {
-        const items = b.customCmds.map((c) => ({ label: c, argv: ['custom_cmds', b.repo, b.branch, c], question: `run '${c}' on ${where}?` }));
-        this.overlay = { kind: 'choose', title: `command on ${where}`, items, index: 0 };
-        break;
-      }
-    }
-  }
-
-  /** Runs a confirmed action; its output streams into a pane while the dashboard stays live. */
-  private start(title: string, argv: string[]): void {
-    const pane: Overlay & { kind: 'output' } = { kind: 'output', title, lines: [], running: true };
-    this.overlay = pane;
-    let partial = '';
-    const out: Pusher = this.o.guard((text: string) => {
-      const parts = (partial + text).split(/\r?\n/);
-      partial = parts.pop() ?? '';
-      for (const p of parts) pane.lines.push(`${cleanForPane(p)}`);
-      if (pane.lines.length > 1000) pane.lines.splice(0, pane.lines.length - 1000);
-      this.soonPaint();
-    });
-    out.backlog = () => 0;
-    void this.o
-      .run(argv, out)
-      .then(
-        (code) => (code === 0 ? 'done' : `exited ${code}`),
-        (err: unknown) => (err instanceof Error ? err.message : String(err)),
-      )
-      .then(
-        this.o.guard((end: string) => {
-          if (partial) pane.lines.push(cleanForPane(partial));
-          pane.lines.push('', `${end}; Enter or Esc closes this`);
-          pane.running = false;
-          this.soon();
-        }),
-      );
-  }
-}
-
-function cleanForPane(s: string): string {
-  return s.replace(/\x1b\[[0-?]*[ -/]*[@-~]/g, '').replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '?');
-}
-
-function overlayKeys(o: Overlay): string {
-  switch (o.kind) {
-    case 'help':
-      return 'Esc close';
-    case 'confirm':
-      return 'y confirm  n cancel';
-    case 'choose':
-      return '↑↓ choose  ⏎ select  Esc cancel';
-    case 'output':
-      return o.running ? 'running…  Esc hides this' : '⏎/Esc close';
-  }
-}
-
-function helpLines(actions: { key: string; label: string }[]): string[] {
-  const all = [
-    ...NAV_KEYS,
-    { key: 'j k', label: 'move (in the full-screen log: scroll)' },
-    { key: 'PgUp PgDn', label: 'scroll the log back and forth' },
-    { key: 'G End', label: 'back to the end of the log, following' },
-    { key: 'Esc', label: 'leave the full-screen log, clear the search' },
-    { key: 'Ctrl-C', label: 'quit' },
-    ...actions.map((a) => ({ key: a.key, label: `${a.label} (asks first)` })),
-  ];
-  return all.map((k) => `  ${k.key.padEnd(10)} ${k.label}`);
-}
-
-/** One line of what slipway did, for the log pane. */
-export function describeEvent(e: ServiceEvent): string {
-  switch (e.type) {
-    case 'deploy-started':
-      return `deploy ${e.release} of ${e.commit.slice(0, 7)} started by ${e.user}`;
-    case 'deploy-step':
-      return `deploy ${e.release}: ${e.step}${e.detail ? ` ${e.detail}` : ''}`;
-    case 'deploy-finished':
-      return `deploy ${e.release} ${e.ok ? 'finished' : `failed: ${e.error ?? 'unknown'}`} (${(e.ms / 1000).toFixed(1)} s)`;
-    case 'process-started':
-      return `${e.process.runner}.${e.process.index} started (pid ${e.process.pid ?? '-'})`;
-    case 'process-exited':
-      return `${e.process.runner}.${e.process.index} exited; restarting`;
-    case 'process-restarted':
-      return `${e.process.runner}.${e.process.index} restarted (pid ${e.process.pid ?? '-'})`;
-    case 'process-crash-loop':
-      return `${e.process.runner}.${e.process.index} is crash-looping`;
-    case 'operation':
-      return `${e.what} by ${e.user} ${e.phase === 'started' ? 'started' : e.ok ? 'finished' : 'failed'}`;
-    case 'process-stopped':
-      return `${e.process.runner}.${e.process.index} stopped`;
-    case 'config-applied':
-      return 'config applied';
-    case 'config-refused':
-      return `config on disk refused: ${e.problems[0] ?? ''}`;
+    this.overlay = actionOverlay(b, k) ?? this.overlay;
   }
 }

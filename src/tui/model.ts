@@ -214,6 +214,7 @@ export function actionKeys(s: Snapshot, row: TreeRow | undefined): KeyHint[] {
 export const NAV_KEYS: KeyHint[] = [
   { key: '↑↓', label: 'move' },
   { key: '⏎', label: 'open' },
+  { key: ':', label: 'jump' },
   { key: 'l', label: 'logs' },
   { key: '/', label: 'search' },
   { key: 'f', label: 'follow' },
@@ -221,9 +222,15 @@ export const NAV_KEYS: KeyHint[] = [
   { key: 'q', label: 'quit' },
 ];
 
-/** The keys line: actions first, then navigation; narrow terminals lose navigation keys before `? help` and `q quit`. */
-export function footer(actions: KeyHint[], width = Infinity): string {
-  const nav = [...NAV_KEYS];
+/** Shown after a `/` search, before the other navigation keys. */
+const MATCH_KEYS: KeyHint = { key: 'n N', label: 'next/prev' };
+
+/**
+ * The keys line: actions first, then navigation (with `n N` while a search is on); narrow
+ * terminals lose navigation keys before `? help` and `q quit`.
+ */
+export function footer(actions: KeyHint[], width = Infinity, searching = false): string {
+  const nav = searching ? [MATCH_KEYS, ...NAV_KEYS] : [...NAV_KEYS];
   const text = () => [...actions, ...nav].map((k) => `${k.key} ${k.label}`).join('  ');
   while (text().length > width && nav.length > 2) nav.splice(nav.length - 3, 1);
   return text();

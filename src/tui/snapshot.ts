@@ -6,6 +6,21 @@ import type { Release } from '../deploy/releases.ts';
 import type { Service } from '../service/service.ts';
 import type { BranchInfo, ProcessInfo, Snapshot } from './model.ts';
 
+/** How long one read of a pid's /proc figures serves every dashboard asking: their refreshes fall on the same wall-clock second. */
+const SHARED_READ_MS = 1000;
+const recent = new Map<number, { at: number; usage: ReturnType<typeof readProcUsage> }>();
+
+/** readProcUsage, read once for all the dashboards refreshing together. */
+function sharedUsage(pid: number, now: number): ReturnType<typeof readProcUsage> {
+  const hit = recent.get(pid);
+  if (hit && Math.abs(now - hit.at) < SHARED_READ_MS) return hit.usage;
+  const usage = readProcUsage(pid);
+  // Old entries go when a newer read replaces them; pids that stopped are dropped on the next read of any.
+  for (const [p, r] of recent) if (now - r.at >= SHARED_READ_MS) recent.delete(p);
+  recent.set(pid, { at: now, usage });
+  return usage;
+}
+
 /**
  * CPU use between two looks at a pid, from its CPU time in /proc. The first look has no
  * earlier one to compare with, so it shows nothing rather than a guess.
@@ -14,7 +29,7 @@ export class UsageSampler {
   private last = new Map<number, { cpu: number; at: number }>();
 
   sample(pid: number, now: number): { cpuPercent?: number; rssBytes?: number } {
-    const u = readProcUsage(pid);
+    const u = sharedUsage(pid, now);
     if (!u) return {};
     const prev = this.last.get(pid);
     this.last.set(pid, { cpu: u.cpuSeconds, at: now });

@@ -76,17 +76,17 @@ describe('the dashboard over ssh -t', () => {
     await t.waitFor(/\[ssh exited 0\]/, 'ssh to end after q');
   });
 
-  test('the log pane follows the selected runner live; / keeps matching lines; l shows it full-screen', async () => {
+  test('the log pane follows the selected runner live; & keeps matching lines; l shows it full-screen', async () => {
     const t = open('alice');
     await t.waitFor(/logs shop\/main web \(following\)[\s\S]*web\.0 \| listening on/, 'the web log tail');
     const web = (await status(inst, 'alice', 'shop', 'main')).processes.find((p) => p.runner === 'web')!;
     const probe = `/probe-${Date.now()}`;
     assert.equal((await httpGet(web.port!, probe)).status, 200);
     await t.waitFor(new RegExp(`web\\.0 \\| request GET ${probe}`), 'the request in the log pane', 1500);
-    t.keys('/');
+    t.keys('&');
     t.type('probe-');
     t.keys('Enter');
-    const searched = await t.waitFor(/logs shop\/main web \(following\)\s+\/probe- /, 'the search in the pane label');
+    const searched = await t.waitFor(/logs shop\/main web \(following\)\s+&probe- /, 'the filter in the pane label');
     const paneRows = searched.split('\n').filter((r) => / \| /.test(r));
     assert.ok(paneRows.length > 0 && paneRows.every((r) => r.includes('probe-')), `lines without the term:\n${searched}`);
     t.keys('Escape');
@@ -95,6 +95,78 @@ describe('the dashboard over ssh -t', () => {
     assert.doesNotMatch(full, /┌─ apps/);
     t.keys('q');
     await t.waitFor(/\[ssh exited 0\]/, 'ssh to end');
+  });
+
+  test('/ searches the log; n and N move to the next and previous matching line, scrolling the log there', async () => {
+    const t = open('alice');
+    await t.waitFor(/logs shop\/main web \(following\)[\s\S]*web\.0 \| listening on/, 'the web log tail');
+    const web = (await status(inst, 'alice', 'shop', 'main')).processes.find((p) => p.runner === 'web')!;
+    // Two matching lines with more lines between them than the pane has rows (9 at 100x30).
+    const stamp = `needle${Date.now()}`;
+    for (const path of [`${stamp}-a`, ...Array.from({ length: 20 }, (_, i) => `hay-${i}`), `${stamp}-b`, ...Array.from({ length: 20 }, (_, i) => `hay-after-${i}`)]) {
+      assert.equal((await httpGet(web.port!, `/${path}`)).status, 200);
+    }
+    await t.waitFor(/request GET \/hay-after-19/, 'the last request in the log pane');
+    t.keys('/');
+    t.type(stamp);
+    t.keys('Enter');
+    let screen = await t.waitFor(new RegExp(`logs shop/main web \\(paused, \\d+ newer\\)\\s+/${stamp} 2/2 `), 'the search at its newest match');
+    assert.match(screen, new RegExp(`request GET /${stamp}-b`));
+    assert.doesNotMatch(screen, new RegExp(`${stamp}-a`));
+    assert.match(rowWith(screen, 'q quit'), /n N next\/prev/);
+    t.keys('N');
+    screen = await t.waitFor(new RegExp(`/${stamp} 1/2 `), 'N to the earlier match');
+    assert.match(screen, new RegExp(`request GET /${stamp}-a`));
+    assert.doesNotMatch(screen, new RegExp(`${stamp}-b`), 'the log did not scroll to the earlier match');
+    t.keys('N');
+    await t.waitFor(new RegExp(`no earlier line with '${stamp}'`), 'the footer saying there is none before');
+    t.keys('n');
+    screen = await t.waitFor(new RegExp(`/${stamp} 2/2 `), 'n back to the later match');
+    assert.match(screen, new RegExp(`request GET /${stamp}-b`));
+    assert.doesNotMatch(screen, new RegExp(`${stamp}-a`));
+    t.keys('q');
+    await t.waitFor(/\[ssh exited 0\]/, 'ssh to end');
+  });
+
+  test('at 80x24, : jumps to a repo, branch or runner by prefix, Tab completes, an unknown name says so; ? lists : and n N', async () => {
+    const t = open('alice', 80, 24);
+    await t.waitFor(/worker\s+running 1\/1/, 'the dashboard');
+    t.keys(':');
+    t.type('shop/st');
+    await t.waitFor(/^:shop\/staging\s*$/m, 'the completion after what was typed');
+    t.keys('Tab');
+    t.type('x');
+    await t.waitFor(/^:shop\/stagingx\s*$/m, 'Tab took the completion');
+    t.keys('BSpace');
+    t.keys('Enter');
+    let screen = await t.waitFor(/logs shop\/staging \(following\)/, 'staging selected, its log in the pane');
+    assert.match(rowWith(screen, 'releases: none yet'), /releases: none yet/);
+    t.keys(':');
+    t.type('shop/main/wo');
+    t.keys('Enter');
+    await t.waitFor(/logs shop\/main worker \(following\)/, 'the worker selected by a prefix');
+    // Collapsed rows open to show what was jumped to.
+    t.keys('k', 'k', 'k', 'Enter');
+    await t.waitFor(/\+ shop/, 'shop collapsed');
+    t.keys(':');
+    t.type('shop/main/we');
+    t.keys('Enter');
+    screen = await t.waitFor(/logs shop\/main web \(following\)/, 'web selected inside the collapsed repo');
+    assert.match(screen, /- shop/);
+    t.keys(':');
+    t.type('nope');
+    t.keys('Enter');
+    await t.waitFor(/no repo, branch or runner 'nope'/, 'the footer saying nope names nothing');
+    t.keys(':');
+    t.type('shop');
+    t.keys('Escape');
+    screen = await t.waitFor(/q quit\s*$/, 'the keys back in the footer after Esc');
+    assert.match(screen, /logs shop\/main web/, 'Esc jumped somewhere');
+    t.keys('?');
+    const help = await t.waitFor(/keys[\s\S]*quit \(also Ctrl-C\)/, 'the help');
+    assert.match(help, /:\s+jump to repo\[\/branch\[\/runner\]\], Tab completes/);
+    assert.match(help, /n N\s+next \/ previous match of the \/ search/);
+    assert.match(help, /c\s+command \(asks first\)/, 'the last line of the help is cut off at 80x24');
   });
 
   test('a push while it is open shows the new release and its events without a key press', async () => {

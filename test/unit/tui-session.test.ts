@@ -1,11 +1,12 @@
 /**
  * One dashboard session failing ends that session only: the user gets `internal error (id …)`,
  * the other dashboards keep drawing, and blessed has installed nothing on the process (it would
- * exit the gateway on an uncaught exception or a signal).
+ * exit the gateway on an uncaught exception or a signal). And what an idle dashboard asks of the
+ * service, on a mocked clock.
  */
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
-import { test } from 'node:test';
+import { mock, test } from 'node:test';
 import { logger, setLogSink } from '../../src/lib/log.ts';
 import type { ServiceEvent } from '../../src/service/events.ts';
 import type { Snapshot } from '../../src/tui/model.ts';
@@ -106,4 +107,49 @@ test('a failure inside one dashboard closes it with a message; another dashboard
   assert.equal(listeners.size, 0);
   assert.equal(listenerCounts(), before);
   assert.deepEqual(logged.filter((l) => /internal error/.test(l) && !/boom in a view/.test(l)), [], 'closing the last dashboard failed');
+});
+
+test('a dashboard refreshes every 10 s on the clock while used, once a minute after a minute without a key, and a key brings the 10 s back', async () => {
+  const MINUTE = 1_800_000_000_000; // a multiple of 60 s
+  mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'], now: MINUTE + 5000 });
+  try {
+    const asked: string[] = [];
+    const at = () => {
+      const s = (Date.now() - MINUTE) / 1000;
+      return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+    };
+    const ch = new FakeChannel();
+    const done = runDashboard({
+      channel: ch,
+      cols: 80,
+      rows: 24,
+      user: 'alice',
+      snapshot: () => {
+        asked.push(`${at()} snapshot`);
+        return snapshot();
+      },
+      retime: (s) => {
+        asked.push(`${at()} retime`);
+        return s;
+      },
+      subscribe: () => () => {},
+      run: async () => 0,
+      logs: () => () => {},
+      log: logger('test'),
+    });
+    asked.length = 0; // the snapshots of opening
+    const advance = (seconds: number) => {
+      for (let i = 0; i < seconds; i++) mock.timers.tick(1000);
+    };
+    advance(180); // to 3:05
+    assert.deepEqual(asked, ['0:10 retime', '0:20 retime', '0:30 retime', '0:40 retime', '0:50 retime', '1:00 snapshot', '1:10 retime', '2:00 snapshot', '3:00 snapshot']);
+    asked.length = 0;
+    ch.key('x'); // any key, at 3:05
+    advance(80); // to 4:25; the 4:10 refresh is the first a minute after the key, so the next is at 5:00
+    assert.deepEqual(asked, ['3:10 retime', '3:20 retime', '3:30 retime', '3:40 retime', '3:50 retime', '4:00 snapshot', '4:10 retime']);
+    ch.key('q');
+    assert.equal(await done, 0);
+  } finally {
+    mock.timers.reset();
+  }
 });

@@ -1,6 +1,6 @@
 import type { ObjectStore } from './object-store.ts';
 import { parseCommit, parseTag, scanTreeLinks, type CommitInfo, type ObjectType } from './objects.ts';
-import { OidSet } from './oid-set.ts';
+import { OidTable } from './oid-table.ts';
 
 export interface Deepen {
   depth: number;
@@ -203,14 +203,14 @@ export async function enumerateObjects(store: ObjectStore, input: EnumerateInput
   // Parents of sent commits that are on the client bound the trees.
   for (const parents of parentsOf.values()) for (const p of parents) if (state.get(p) === 'have' && !sent.has(p)) boundary.add(p);
 
-  const seen = new OidSet(trees.length * 8);
+  const seen = new OidTable();
   const walk = { trees: 0 };
   for (const b of boundary) await walkTree(store, commitOf(store, b).tree, seen, null, walk);
   const visit = (oid: string) => out.push(oid);
   for (const t of trees) await walkTree(store, t, seen, visit, walk);
   for (const r of others) {
     if (store.read(r)?.type === 'tree') await walkTree(store, r, seen, visit, walk);
-    else if (seen.add(Buffer.from(r, 'hex'), 0) >= 0) visit(r);
+    else if (addNew(seen, Buffer.from(r, 'hex'), 0) >= 0) visit(r);
   }
   return out;
 }
@@ -259,26 +259,31 @@ class CommitHeap {
   }
 }
 
+/** Adds the oid at `src[at..at+20)` to `seen`: its index, or -1 if it was there already. */
+function addNew(seen: OidTable, src: Uint8Array, at: number): number {
+  const size = seen.size;
+  const k = seen.insert(src, at);
+  return seen.size > size ? k : -1;
+}
+
 /**
  * Visits a tree and everything below it that is not in `seen`, marking as it goes (`visit` null:
  * only marks). Entries are read in place: a hex string is made only for an object not seen yet.
  */
-async function walkTree(store: ObjectStore, root: string, seen: OidSet, visit: ((oid: string) => void) | null, walk: { trees: number }): Promise<void> {
-  const rootId = seen.add(Buffer.from(root, 'hex'), 0);
+async function walkTree(store: ObjectStore, root: string, seen: OidTable, visit: ((oid: string) => void) | null, walk: { trees: number }): Promise<void> {
+  const rootId = addNew(seen, Buffer.from(root, 'hex'), 0);
   if (rootId < 0) return;
   visit?.(root);
   const stack = [rootId];
   while (stack.length) {
     const id = stack.pop()!;
     if (++walk.trees % 200 === 0) await tick();
-    const tree = store.readRaw(seen.bytes, id * 20);
-    if (!tree || tree.type !== 'tree') {
-      throw new EnumerateError(`tree ${Buffer.from(seen.bytes.subarray(id * 20, id * 20 + 20)).toString('hex')} is missing from the repository`);
-    }
+    const tree = store.readRaw(seen.key(id), 0);
+    if (!tree || tree.type !== 'tree') throw new EnumerateError(`tree ${seen.hex(id)} is missing from the repository`);
     const data = tree.data;
     scanTreeLinks(data, (mode, at) => {
       if (mode === '160000') return; // submodule commits live elsewhere
-      const child = seen.add(data, at);
+      const child = addNew(seen, data, at);
       if (child < 0) return;
       visit?.(data.toString('hex', at, at + 20));
       if (mode === '40000') stack.push(child);

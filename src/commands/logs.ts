@@ -1,6 +1,6 @@
 import { UserError } from '../lib/errors.ts';
 import { formatLogLine, MAX_TAIL_LINES, type LogLine } from '../service/logs.ts';
-import { defineCommand, type FlagSpec } from './types.ts';
+import { defineCommand, type CommandContext, type FlagSpec } from './types.ts';
 
 /** `logs --json`, documented in docs/commands.md: one object per line; add fields, never rename or remove them. */
 export interface LogLineJson {
@@ -47,7 +47,7 @@ export const logs = defineCommand({
   argCounts: [2, 3],
   flags: {
     lines: { kind: 'int', short: '-n', long: '--lines', arg: 'N', min: 0, max: MAX_TAIL_LINES, help: 'how many of the last lines to print (default 100)' },
-    follow: { kind: 'switch', short: '-f', long: '--follow', help: 'then print each new line as it is written, across restarts and deploys, until you disconnect' },
+    follow: { kind: 'switch', short: '-f', long: '--follow', help: 'then print each new line as it is written, across restarts and deploys, until you disconnect; with --deploy: the deploy in progress, until it ends' },
     json: JSON_LINES,
     deploy: { kind: 'optional', long: '--deploy', arg: 'release', accepts: /^r\d+$/, help: "print a release's deploy log instead (default: the newest deploy's)" },
   },
@@ -56,8 +56,10 @@ export const logs = defineCommand({
     const [repo, branch, runner] = ctx.args as [string, string, string | undefined];
     const { lines, follow, deploy, json } = ctx.flags;
     if (deploy !== undefined) {
-      if (runner !== undefined || follow || lines !== undefined || json) throw new UserError('--deploy prints a whole deploy log: it takes no <runner>, -n, -f or --json\nusage: logs <repo> <branch> --deploy [<release>]', 2, 'usage');
-      ctx.out(ctx.service.deployLog(ctx.user, repo, branch, deploy === true ? undefined : deploy).text);
+      if (runner !== undefined || lines !== undefined || json) throw new UserError('--deploy prints a whole deploy log: it takes no <runner>, -n or --json\nusage: logs <repo> <branch> --deploy [<release>] [-f]', 2, 'usage');
+      const release = deploy === true ? undefined : deploy;
+      if (follow) return followDeploy(ctx, repo, branch, release);
+      ctx.out(ctx.service.deployLog(ctx.user, repo, branch, release).text);
       return 0;
     }
     const query = { repo, branch, runner, lines };
@@ -95,3 +97,45 @@ export const logs = defineCommand({
   },
 });
 
+/**
+ * `logs --deploy -f`: the deploy in progress, from its first line until it ends, exiting 0 when
+ * it succeeded and 1 when it failed. Without one in progress, the finished log (the newest, or
+ * the release named) and its outcome: it never waits for a deploy that has not started, so a
+ * script that pushes and then follows sees the deploy it caused, running or just finished.
+ */
+async function followDeploy(ctx: CommandContext, repo: string, branch: string, release: string | undefined): Promise<number> {
+  let settle: (code: number) => void = () => {};
+  const outcome = new Promise<number>((resolve) => (settle = resolve));
+  const stop = ctx.service.followDeployLog(ctx.user, repo, branch, release, {
+    write: (text) => ctx.out(text),
+    backlog: () => ctx.out.backlog?.() ?? 0,
+    end: (r) => {
+      if (!r.ok) ctx.err(failedLine(repo, branch, r.release, r.error));
+      settle(r.ok ? 0 : 1);
+    },
+  });
+  if (!stop) {
+    const log = ctx.service.deployLog(ctx.user, repo, branch, release);
+    ctx.out(log.text);
+    const last = ctx.service.lastDeploy(repo, branch);
+    if (last?.release !== log.release || last.ok) return 0;
+    ctx.err(failedLine(repo, branch, last.release, last.error));
+    return 1;
+  }
+  const letIdle = ctx.holdOpen();
+  const left = () => settle(0);
+  ctx.closed.addEventListener('abort', left, { once: true });
+  if (ctx.closed.aborted) left();
+  try {
+    return await outcome;
+  } finally {
+    ctx.closed.removeEventListener('abort', left);
+    stop();
+    letIdle();
+  }
+}
+
+/** `deploy r5 of hello/main failed: build exited with status 3` */
+function failedLine(repo: string, branch: string, release: string, error = 'unknown'): string {
+  return `deploy ${release} of ${repo}/${branch} failed: ${error.replace(/^deploy failed: /, '')}\n`;
+}

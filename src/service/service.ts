@@ -33,6 +33,7 @@ import { ServiceEvents } from './events.ts';
 import { Housekeeping } from './housekeeping.ts';
 import { LastDeploys, type LastDeploy } from './last-deploys.ts';
 import { Logs, type LogLine, type LogQuery } from './logs.ts';
+import { DeployLogFollow, type DeployLogReader } from './deploy-follow.ts';
 import { PushFlow } from './push.ts';
 
 const CUSTOM_CMD_TIMEOUT_MS = 60 * 60_000;
@@ -73,6 +74,7 @@ export class Service {
   private readonly auditLog: AuditLog;
   private readonly lastDeploys: LastDeploys;
   private readonly logs: Logs;
+  private readonly deployLogs: DeployLogFollow;
   private readonly reloader: ConfigReloader;
 
   constructor(
@@ -105,6 +107,7 @@ export class Service {
       onEvent: (e) => this.events.emit(e),
     });
     this.logs = new Logs((repo, branch) => this.releases.logDir(repo, branch), this.events);
+    this.deployLogs = new DeployLogFollow((repo, branch) => this.releases.logDir(repo, branch), this.events);
     this.nginx = new Nginx({ dataDir, log: log.child('nginx'), lookup: (ref, runner) => this.target(ref, runner) });
     this.push = new PushFlow({
       config: () => this.config,
@@ -346,6 +349,15 @@ export class Service {
   deployLog(user: string, repo: string, branch: string, release?: string): { release: string; text: string } {
     this.logAccess(user, { repo, branch });
     return this.logs.deployLog(repo, branch, release);
+  }
+
+  /**
+   * Follows the deploy running now on the branch (only if it is `release`, when given) from its
+   * start until it ends; null when none is (the caller prints the finished log instead).
+   */
+  followDeployLog(user: string, repo: string, branch: string, release: string | undefined, reader: DeployLogReader): (() => void) | null {
+    this.logAccess(user, { repo, branch });
+    return this.deployLogs.follow(repo, branch, release, reader);
   }
 
   /** Branch log directories followed now. */

@@ -171,9 +171,9 @@ describe('logs: tail, follow across rotation and deploys, deploy logs, roles; de
     const missing = await inst.ssh('alice', ['logs', 'hello', 'main', '--deploy', 'r99']);
     assert.equal(missing.code, 1);
     assert.equal(missing.stderr.trim(), 'no deploy log of r99 for hello/main (kept: r1, r2)');
-    const both = await inst.ssh('alice', ['logs', 'hello', 'main', '--deploy', '-f']);
+    const both = await inst.ssh('alice', ['logs', 'hello', 'main', '--deploy', '-n', '5']);
     assert.equal(both.code, 2);
-    assert.match(both.stderr, /usage: logs <repo> <branch> --deploy \[<release>\]/);
+    assert.match(both.stderr, /usage: logs <repo> <branch> --deploy \[<release>\] \[-f\]/);
   });
 
   test('a user sees the logs of the repos its role covers only; another repo answers as missing', async () => {

@@ -36,7 +36,7 @@ export class PushCheck {
     const seen = new Set<string>();
     const warnings = new Map<string, number>();
     const special: SpecialBlob[] = [];
-    const problem = (await this.walk(tip, seen, warnings, special)) ?? this.checkSpecial(special, warnings);
+    const problem = (await this.walk(tip, seen, warnings, special)) ?? this.checkSpecialBlobs(special, warnings);
     if (problem) return problem;
     let n = 0;
     for (const oid of seen) {
@@ -53,9 +53,9 @@ export class PushCheck {
 
   /**
    * git checks the blobs trees name `.gitmodules` or `.gitattributes` once all objects are in
-   * (fsck_finish), including blobs the repo had under another name.
+   * (fsck_finish), including blobs the repo had under another name. Returns the first problem.
    */
-  private checkSpecial(special: SpecialBlob[], warnings: Map<string, number>): string | null {
+  checkSpecialBlobs(special: SpecialBlob[], warnings: Map<string, number>): string | null {
     for (const { oid, kind } of special) {
       const key = `${kind} ${oid}`;
       let verdict = this.specialChecked.get(key);

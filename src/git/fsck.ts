@@ -30,14 +30,18 @@ export interface SpecialBlob {
   kind: SpecialKind;
 }
 
-export function fsckObject(type: ObjectType, data: Buffer): FsckReport {
+/** Sees each tree entry as fsck walks it: its mode (as git's parse_mode reads it) and where its oid starts in the tree's data. */
+export type TreeEntrySink = (mode: number, oidAt: number) => void;
+
+/** `onEntry` lets a caller learn a tree's links from the same pass. */
+export function fsckObject(type: ObjectType, data: Buffer, onEntry?: TreeEntrySink): FsckReport {
   const r = new Reporter();
   switch (type) {
     case 'commit':
       checkCommit(data, r);
       break;
     case 'tree':
-      checkTree(data, r);
+      checkTree(data, r, onEntry);
       break;
     case 'tag':
       checkTag(data, r);
@@ -214,7 +218,7 @@ const S_IFLNK = 0o120000;
  * git's fsck_tree. Entries are walked by offset, without copies: a whole history has millions of
  * them. The mode is read as git's parse_mode does (octal digits into 16 bits).
  */
-function checkTree(data: Buffer, r: Reporter): void {
+function checkTree(data: Buffer, r: Reporter, onEntry?: TreeEntrySink): void {
   /** message id → the first entry name it was seen on */
   const flags = new Flags();
   let prevStart = -1;
@@ -249,6 +253,7 @@ function checkTree(data: Buffer, r: Reporter): void {
       const order = verifyOrdered(data, prevMode, prevStart, prevEnd, mode, start, nul, candidates);
       if (order !== 0) flags.add(order === TREE_HAS_DUPS ? 'duplicateEntries' : 'treeNotSorted');
     }
+    onEntry?.(mode, nul + 1);
     prevStart = start;
     prevEnd = nul;
     prevMode = mode;

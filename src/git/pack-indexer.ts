@@ -38,6 +38,8 @@ import {
   typeName,
   type Inflated,
 } from './pack-format.ts';
+import { OidTable } from './oid-table.ts';
+import type { PackObjectCheck } from './pack-check.ts';
 import { LimitError, PackBudget, deltaResultSize, type PushLimits } from './push-limits.ts';
 
 /** A pack the pusher sent is unusable; the message is meant for them. */
@@ -61,6 +63,8 @@ export interface IndexPackOptions {
   source?: PackSource;
   /** Bounds of a pushed pack, checked from headers before anything is inflated; none for our own packs. */
   limits?: PushLimits;
+  /** sees every object of the pack as it is resolved, then its links once all are (a pushed pack) */
+  check?: PackObjectCheck;
 }
 
 /** A pack file that is still being written. */
@@ -85,8 +89,15 @@ export interface IndexPackResult {
   idxFile: string;
   objectCount: number;
   appendedBases: number;
-  /** every object in the final pack, sorted */
-  oids: string[];
+  /** every object in the final pack, sorted, 20 bytes each (see `oidsOf`) */
+  sortedOids: Buffer;
+}
+
+/** The objects of an indexed pack as hex ids, sorted. */
+export function oidsOf(result: IndexPackResult): string[] {
+  const out: string[] = [];
+  for (let p = 0; p < result.sortedOids.length; p += 20) out.push(result.sortedOids.toString('hex', p, p + 20));
+  return out;
 }
 
 const READ_CHUNK = 4 << 20;
@@ -110,8 +121,9 @@ export async function indexPack(packPath: string, opts: IndexPackOptions): Promi
     const source = opts.source ?? new CompleteFile(fstatSync(fd).size);
     const pack = new ReceivedPack(fd, await readCount(fd, source), source, opts);
     const trailer = await pack.parse();
-    if (pack.count === 0) return { packFile: '', idxFile: '', objectCount: 0, appendedBases: 0, oids: [] };
+    if (pack.count === 0) return { packFile: '', idxFile: '', objectCount: 0, appendedBases: 0, sortedOids: Buffer.alloc(0) };
     await pack.resolve();
+    opts.check?.verifyLinks((key) => pack.typeOf(key), (oid) => opts.store.has(oid));
     return await writeOutput(packPath, fd, pack, trailer, opts);
   } catch (err) {
     if (err instanceof GitFormatError || err instanceof LimitError) throw new PackError(err.message);
@@ -133,7 +145,8 @@ class EntryTable {
   crc: Uint32Array;
   /** entry index of an OFS_DELTA's base; -1 for other entries */
   base: Int32Array;
-  oid: string[] = [];
+  /** index of the entry's oid in the pack's OidTable, once resolved */
+  key: Int32Array;
   /** REF_DELTA base oids, by entry index */
   refBase = new Map<number, string>();
 
@@ -145,6 +158,7 @@ class EntryTable {
     this.objType = new Uint8Array(capacity);
     this.crc = new Uint32Array(capacity);
     this.base = new Int32Array(capacity).fill(-1);
+    this.key = new Int32Array(capacity).fill(-1);
   }
 
   add(): number {
@@ -166,6 +180,7 @@ class EntryTable {
     this.objType = widen(this.objType, (n) => new Uint8Array(n));
     this.crc = widen(this.crc, (n) => new Uint32Array(n));
     this.base = widen(this.base, (n) => new Int32Array(n).fill(-1));
+    this.key = widen(this.key, (n) => new Int32Array(n).fill(-1));
   }
 
   /** Entry index starting exactly at `offset` (entries are in offset order), or -1. */
@@ -223,12 +238,14 @@ class ReceivedPack {
   readonly t: EntryTable;
   /** the pack's length, trailer included: known once parsed */
   size = 0;
-  /** entry index by oid, for REF_DELTA bases and duplicate detection */
-  private readonly byOid = new Map<string, number>();
+  /** the objects' ids, each with its entry index as value: for REF_DELTA bases, duplicates and the idx */
+  readonly oids = new OidTable();
   private deltasTotal = 0;
   private deltasDone = 0;
-  /** phase 2: OFS_DELTAs waiting on their base entry */
-  private readonly ofsKids = new Map<number, number[]>();
+  /** phase 2: OFS_DELTAs by base entry, `ofsKids[ofsStart[b]..ofsStart[b+1])` (each base's taken once) */
+  private ofsStart = new Int32Array(0);
+  private ofsKids = new Int32Array(0);
+  private ofsTaken = new Uint8Array(0);
   /** phase 2: REF_DELTAs waiting on their base oid */
   private readonly refKids = new Map<string, number[]>();
   /** appended thin-pack bases, by entry index */
@@ -299,7 +316,8 @@ class ReceivedPack {
         if (consumed === null) throw truncated();
         length = h.length + consumed;
         t.crc[i] = this.hashRaw(pos, length, packHash);
-        this.record(i, h.code, objHash.digest('hex'));
+        this.record(i, h.code, objHash.digest());
+        if (h.code !== 3) this.opts.check?.unchecked();
       } else {
         // Try with what has arrived, then with more (a deflate stream is rarely longer than `window`).
         let window = h.length + maxDeflatedSize(h.size);
@@ -369,16 +387,34 @@ class ReceivedPack {
 
   /** Hashes `data` as an object of type `code` and records it as entry `i`. */
   private resolved(i: number, code: number, data: Buffer): void {
-    this.record(i, code, createHash('sha1').update(objectHeader(typeName(code)!, data.length)).update(data).digest('hex'));
+    this.record(i, code, createHash('sha1').update(objectHeader(typeName(code)!, data.length)).update(data).digest());
+    if (!this.external.has(i)) this.opts.check?.object(code, data);
   }
 
-  private record(i: number, code: number, oid: string): void {
-    const seen = this.byOid.get(oid);
+  /** The type code of the object with the id at `key[0..20)`, 0 when the pack lacks it. */
+  typeOf(key: Buffer): number {
+    const k = this.oids.find(key, 0);
+    return k < 0 ? 0 : this.t.objType[this.oids.values[k]!]!;
+  }
+
+  /** Entry index of the object `oid`, or -1. */
+  private entryOf(oid: string): number {
+    const k = this.oids.findHex(oid);
+    return k < 0 ? -1 : this.oids.values[k]!;
+  }
+
+  oidHex(i: number): string {
+    return this.oids.hex(this.t.key[i]!);
+  }
+
+  private record(i: number, code: number, oid: Buffer): void {
+    const before = this.oids.size;
+    const k = this.oids.insert(oid, 0);
     // A thin base appended before the pack turned out to contain it after all is dropped.
-    if (seen !== undefined && !this.external.delete(seen)) throw new PackError(`object ${oid} appears twice in the pack`);
-    this.byOid.set(oid, i);
+    if (this.oids.size === before && !this.external.delete(this.oids.values[k]!)) throw new PackError(`object ${oid.toString('hex')} appears twice in the pack`);
+    this.oids.values[k] = i;
     this.t.objType[i] = code;
-    this.t.oid[i] = oid;
+    this.t.key[i] = k;
   }
 
   /**
@@ -386,17 +422,23 @@ class ReceivedPack {
    * inflated once more and only the chain being walked is in memory. Then thin-pack bases.
    */
   async resolve(): Promise<void> {
-    const { t } = this;
-    for (let i = 0; i < this.count; i++) {
+    const { t, count } = this;
+    // Kids by base as two flat arrays (counting sort): a Map of arrays per base costs the GC dearly.
+    this.ofsStart = new Int32Array(count + 2);
+    for (let i = 0; i < count; i++) if (t.base[i]! >= 0) this.ofsStart[t.base[i]! + 2]!++;
+    for (let b = 2; b < count + 2; b++) this.ofsStart[b]! += this.ofsStart[b - 1]!;
+    this.ofsKids = new Int32Array(this.ofsStart[count + 1]!);
+    this.ofsTaken = new Uint8Array(count);
+    for (let i = 0; i < count; i++) {
       const ref = t.refBase.get(i);
       if (ref !== undefined) push(this.refKids, ref, i);
-      else if (t.base[i]! >= 0) push(this.ofsKids, t.base[i]!, i);
+      else if (t.base[i]! >= 0) this.ofsKids[this.ofsStart[t.base[i]! + 1]!++] = i;
     }
     const roots = new Set<number>();
-    for (const b of this.ofsKids.keys()) if (t.objType[b]) roots.add(b);
+    for (let b = 0; b < count; b++) if (this.ofsStart[b + 1]! > this.ofsStart[b]! && t.objType[b]) roots.add(b);
     for (const oid of this.refKids.keys()) {
-      const b = this.byOid.get(oid);
-      if (b !== undefined) roots.add(b);
+      const b = this.entryOf(oid);
+      if (b >= 0) roots.add(b);
     }
     for (const r of [...roots].sort((a, b) => a - b)) await this.resolveTree(r, () => this.readEntryAsync(r));
     // Whatever still waits on an oid needs a base from the store: a thin pack.
@@ -476,12 +518,18 @@ class ReceivedPack {
   }
 
   /** Removes and returns the deltas waiting on entry `i` (by offset or by oid). */
-  private takeKids(i: number): number[] {
-    const oid = this.t.oid[i]!;
-    const kids = [...(this.ofsKids.get(i) ?? []), ...(this.refKids.get(oid) ?? [])];
-    this.ofsKids.delete(i);
+  private takeKids(i: number): ArrayLike<number> {
+    let kids: ArrayLike<number> = EMPTY;
+    if (i < this.count && !this.ofsTaken[i] && this.ofsStart[i + 1]! > this.ofsStart[i]!) {
+      kids = this.ofsKids.subarray(this.ofsStart[i]!, this.ofsStart[i + 1]!);
+      this.ofsTaken[i] = 1;
+    }
+    if (this.refKids.size === 0) return kids;
+    const oid = this.oidHex(i);
+    const byRef = this.refKids.get(oid);
+    if (!byRef) return kids;
     this.refKids.delete(oid);
-    return kids;
+    return kids.length === 0 ? byRef : [...Array.from(kids), ...byRef];
   }
 
   /** Hashes a resolved object as `resolved` does, in slices with yields when it is large. */
@@ -492,7 +540,8 @@ class ReceivedPack {
       hash.update(data.subarray(p, p + SLICE));
       await yieldToLoop();
     }
-    this.record(i, code, hash.digest('hex'));
+    this.record(i, code, hash.digest());
+    this.opts.check?.object(code, data);
   }
 
   /**
@@ -586,11 +635,13 @@ async function inflateStreaming(
 interface Frame {
   i: number;
   data: Buffer | null;
-  kids: number[];
+  kids: ArrayLike<number>;
   next: number;
   /** deltas between this object and the full object at the bottom */
   depth: number;
 }
+
+const EMPTY: ArrayLike<number> = [];
 
 function push<K>(map: Map<K, number[]>, key: K, value: number): void {
   const list = map.get(key);
@@ -618,7 +669,7 @@ async function writeOutput(packPath: string, fd: number, pack: ReceivedPack, tra
     const checksum = pack.external.size > 0 ? await writeCompletedPack(fd, pack, tmpPack, opts.store) : await linkPack(packPath, fd, tmpPack, trailer);
     const name = join(opts.destDir, `pack-${checksum.toString('hex')}`);
     const { idx, oids } = await buildIdx(pack, checksum);
-    const result = { packFile: `${name}.pack`, idxFile: `${name}.idx`, objectCount: oids.length, appendedBases: pack.external.size, oids };
+    const result = { packFile: `${name}.pack`, idxFile: `${name}.idx`, objectCount: oids.length / 20, appendedBases: pack.external.size, sortedOids: oids };
     if (existsSync(result.idxFile)) {
       rmSync(tmpPack); // this very pack is stored already
       return result;
@@ -670,7 +721,7 @@ async function writeCompletedPack(fd: number, pack: ReceivedPack, tmpPack: strin
     }
     let offset = body;
     for (const i of [...pack.external].sort((a, b) => a - b)) {
-      const obj = store.read(t.oid[i]!)!;
+      const obj = store.read(pack.oidHex(i))!;
       const entry = Buffer.concat([encodeEntryHeader(typeCode(obj.type), obj.data.length), deflateSync(obj.data, { level: DEFLATE_LEVEL })]);
       t.offset[i] = offset;
       t.crc[i] = crc32(entry);
@@ -686,16 +737,16 @@ async function writeCompletedPack(fd: number, pack: ReceivedPack, tmpPack: strin
   }
 }
 
-async function buildIdx(pack: ReceivedPack, checksum: Buffer): Promise<{ idx: Buffer; oids: string[] }> {
-  const { t } = pack;
+async function buildIdx(pack: ReceivedPack, checksum: Buffer): Promise<{ idx: Buffer; oids: Buffer }> {
+  const { t, oids: table } = pack;
   // Sorted by oid a first byte at a time, yielding in between: one sort of a big pack would hold
   // the event loop (and every other session) for a long moment.
   const buckets: number[][] = Array.from({ length: 256 }, () => []);
-  for (const i of pack.external) buckets[parseInt(t.oid[i]!.slice(0, 2), 16)]!.push(i);
-  for (let i = 0; i < pack.count; i++) buckets[parseInt(t.oid[i]!.slice(0, 2), 16)]!.push(i);
+  for (const i of pack.external) buckets[table.key(t.key[i]!)[0]!]!.push(i);
+  for (let i = 0; i < pack.count; i++) buckets[table.key(t.key[i]!)[0]!]!.push(i);
   const order: number[] = [];
   for (const bucket of buckets) {
-    bucket.sort((a, b) => (t.oid[a]! < t.oid[b]! ? -1 : 1));
+    bucket.sort((a, b) => table.compare(t.key[a]!, t.key[b]!));
     for (const i of bucket) order.push(i);
     if (bucket.length > 1000) await yieldToLoop();
   }
@@ -703,11 +754,11 @@ async function buildIdx(pack: ReceivedPack, checksum: Buffer): Promise<{ idx: Bu
   const crcs = new Uint32Array(order.length);
   const offsets = new Float64Array(order.length);
   order.forEach((i, k) => {
-    oids.write(t.oid[i]!, k * 20, 'hex');
+    table.key(t.key[i]!).copy(oids, k * 20);
     crcs[k] = t.crc[i]!;
     offsets[k] = t.offset[i]!;
   });
-  return { idx: encodeIdx({ oids, crcs, offsets }, checksum), oids: order.map((i) => t.oid[i]!) };
+  return { idx: encodeIdx({ oids, crcs, offsets }, checksum), oids };
 }
 
 /** fsync on libuv's thread pool: flushing a big pack can take seconds on a busy disk, and the event loop serves other sessions meanwhile. */

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ObjectStore } from './object-store.ts';
-import { indexPack, type IndexPackResult } from './pack-indexer.ts';
+import { indexPack, oidsOf, type IndexPackResult } from './pack-indexer.ts';
 import { writePack } from './pack-writer.ts';
 import type { Quarantine } from './repo.ts';
 
@@ -18,7 +18,7 @@ export async function keepOnly(
   had: (oid: string) => boolean,
   repoObjects: string,
 ): Promise<number> {
-  const dropped = received.oids.filter((oid) => !keep.has(oid) && !had(oid)).length;
+  const dropped = oidsOf(received).filter((oid) => !keep.has(oid) && !had(oid)).length;
   if (dropped === 0) return 0;
   const original = [received.packFile, received.idxFile];
   if (keep.size > 0) {

@@ -7,7 +7,8 @@ import { IncomingPack } from './incoming-pack.ts';
 import type { ChannelWriter, StreamReader } from './io.ts';
 import { ObjectStore } from './object-store.ts';
 import { packReads } from './pack-file.ts';
-import { indexPack, PackError, type IndexPackResult } from './pack-indexer.ts';
+import { PackError } from './pack-indexer.ts';
+import { indexPushedPack, type PushedPack } from './index-off-thread.ts';
 import { pinObjects } from './pins.ts';
 import { keepOnly } from './quarantine-filter.ts';
 import { encodePkt, FLUSH, PktLineError, pktText } from './pktline.ts';
@@ -158,28 +159,21 @@ async function receivePack(
   quarantine: Quarantine,
   opts: ReceivePackOptions,
   progress: (line: string) => void,
-): Promise<IndexPackResult | string> {
+): Promise<PushedPack | string> {
   const tmp = path.join(quarantine.packDir, 'tmp_incoming.pack');
   const fd = fs.openSync(tmp, 'w');
-  const store = new ObjectStore([quarantine.dir, path.join(opts.gitDir, 'objects')]);
   const limit = `pack exceeds the limit of ${formatBytes(opts.maxPackBytes)} (limits.max_pack_size)`;
   try {
     const source = new IncomingPack(fd, reader, opts.maxPackBytes, limit);
-    const result = await indexPack(tmp, {
-      store,
-      destDir: quarantine.packDir,
-      onProgress: progressReporter(progress),
-      source,
-      limits: opts.limits,
-    });
-    opts.log.info('pack received', { bytes: source.bytes, objects: result.objectCount, thin_bases: result.appendedBases });
+    const job = { packPath: tmp, destDir: quarantine.packDir, storeDirs: [quarantine.dir, path.join(opts.gitDir, 'objects')], limits: opts.limits };
+    const result = await indexPushedPack(job, source, progressReporter(progress));
+    opts.log.info('pack received', { bytes: source.bytes, objects: result.objectCount, thin_bases: result.appendedBases, doubt: result.check.doubt ?? undefined });
     return result;
   } catch (err) {
     if (err instanceof PackError) return err.message;
     throw err;
   } finally {
     fs.closeSync(fd);
-    store.close();
     fs.rmSync(tmp, { force: true });
   }
 }
@@ -197,7 +191,7 @@ function progressReporter(progress: (line: string) => void): (phase: string, don
 
 async function processCommands(
   commands: Command[],
-  received: IndexPackResult | null,
+  received: PushedPack | null,
   quarantine: Quarantine,
   tx: RefTransaction,
   opts: ReceivePackOptions,
@@ -215,6 +209,7 @@ async function processCommands(
   try {
     // Policy and locks first, so the objects walked are exactly those of refs that may move.
     let n = 0;
+    const locked: Command[] = [];
     for (const c of commands) {
       // Thousands of refs are linear work, but without a pause it would hold every other session.
       if (++n % 16 === 0) await new Promise((r) => setImmediate(r));
@@ -242,14 +237,26 @@ async function processCommands(
         c.error = err.message;
         continue;
       }
-      c.error = (await validateTarget(c, store, check)) ?? undefined;
+      locked.push(c);
+    }
+    // A pack the indexer found sound throughout, with every ref of the push still standing, needs
+    // no walk: each new tip is in the pack (all it reaches is there and sound) or was in the repo.
+    const sound = locked.length === commands.length && (received === null || (received.check.doubt === null && check.checkSpecialBlobs(received.check.special, new Map()) === null));
+    for (const c of locked) {
+      if (++n % 16 === 0) await new Promise((r) => setImmediate(r));
+      c.error = (await validateTarget(c, store, sound ? null : check)) ?? undefined;
       if (c.error) tx.release(c.ref);
     }
-    opts.log.debug('pushed objects checked', { objects_read: check.objectsRead, kept: check.kept.size, pack_reads: packReads.calls - reads0.calls, pack_bytes_read: packReads.bytes - reads0.bytes });
+    if (sound && locked.some((c) => c.error && c.new !== ZERO_OID)) {
+      // A refused tip makes the pushed objects suspect after all (see keepOnly): walk the others to learn what they keep.
+      for (const c of locked) if (!c.error && c.new !== ZERO_OID) c.error = (await check.check(c.new)) ?? undefined;
+    }
+    opts.log.debug('pushed objects checked', { walked: !sound, objects_read: check.objectsRead, kept: check.kept.size, pack_reads: packReads.calls - reads0.calls, pack_bytes_read: packReads.bytes - reads0.bytes });
     if (atomic && failAtomic(commands)) return;
     if (commands.every((c) => c.error)) return;
-    if (check.warnings.size > 0) {
-      opts.log.info('pushed objects carry git fsck warnings (accepted, as git does)', Object.fromEntries(check.warnings));
+    const warnings = sound && received ? received.check.warnings : check.warnings;
+    if (warnings.size > 0) {
+      opts.log.info('pushed objects carry git fsck warnings (accepted, as git does)', Object.fromEntries(warnings));
     }
     // Only a refused ref makes pushed objects suspect; without one the pack stays as sent (as in
     // git, objects no ref reaches wait for gc), so no pack is rewritten on the event loop.
@@ -300,10 +307,11 @@ function failAtomic(commands: Command[]): boolean {
   return true;
 }
 
-async function validateTarget(c: Command, store: ObjectStore, check: PushCheck): Promise<string | null> {
+/** What is wrong with a ref's new tip; `check` walks what it brings, null when the pack is known sound. */
+async function validateTarget(c: Command, store: ObjectStore, check: PushCheck | null): Promise<string | null> {
   if (c.new === ZERO_OID) return null;
   const obj = store.read(c.new);
   if (!obj) return 'missing necessary objects';
   if (c.ref.startsWith('refs/heads/') && obj.type !== 'commit') return `not a commit (${obj.type}); branches must point at commits`;
-  return check.check(c.new);
+  return check ? check.check(c.new) : null;
 }

@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { ObjectStore } from '../../src/git/object-store.ts';
 import { hashObject } from '../../src/git/objects.ts';
 import { PackIndex, encodeIdx } from '../../src/git/pack-format.ts';
-import { PackError, indexPack } from '../../src/git/pack-indexer.ts';
+import { PackError, indexPack, oidsOf } from '../../src/git/pack-indexer.ts';
 import { allObjects, git, gitText, initBare, listDir, makeRepo, packRevs, removeDir, tempDir, writeRef } from './git-fixtures.ts';
 
 describe('indexPack', () => {
@@ -57,7 +57,7 @@ describe('indexPack', () => {
       store.close();
       assert.equal(result.appendedBases, 0);
       assert.equal(result.objectCount, pack.readUInt32BE(8));
-      assert.deepEqual(result.oids, everything());
+      assert.deepEqual(oidsOf(result), everything());
       assert.deepEqual(listDir(t.packDir), [`${result.packFile.split('/').pop()!.slice(0, -5)}.idx`, result.packFile.split('/').pop()].sort());
       assert.match(gitText(t.gitDir, ['verify-pack', '-v', result.idxFile]), /chain length = 2/, 'the pack has deltas');
       assertValidRepo(t.gitDir, result.idxFile, tip(), everything());
@@ -84,11 +84,11 @@ describe('indexPack', () => {
     store.close();
     assert.ok(result.appendedBases > 0, 'bases were appended');
     const sent = everything().filter((o) => !before.includes(o));
-    const appended = result.oids.filter((o) => !sent.includes(o));
-    assert.ok(sent.every((o) => result.oids.includes(o)), 'every pushed object is indexed');
+    const appended = oidsOf(result).filter((o) => !sent.includes(o));
+    assert.ok(sent.every((o) => oidsOf(result).includes(o)), 'every pushed object is indexed');
     assert.equal(appended.length, result.appendedBases);
     assert.ok(appended.every((o) => before.includes(o)), 'appended bases come from the store');
-    assert.equal(result.objectCount, result.oids.length);
+    assert.equal(result.objectCount, oidsOf(result).length);
     // The completed pack stands alone: git can index and verify it without any other objects.
     const alone = join(work, 'alone');
     initBare(alone);
@@ -106,9 +106,9 @@ describe('indexPack', () => {
     const result = await indexPack(t.packPath, { store, destDir: t.packDir });
     assert.equal(store.has(tip()), false, 'not before refresh');
     store.refresh();
-    const batch = git(join(repo, '.git'), ['cat-file', '--batch'], result.oids.join('\n') + '\n');
+    const batch = git(join(repo, '.git'), ['cat-file', '--batch'], oidsOf(result).join('\n') + '\n');
     let pos = 0;
-    for (const oid of result.oids) {
+    for (const oid of oidsOf(result)) {
       const nl = batch.indexOf(10, pos);
       const [, type, size] = batch.toString('latin1', pos, nl).split(' ') as [string, string, string];
       const data = batch.subarray(nl + 1, nl + 1 + Number(size));
@@ -118,7 +118,7 @@ describe('indexPack', () => {
       assert.ok(store.has(oid));
       const entry = store.packedEntry(oid)!;
       assert.ok(entry.rawEnd > entry.rawStart);
-      if (entry.kind !== 'full') assert.ok(result.oids.includes(entry.baseOid!));
+      if (entry.kind !== 'full') assert.ok(oidsOf(result).includes(entry.baseOid!));
     }
     assert.equal(store.read('0'.repeat(40)), null);
     assert.equal(store.has('0'.repeat(40)), false);
@@ -135,7 +135,7 @@ describe('indexPack', () => {
     const store = new ObjectStore([t.objects]);
     const result = await indexPack(t.packPath, { store, destDir: t.packDir });
     store.close();
-    assert.deepEqual(result, { packFile: '', idxFile: '', objectCount: 0, appendedBases: 0, oids: [] });
+    assert.deepEqual(result, { packFile: '', idxFile: '', objectCount: 0, appendedBases: 0, sortedOids: Buffer.alloc(0) });
     assert.deepEqual(listDir(t.packDir), []);
   });
 

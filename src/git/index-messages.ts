@@ -1,0 +1,27 @@
+/** What the gateway and its pack-indexing worker say to each other (index-off-thread.ts, index-worker.ts). */
+import type { SpecialBlob } from './fsck.ts';
+import type { IndexPackResult } from './pack-indexer.ts';
+import type { PushLimits } from './push-limits.ts';
+
+export interface WorkerJob {
+  /** the pack file the main thread writes as the pack arrives */
+  packPath: string;
+  destDir: string;
+  /** objects dirs that may hold thin-pack bases and the objects links name (quarantine, repo) */
+  storeDirs: string[];
+  limits: PushLimits;
+}
+
+/** How far the pack file goes, after each write to it (and once input ended). */
+export interface ToWorker {
+  avail: number;
+  ended: boolean;
+}
+
+export type FromWorker =
+  | { t: 'progress'; phase: 'indexing' | 'resolving'; done: number; total: number }
+  | { t: 'done'; result: IndexPackResult; check: { doubt: string | null; warnings: Array<[string, number]>; special: SpecialBlob[] } }
+  /** the pack is unusable; the message is for the pusher */
+  | { t: 'refused'; message: string }
+  /** a bug: the stack, for the server log */
+  | { t: 'failed'; message: string };

@@ -14,10 +14,21 @@ export interface PackCheckSummary {
 
 export interface PushedPack extends IndexPackResult {
   check: PackCheckSummary;
+  /** indexed on a worker thread */
+  offThread: boolean;
 }
 
-// Under tsx (tests) this module is TypeScript, compiled it is JavaScript: the worker is its sibling.
-const WORKER = new URL(import.meta.url.endsWith('.ts') ? './index-worker.ts' : './index-worker.js', import.meta.url);
+const WORKER = workerEntry();
+
+/** The worker's module, a sibling of this one: JavaScript once compiled, TypeScript under tsx (the unit tests). */
+function workerEntry(): URL {
+  if (!import.meta.url.endsWith('.ts')) return new URL('./index-worker.js', import.meta.url);
+  // Node 20 does not hand tsx's loader (`--import tsx`) to workers: the worker registers it first.
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const entry = new URL('./index-worker.ts', import.meta.url).href;
+  const boot = `import { register } from ${JSON.stringify(tsx)}; register(); await import(${JSON.stringify(entry)});`;
+  return new URL(`data:text/javascript,${encodeURIComponent(boot)}`);
+}
 
 type Progress = (phase: 'indexing' | 'resolving', done: number, total: number) => void;
 
@@ -35,7 +46,7 @@ export const OFF_THREAD_ABOVE = 5_000;
 export async function indexPushedPack(job: WorkerJob, source: PackSource, onProgress: Progress, offThreadAbove = OFF_THREAD_ABOVE): Promise<PushedPack> {
   if ((await headerCount(job.packPath, source)) <= offThreadAbove) {
     const { result, check } = await runIndexJob(job, source, onProgress);
-    return { ...result, check };
+    return { ...result, check, offThread: false };
   }
   return indexOnWorker(job, source, onProgress);
 }
@@ -85,7 +96,7 @@ function indexOnWorker(job: WorkerJob, source: PackSource, onProgress: Progress)
         case 'done': {
           const ids = m.result.sortedOids as Uint8Array;
           const result = { ...m.result, sortedOids: Buffer.from(ids.buffer, ids.byteOffset, ids.byteLength) };
-          settle(() => resolve({ ...result, check: { doubt: m.check.doubt, warnings: new Map(m.check.warnings), special: m.check.special } }));
+          settle(() => resolve({ ...result, check: { doubt: m.check.doubt, warnings: new Map(m.check.warnings), special: m.check.special }, offThread: true }));
           break;
         }
         case 'refused':

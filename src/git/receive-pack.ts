@@ -167,7 +167,7 @@ async function receivePack(
     const source = new IncomingPack(fd, reader, opts.maxPackBytes, limit);
     const job = { packPath: tmp, destDir: quarantine.packDir, storeDirs: [quarantine.dir, path.join(opts.gitDir, 'objects')], limits: opts.limits };
     const result = await indexPushedPack(job, source, progressReporter(progress));
-    opts.log.info('pack received', { bytes: source.bytes, objects: result.objectCount, thin_bases: result.appendedBases, doubt: result.check.doubt ?? undefined });
+    opts.log.info('pack received', { bytes: source.bytes, objects: result.objectCount, thin_bases: result.appendedBases, off_thread: result.offThread, doubt: result.check.doubt ?? undefined });
     return result;
   } catch (err) {
     if (err instanceof PackError) return err.message;

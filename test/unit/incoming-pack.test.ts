@@ -7,9 +7,12 @@ import { after, test } from 'node:test';
 import { IncomingPack } from '../../src/git/incoming-pack.ts';
 import { StreamReader } from '../../src/git/io.ts';
 import { ObjectStore } from '../../src/git/object-store.ts';
-import { PackError, indexPack } from '../../src/git/pack-indexer.ts';
+import { indexPushedPack } from '../../src/git/index-off-thread.ts';
+import { PackError, indexPack, oidsOf } from '../../src/git/pack-indexer.ts';
 import { initBare, makeRepo, packRevs, removeDir, tempDir } from './git-fixtures.ts';
 
+/** The defaults of slipway.yml's limits that bound a push. */
+const LIMITS = { maxObjectBytes: 256 << 20, maxDeltaDepth: 4095, maxPushInflatedBytes: 8 * 1024 ** 3, maxRefsPerPush: 10_000, maxRefsPerRepo: 100_000, maxMessageBytes: 1 << 20, maxTreeEntries: 100_000 };
 const work = tempDir('incoming');
 after(() => removeDir(work));
 const repo = join(work, 'src');
@@ -23,8 +26,11 @@ execFileSync('git', ['-c', 'user.name=a', '-c', 'user.email=a@b', 'commit', '-qm
 const pack = packRevs(repo, ['main']);
 
 let n = 0;
-/** Indexes `pack` as it is written to a stream in `chunk`-byte pieces, the stream never ended. */
-async function indexArriving(bytes: Buffer, chunk: number, after: Buffer = Buffer.alloc(0)) {
+/**
+ * Indexes `pack` as it is written to a stream in `chunk`-byte pieces, the stream never ended;
+ * `onWorker`: as a push does with a big pack, on a worker thread with its checks.
+ */
+async function indexArriving(bytes: Buffer, chunk: number, after: Buffer = Buffer.alloc(0), opts: { onWorker?: boolean; maxBytes?: number } = {}) {
   const objects = initBare(join(work, `bare${n++}`));
   const stream = new PassThrough();
   const reader = new StreamReader(stream);
@@ -40,8 +46,13 @@ async function indexArriving(bytes: Buffer, chunk: number, after: Buffer = Buffe
     }
   })();
   try {
-    const source = new IncomingPack(fd, reader, 1 << 30, 'too big');
-    const result = await indexPack(file, { store, destDir: join(objects, 'pack'), source });
+    const source = new IncomingPack(fd, reader, opts.maxBytes ?? 1 << 30, 'too big');
+    const destDir = join(objects, 'pack');
+    if (opts.onWorker) {
+      const result = await indexPushedPack({ packPath: file, destDir, storeDirs: [objects], limits: LIMITS }, source, () => {}, 0);
+      return { result, received: source.bytes };
+    }
+    const result = await indexPack(file, { store, destDir, source });
     return { result, received: source.bytes };
   } finally {
     closeSync(fd);
@@ -62,6 +73,28 @@ test('bytes after the trailer are refused', async () => {
   await assert.rejects(indexArriving(pack, 65536, Buffer.from('junk')), (err: unknown) => {
     assert.ok(err instanceof PackError);
     assert.match(err.message, /unexpected data after its \d+ objects/);
+    return true;
+  });
+});
+
+test('on a worker thread, the arriving pack is indexed as on the event loop and found sound', async () => {
+  const here = await indexArriving(pack, 65536);
+  const there = await indexArriving(pack, 65536, Buffer.alloc(0), { onWorker: true });
+  assert.equal(there.received, pack.length);
+  assert.deepEqual(oidsOf(there.result), oidsOf(here.result));
+  assert.ok(readFileSync(there.result.packFile).equals(pack));
+  assert.equal((there.result as Awaited<ReturnType<typeof indexPushedPack>>).check.doubt, null);
+});
+
+test('on a worker thread, a bad pack is refused with its reason, and a pack past its size bound with the bound', async () => {
+  await assert.rejects(indexArriving(pack, 65536, Buffer.from('junk'), { onWorker: true }), (err: unknown) => {
+    assert.ok(err instanceof PackError, String(err));
+    assert.match(err.message, /unexpected data after its \d+ objects/);
+    return true;
+  });
+  await assert.rejects(indexArriving(pack, 65536, Buffer.alloc(0), { onWorker: true, maxBytes: pack.length >> 1 }), (err: unknown) => {
+    assert.ok(err instanceof PackError, String(err));
+    assert.equal(err.message, 'too big');
     return true;
   });
 });

@@ -48,7 +48,8 @@ export class ZipWriter {
     private readonly level: number,
   ) {
     const t = new Date(mtime * 1000);
-    this.dosDate = t.getDate() + (t.getMonth() + 1) * 32 + (t.getFullYear() - 1980) * 512;
+    // DOS dates start in 1980; git writes what an earlier (or post-2107) year wraps to, and so do we.
+    this.dosDate = (t.getDate() + (t.getMonth() + 1) * 32 + (t.getFullYear() - 1980) * 512) & 0xffff;
     this.dosTime = Math.floor(t.getSeconds() / 2) + t.getMinutes() * 32 + t.getHours() * 2048;
     this.timeExtra = Buffer.alloc(9);
     this.timeExtra.writeUInt16LE(0x5455, 0);

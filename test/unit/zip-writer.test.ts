@@ -59,6 +59,13 @@ test('files, executables, symlinks, directories, submodules and UTF-8 names are 
   assert.ok(ours(dir, commit, 0).equals(git(dir, ['archive', '--format=zip', '-0', commit])), 'the same bytes as git archive -0');
 });
 
+test('a commit from before 1980 gets the DOS date git writes for it', () => {
+  const dir = bareRepo();
+  const tree = gitText(dir, ['mktree'], `100644 blob ${blob(dir, 'old\n')}\told.txt\n`);
+  const commit = git(dir, ['commit-tree', tree, '-m', 'old'], undefined, { GIT_COMMITTER_DATE: '@0 +0000', GIT_AUTHOR_DATE: '@0 +0000' }).toString().trim();
+  assert.ok(ours(dir, commit, 0).equals(git(dir, ['archive', '--format=zip', '-0', commit])));
+});
+
 test('more than 65,535 entries get the ZIP64 end records git writes', () => {
   const dir = bareRepo();
   const empty = blob(dir, '');

@@ -131,8 +131,9 @@ function isNtfsDot(b: Buffer, start: number, end: number, name: string, shortPre
 export function mayBeSpecial(b: Buffer, start: number, end: number): boolean {
   const c = b[start]!;
   if (c === 0x2e || c === 0x67 || c === 0x47 || c === 0x7e || c === 0xe2 || c === 0xef) return true;
-  const bs = b.indexOf(0x5c, start);
-  return bs >= 0 && bs < end;
+  // A loop bounded by the name: indexOf would search the rest of the tree for every entry.
+  for (let p = start; p < end; p++) if (b[p] === 0x5c) return true;
+  return false;
 }
 
 export const isDotgit = (b: Buffer, s: number, e: number) => isHfsDot(b, s, e, 'git') || isNtfsDotgit(b, s, e);

@@ -228,9 +228,13 @@ function checkTree(data: Buffer, r: Reporter, onEntry?: TreeEntrySink): void {
   const candidates: Array<[number, number]> = [];
   let pos = 0;
   while (pos < data.length) {
-    const sp = data.indexOf(0x20, pos);
-    const nul = sp < 0 ? -1 : data.indexOf(0, sp + 1);
-    if (sp < 0 || nul < 0 || nul + 21 > data.length) return void r.fail('badTree', 'cannot be parsed as a tree (truncated entry)');
+    // Byte loops, not indexOf: a history has millions of entries of a few bytes each.
+    let sp = pos;
+    while (sp < data.length && data[sp] !== 0x20) sp++;
+    let nul = sp + 1;
+    let slash = false;
+    for (; nul < data.length && data[nul] !== 0; nul++) if (data[nul] === 0x2f) slash = true;
+    if (sp >= data.length || nul >= data.length || nul + 21 > data.length) return void r.fail('badTree', 'cannot be parsed as a tree (truncated entry)');
     if (sp === pos) return void r.fail('badTree', 'cannot be parsed as a tree (malformed mode in tree entry)');
     let mode = 0;
     for (let m = pos; m < sp; m++) {
@@ -241,10 +245,9 @@ function checkTree(data: Buffer, r: Reporter, onEntry?: TreeEntrySink): void {
     const start = sp + 1;
     if (nul === start) return void r.fail('badTree', 'cannot be parsed as a tree (empty filename in tree entry)');
     flags.at(data, start, nul);
-    if (data.compare(NULL_OID, 0, 20, nul + 1, nul + 21) === 0) flags.add('nullSha1');
+    if (data[nul + 1] === 0 && data.compare(NULL_OID, 0, 20, nul + 1, nul + 21) === 0) flags.add('nullSha1');
     if (data[pos] === 0x30) flags.add('zeroPaddedFilemode');
-    const slash = data.indexOf(0x2f, start);
-    if (slash >= 0 && slash < nul) flags.add('fullPathname');
+    if (slash) flags.add('fullPathname');
     const len = nul - start;
     if (data[start] === 0x2e && (len === 1 || (len === 2 && data[start + 1] === 0x2e))) flags.add(len === 1 ? 'hasDot' : 'hasDotdot');
     if (mayBeSpecial(data, start, nul)) checkSpecialName(data, start, nul, mode, r, flags);
@@ -339,9 +342,9 @@ function verifyOrdered(data: Buffer, mode1: number, s1: number, e1: number, mode
   const len1 = e1 - s1;
   const len2 = e2 - s2;
   const len = Math.min(len1, len2);
-  const cmp = data.compare(data, s2, s2 + len, s1, s1 + len);
-  if (cmp < 0) return 0;
-  if (cmp > 0) return TREE_UNORDERED;
+  let k = 0;
+  while (k < len && data[s1 + k] === data[s2 + k]) k++;
+  if (k < len) return data[s1 + k]! < data[s2 + k]! ? 0 : TREE_UNORDERED;
   let c1 = len1 > len ? data[s1 + len]! : 0;
   let c2 = len2 > len ? data[s2 + len]! : 0;
   if (!c1 && !c2) return TREE_HAS_DUPS;

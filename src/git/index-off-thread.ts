@@ -69,17 +69,19 @@ async function headerCount(packPath: string, source: PackSource): Promise<number
  * how far the file goes; the worker always ends by itself, closing what it opened.
  */
 function indexOnWorker(job: WorkerJob, source: PackSource, onProgress: Progress): Promise<PushedPack> {
-  const worker = new Worker(WORKER, { workerData: job });
+  // A small young generation: the indexer makes a short-lived buffer per object, and a big nursery of them is most of its RSS.
+  const worker = new Worker(WORKER, { workerData: job, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
   let outcome: (() => void) | null = null;
   let sourceError: unknown = null;
   const tell = (m: ToWorker) => worker.postMessage(m);
   const pump = async () => {
     let avail = 0;
     try {
-      while (!outcome && !source.ended) {
+      // At least once: the whole pack may have arrived, input ended, before the worker started.
+      do {
         avail = await source.need(avail + 1);
         tell({ avail, ended: source.ended });
-      }
+      } while (!outcome && !source.ended);
     } catch (err) {
       // The pack cannot go on: the worker sees its end, gives up and cleans up.
       sourceError = err;

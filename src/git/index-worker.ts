@@ -4,12 +4,17 @@
  * to every other session. It reads the pack file the main thread writes as the pack arrives,
  * asking it how far the file goes.
  */
+import os from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { runIndexJob } from './index-job.ts';
 import type { FromWorker, ToWorker, WorkerJob } from './index-messages.ts';
 import { PackError, type PackSource } from './pack-indexer.ts';
 
+const WORKER_NICE = 10;
 const job = workerData as WorkerJob;
+// On Linux a thread has its own nice value (setpriority on pid 0 is the calling thread): when
+// cores are scarce, other sessions' work goes first and the indexing takes what is left.
+os.setPriority(WORKER_NICE);
 const port = parentPort!;
 const post = (m: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
 

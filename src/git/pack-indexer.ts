@@ -250,8 +250,8 @@ class ReceivedPack {
   private readonly refKids = new Map<string, number[]>();
   /** appended thin-pack bases, by entry index */
   readonly external = new Set<number>();
-  /** reused for compressed bytes read back in phase 2: fewer dead buffers for the GC */
-  private scratch = Buffer.allocUnsafe(64 << 10);
+  /** compressed bytes read back in phase 2, a block at a time: one pread per entry was a third of the time */
+  private readonly blocks: BlockCache;
   private readonly budget: PackBudget | null;
   /** bytes of resolved bases the delta resolution may hold at once (beyond the one being applied) */
   private readonly hold: number;
@@ -267,6 +267,7 @@ class ReceivedPack {
     this.t = new EntryTable(Math.min(count, 1 << 16));
     this.budget = opts.limits ? new PackBudget(opts.limits) : null;
     this.hold = opts.limits?.maxObjectBytes ?? DEFAULT_HOLD;
+    this.blocks = new BlockCache(fd);
   }
 
   /** Waits for `end` bytes of the pack (fewer at the end of input); returns how many the file holds. */
@@ -574,11 +575,44 @@ class ReceivedPack {
   /** Inflated data of entry `i`, read back from the pack by its known extent. */
   private readEntry(i: number): Buffer {
     const { t } = this;
-    const length = t.end[i]! - t.dataStart[i]!;
-    if (length > this.scratch.length) this.scratch = Buffer.allocUnsafe(Math.max(length, 2 * this.scratch.length));
-    const raw = this.scratch.subarray(0, length);
-    readFully(this.fd, raw, t.dataStart[i]!);
+    const raw = this.blocks.view(t.dataStart[i]!, t.end[i]! - t.dataStart[i]!);
     return inflateEntry(raw, t.size[i]!, t.offset[i]!)!.data;
+  }
+
+}
+
+/**
+ * Reads a file's ranges through a few blocks kept from earlier reads: the deltas of one base,
+ * resolved one after the other, mostly sit near each other in the pack.
+ */
+class BlockCache {
+  private static readonly BLOCK = 256 << 10;
+  private static readonly SLOTS = 8;
+  private readonly slots: Array<{ start: number; len: number; buf: Buffer }> = [];
+  private big = Buffer.alloc(0);
+
+  constructor(private readonly fd: number) {}
+
+  /** The bytes [pos, pos+len), valid until the next call. */
+  view(pos: number, len: number): Buffer {
+    for (let k = 0; k < this.slots.length; k++) {
+      const s = this.slots[k]!;
+      if (pos >= s.start && pos + len <= s.start + s.len) {
+        if (k > 0) this.slots.unshift(...this.slots.splice(k, 1)); // most recent first
+        return s.buf.subarray(pos - s.start, pos - s.start + len);
+      }
+    }
+    if (len > BlockCache.BLOCK) {
+      // A large entry is read on its own, into a buffer kept for the next one.
+      if (this.big.length < len) this.big = Buffer.allocUnsafe(len);
+      readFully(this.fd, this.big.subarray(0, len), pos);
+      return this.big.subarray(0, len);
+    }
+    const slot = this.slots.length < BlockCache.SLOTS ? { start: 0, len: 0, buf: Buffer.allocUnsafe(BlockCache.BLOCK) } : this.slots.pop()!;
+    slot.start = pos;
+    slot.len = readFully(this.fd, slot.buf, pos);
+    this.slots.unshift(slot);
+    return slot.buf.subarray(0, Math.min(len, slot.len));
   }
 }
 

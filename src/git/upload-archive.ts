@@ -3,12 +3,13 @@
  * flush; the server answers `ACK` (or `NACK <why>`) and a flush, then the archive on side-band 1,
  * errors on band 3, and a flush. Only what git allows remotely by default: a tree-ish that starts
  * with a ref name (`main`, `v1:docs`; no bare object ids, as `uploadArchive.allowUnreachable` is
- * off), `--format`, `--prefix`, a compression level `-0`..`-9`, and paths.
+ * off), `--format` (tar, tgz, tar.gz, zip), `--prefix`, a compression level `-0`..`-9`, and paths.
  */
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { Logger } from '../lib/log.ts';
 import { printable } from '../lib/text.ts';
+import { ZipWriter } from '../lib/zip-writer.ts';
 import type { ChannelWriter, StreamReader } from './io.ts';
 import { ObjectStore } from './object-store.ts';
 import { parseCommit, parseTag } from './objects.ts';
@@ -23,11 +24,11 @@ export interface UploadArchiveOptions {
 
 /** git's upload-archive takes at most this many arguments */
 const MAX_ARGS = 64;
-const FORMATS = ['tar', 'tgz', 'tar.gz'];
+const FORMATS = ['tar', 'tgz', 'tar.gz', 'zip'];
 const GZIP_MEMBER = 1 << 20;
 
 export interface ArchiveRequest {
-  format: 'tar' | 'tgz' | 'tar.gz';
+  format: 'tar' | 'tgz' | 'tar.gz' | 'zip';
   prefix: string;
   level: number;
   treeish: string;
@@ -101,12 +102,12 @@ export async function serveUploadArchive(reader: StreamReader, w: ChannelWriter,
       await w.flush();
       return;
     }
-    const tar = new TarWriter(root.time);
+    const archive: ArchiveWriter = req.format === 'zip' ? zipArchive(root.time, req.level, root.commit) : tarArchive(root.time, root.commit);
     // tar.gz goes out as gzip members of about 1 MiB of tar each (RFC 1952 allows several; gzip
     // and tar read them as one stream), so memory stays bounded whatever the repo's size.
     let chunks: Buffer[] = [];
     let pending = 0;
-    const gzip = req.format !== 'tar';
+    const gzip = req.format === 'tgz' || req.format === 'tar.gz';
     const sendGzip = async () => {
       if (pending === 0) return;
       const member = gzipSync(Buffer.concat(chunks), { level: req.level });
@@ -115,25 +116,26 @@ export async function serveUploadArchive(reader: StreamReader, w: ChannelWriter,
       await w.data(member);
     };
     const emit = async (b: Buffer) => {
+      if (b.length === 0) return;
       if (!gzip) return w.data(b);
       chunks.push(b);
       pending += b.length;
       if (pending >= GZIP_MEMBER) await sendGzip();
     };
-    if (root.commit) await emit(tar.globalComment(root.commit));
-    if (req.prefix.endsWith('/')) await emit(tar.entry(req.prefix, 0o040000, Buffer.alloc(0))); // as git: the prefix is a directory of its own
+    await emit(archive.begin());
+    if (req.prefix.endsWith('/')) await emit(archive.entry(req.prefix, 0o040000, Buffer.alloc(0))); // as git: the prefix is a directory of its own
     let n = 0;
     for (const e of entries) {
       const name = req.prefix + e.path;
-      if (e.kind === 'dir') await emit(tar.entry(name + '/', 0o040000, Buffer.alloc(0)));
+      if (e.kind === 'dir') await emit(archive.entry(name + '/', 0o040000, Buffer.alloc(0)));
       else {
         const blob = store.read(e.oid);
         if (!blob) throw new Error(`archive: blob ${e.oid} is missing`);
-        await emit(tar.entry(name, e.mode, blob.data));
+        await emit(archive.entry(name, e.mode, blob.data));
       }
       if (++n % 200 === 0) await new Promise((r) => setImmediate(r));
     }
-    await emit(tar.end());
+    await emit(archive.end());
     await sendGzip();
     await w.flush();
     opts.log.info('archive sent', { treeish: printable(req.treeish, 100), entries: entries.length, format: req.format });
@@ -141,6 +143,23 @@ export async function serveUploadArchive(reader: StreamReader, w: ChannelWriter,
     unpin();
     store.close();
   }
+}
+
+/** An archive format, entry by entry: what comes before the first entry, each entry's bytes, the end. */
+interface ArchiveWriter {
+  begin(): Buffer;
+  entry(name: string, mode: number, data: Buffer): Buffer;
+  end(): Buffer;
+}
+
+function tarArchive(mtime: number, commit: string | null): ArchiveWriter {
+  const tar = new TarWriter(mtime);
+  return { begin: () => (commit ? tar.globalComment(commit) : Buffer.alloc(0)), entry: (n, m, d) => tar.entry(n, m, d), end: () => tar.end() };
+}
+
+function zipArchive(mtime: number, level: number, commit: string | null): ArchiveWriter {
+  const zip = new ZipWriter(mtime, level);
+  return { begin: () => Buffer.alloc(0), entry: (n, m, d) => zip.entry(n, m, d), end: () => zip.end(commit) };
 }
 
 /** `<ref>[:<path>]` to a tree, its commit (if any) and the time the archive's entries get. */

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { DeployEvent } from '../deploy/deployer.ts';
+import type { DeployEvent } from '../deploy/context.ts';
 import { reportInternal } from '../lib/errors.ts';
 import type { Logger } from '../lib/log.ts';
 import type { ProcessStatus } from '../runners/supervisor.ts';

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import type { DeployEvent } from '../deploy/deployer.ts';
+import type { DeployEvent } from '../deploy/context.ts';
 import { writeFileAtomic } from '../lib/fs-util.ts';
 import type { Logger } from '../lib/log.ts';
 

@@ -2,7 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { sshFingerprint } from '../config/keys.ts';
 import type { BranchConfig, Config, Limits, PublicKey, RepoConfig, Role, SshSettings } from '../config/types.ts';
-import { Deployer, type DeployEvent, type DeployOutcome } from '../deploy/deployer.ts';
+import { Deployer } from '../deploy/deployer.ts';
+import type { DeployEvent } from '../deploy/context.ts';
+import type { DeployOutcome } from '../deploy/pipeline.ts';
 import { appEnv } from '../deploy/env.ts';
 import { describeExit, runShell } from '../deploy/hooks.ts';
 import { reconcile } from '../deploy/reconcile.ts';
@@ -31,6 +33,7 @@ import { ServiceEvents } from './events.ts';
 import { Housekeeping } from './housekeeping.ts';
 import { LastDeploys, type LastDeploy } from './last-deploys.ts';
 import { Logs, type LogLine, type LogQuery } from './logs.ts';
+import { DeployLogFollow, type DeployLogReader } from './deploy-follow.ts';
 import { PushFlow } from './push.ts';
 
 const CUSTOM_CMD_TIMEOUT_MS = 60 * 60_000;
@@ -71,6 +74,7 @@ export class Service {
   private readonly auditLog: AuditLog;
   private readonly lastDeploys: LastDeploys;
   private readonly logs: Logs;
+  private readonly deployLogs: DeployLogFollow;
   private readonly reloader: ConfigReloader;
 
   constructor(
@@ -103,6 +107,7 @@ export class Service {
       onEvent: (e) => this.events.emit(e),
     });
     this.logs = new Logs((repo, branch) => this.releases.logDir(repo, branch), this.events);
+    this.deployLogs = new DeployLogFollow((repo, branch) => this.releases.logDir(repo, branch), this.events);
     this.nginx = new Nginx({ dataDir, log: log.child('nginx'), lookup: (ref, runner) => this.target(ref, runner) });
     this.push = new PushFlow({
       config: () => this.config,
@@ -344,6 +349,15 @@ export class Service {
   deployLog(user: string, repo: string, branch: string, release?: string): { release: string; text: string } {
     this.logAccess(user, { repo, branch });
     return this.logs.deployLog(repo, branch, release);
+  }
+
+  /**
+   * Follows the deploy running now on the branch (only if it is `release`, when given) from its
+   * start until it ends; null when none is (the caller prints the finished log instead).
+   */
+  followDeployLog(user: string, repo: string, branch: string, release: string | undefined, reader: DeployLogReader): (() => void) | null {
+    this.logAccess(user, { repo, branch });
+    return this.deployLogs.follow(repo, branch, release, reader);
   }
 
   /** Branch log directories followed now. */

@@ -1,7 +1,7 @@
 /**
  * `git archive --remote` through real git and OpenSSH: the archive holds what native `git archive`
- * of the same tree-ish holds (names, modes, symlinks, contents), in tar and tar.gz, with a
- * prefix, a subdirectory and paths; what git refuses remotely (object ids, unknown options) is
+ * of the same tree-ish holds (names, modes, symlinks, contents), in tar, tar.gz and zip (at the
+ * compression levels asked for), with a prefix, a subdirectory and paths; what git refuses remotely (object ids, unknown options) is
  * refused with its reason, and only users who may read the repo get an archive.
  */
 import assert from 'node:assert/strict';
@@ -9,10 +9,14 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { gitEnv, run, startInstance, type Instance } from './helpers/instance.ts';
+import { gitEnv, requireTools, run, startInstance, type Instance } from './helpers/instance.ts';
 import { FLUSH, parsePkts, pkt, rawExec } from './helpers/raw-git.ts';
 
+requireTools({ unzip: 'unzip', zipinfo: 'unzip' });
+
 const USERS_YML = 'users:\n  alice: admin\n  reader: {read: [myapp]}\n  other: {read: [nothing]}\n';
+
+type Kind = 'tar' | 'tgz' | 'zip';
 
 describe('git archive --remote', () => {
   let inst: Instance;
@@ -36,6 +40,8 @@ describe('git archive --remote', () => {
     fs.writeFileSync(path.join(work, long, 'file-with-a-long-name.txt'), 'long\n');
     fs.writeFileSync(path.join(work, 'docs', 'deep', 'ünïcode.txt'), 'ü\n');
     fs.symlinkSync('docs/guide.md', path.join(work, 'link'));
+    fs.writeFileSync(path.join(work, 'data.bin'), Buffer.from([0, 1, 2, 0, 255, 0]));
+    fs.writeFileSync(path.join(work, 'empty.txt'), '');
     await local(work, ['add', '-A']);
     await local(work, ['commit', '-q', '-m', 'first']);
     await local(work, ['tag', '-a', '-m', 'release', 'v1']);
@@ -44,11 +50,18 @@ describe('git archive --remote', () => {
   });
   after(() => inst.stop());
 
-  /** The archive extracted: every path with its type, mode and content. */
-  const contents = (archive: Buffer, gz: boolean) => {
+  /** The archive extracted (tar, tar.gz or zip): every path with its type, mode and content. */
+  const contents = (archive: Buffer, kind: Kind) => {
     const dir = fs.mkdtempSync(path.join(inst.root, 'x-'));
-    const t = spawnSync('tar', [gz ? '-xzf' : '-xf', '-', '-C', dir], { input: archive });
-    assert.equal(t.status, 0, t.stderr.toString());
+    if (kind === 'zip') {
+      const file = `${dir}.zip`;
+      fs.writeFileSync(file, archive);
+      const u = spawnSync('unzip', ['-q', file, '-d', dir]);
+      assert.equal(u.status, 0, u.stderr.toString());
+    } else {
+      const t = spawnSync('tar', [kind === 'tgz' ? '-xzf' : '-xf', '-', '-C', dir], { input: archive });
+      assert.equal(t.status, 0, t.stderr.toString());
+    }
     const out: string[] = [];
     const walk = (rel: string) => {
       for (const e of fs.readdirSync(path.join(dir, rel)).sort()) {
@@ -64,8 +77,21 @@ describe('git archive --remote', () => {
     walk('');
     return out;
   };
-  const listing = (archive: Buffer, gz: boolean) => {
-    const t = spawnSync('tar', [gz ? '-tvzf' : '-tvf', '-'], { input: archive });
+  /**
+   * `tar -tv`, or for a zip `zipinfo`'s entry lines (permissions, made by, size, text/binary,
+   * method, date, name) and `unzip -z`'s comment. Not the compressed sizes: those depend on the
+   * zlib build.
+   */
+  const listing = (archive: Buffer, kind: Kind) => {
+    if (kind === 'zip') {
+      const file = path.join(fs.mkdtempSync(path.join(inst.root, 'l-')), 'a.zip');
+      fs.writeFileSync(file, archive);
+      const info = spawnSync('zipinfo', [file]);
+      assert.equal(info.status, 0, info.stderr.toString());
+      const comment = spawnSync('unzip', ['-z', file]).stdout.toString().split('\n').slice(1).join('\n');
+      return [...info.stdout.toString().trimEnd().split('\n').slice(2, -1), comment].join('\n');
+    }
+    const t = spawnSync('tar', [kind === 'tgz' ? '-tvzf' : '-tvf', '-'], { input: archive });
     assert.equal(t.status, 0, t.stderr.toString());
     return t.stdout.toString();
   };
@@ -86,20 +112,23 @@ describe('git archive --remote', () => {
       });
     });
 
-  for (const [what, args, gz] of [
-    ['a branch as tar', ['main'], false],
-    ['a tag as tar.gz', ['--format=tar.gz', 'v1'], true],
-    ['HEAD with a prefix', ['--prefix=app-1.0/', 'HEAD'], false],
-    ['a subdirectory (ref:path)', ['main:docs'], false],
-    ['some paths', ['main', 'docs/deep', 'run.sh'], false],
+  for (const [what, args, kind] of [
+    ['a branch as tar', ['main'], 'tar'],
+    ['a tag as tar.gz', ['--format=tar.gz', 'v1'], 'tgz'],
+    ['HEAD with a prefix', ['--prefix=app-1.0/', 'HEAD'], 'tar'],
+    ['a subdirectory (ref:path)', ['main:docs'], 'tar'],
+    ['some paths', ['main', 'docs/deep', 'run.sh'], 'tar'],
+    ['a branch as zip', ['--format=zip', 'main'], 'zip'],
+    ['a tag as zip with a prefix, stored (-0)', ['--format=zip', '-0', '--prefix=app-1.0/', 'v1'], 'zip'],
+    ['some paths as zip at -9', ['--format=zip', '-9', 'main', 'docs', 'link', 'run.sh'], 'zip'],
   ] as const) {
     test(`${what}: the same files, modes and contents as native git archive`, async () => {
       const r = await remote([...args]);
       assert.equal(r.code, 0, r.stderr);
       const native = spawnSync('git', ['archive', ...args], { cwd: work, env: gitEnv(inst.home) });
       assert.equal(native.status, 0, native.stderr.toString());
-      assert.deepEqual(contents(r.bytes, gz), contents(native.stdout, gz));
-      assert.equal(listing(r.bytes, gz), listing(native.stdout, gz), 'tar -tv shows the same owners, modes, sizes and dates');
+      assert.deepEqual(contents(r.bytes, kind), contents(native.stdout, kind));
+      assert.equal(listing(r.bytes, kind), listing(native.stdout, kind), 'tar -tv / zipinfo show the same owners, modes, sizes, methods and dates');
     });
   }
 
@@ -117,7 +146,7 @@ describe('git archive --remote', () => {
 
   for (const [what, args, message] of [
     ['an object id', ['0123456789abcdef0123456789abcdef01234567'], /no such ref: 0123456789abcdef/],
-    ['an unknown format', ['--format=zip', 'main'], /Unknown archive format 'zip'/],
+    ['an unknown format', ['--format=rar', 'main'], /Unknown archive format 'rar'/],
     ['a path that matches nothing', ['main', 'nope'], /pathspec 'nope' did not match any files/],
   ] as const) {
     test(`${what} is refused with git's reason`, async () => {

@@ -161,11 +161,22 @@ describe('operator commands', () => {
     refusal(await inst.ssh('intern', ['keys', '--json']), 1, 'permission denied: intern may not run admin commands', 'intern: keys --json');
   });
 
-  test('whoami names user, role and key fingerprint for each role', async () => {
+  test('whoami names user, role and key fingerprint for each role; --json says the same in the documented shape', async () => {
     for (const [user, role, repos] of [['alice', 'admin', 'hello, other'], ['ci', 'deploy: hello', 'hello'], ['intern', 'read: other', 'other']] as const) {
       const r = await inst.ssh(user, ['whoami']);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout, `user: ${user}\nrole: ${role}\nkey:  ${fingerprint(`${inst.keys[user]}.pub`)}\nrepos: ${repos}\n`);
+    }
+    const shapes = [['alice', { kind: 'admin' }, ['hello', 'other']], ['ci', { kind: 'deploy', repos: ['hello'] }, ['hello']], ['intern', { kind: 'read', repos: ['other'] }, ['other']]] as const;
+    for (const [user, role, repos] of shapes) {
+      const r = await inst.ssh(user, ['whoami', '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(JSON.parse(r.stdout), {
+        user,
+        role,
+        key_fingerprint: fingerprint(`${inst.keys[user]}.pub`),
+        repos,
+      });
     }
   });
 
@@ -181,7 +192,7 @@ describe('operator commands', () => {
     refusal(await inst.ssh('alice', ['list', 'extra']), 2, 'usage: list [--json]', 'list extra');
     refusal(await inst.ssh('alice', ['status', '--bogus']), 2, "unknown flag '--bogus' (status takes --json)\nusage: status [<repo> [<branch>]] [--json]", 'status --bogus');
     refusal(await inst.ssh('alice', ['keys', '--json=yes']), 2, '--json takes no value\nusage: keys [--json]', 'keys --json=yes');
-    refusal(await inst.ssh('alice', ['whoami', '-v']), 2, "unknown flag '-v' (whoami takes no flags but --help)\nusage: whoami", 'whoami -v');
+    refusal(await inst.ssh('alice', ['whoami', '-v']), 2, "unknown flag '-v' (whoami takes --json)\nusage: whoami [--json]", 'whoami -v');
     refusal(await inst.ssh('alice', ['rollback']), 2, 'usage: rollback <repo> <branch> [<release>]', 'rollback');
     refusal(await inst.ssh('alice', ['lsit']), 127, "unknown command 'lsit'; try 'help'", 'lsit');
     refusal(await inst.ssh('alice', ['help', 'lsit']), 127, "unknown command 'lsit'; try 'help'", 'help lsit');

@@ -5,12 +5,11 @@
  * process fails (its own last lines, not those of the release running beside it).
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { commitApp, httpGet, logDir, newMarker, parseSummary, portRange, remoteLines, stopAll, waitFor, type Summary } from './helpers/deploy.ts';
-import { commitChange, gitEnv, startInstance, tempDir, type Instance } from './helpers/instance.ts';
+import { commitApp, httpGet, logDir, newMarker, parseSummary, portRange, remoteLines, sshLive, stopAll, waitFor, type LiveSsh, type Summary } from './helpers/deploy.ts';
+import { commitChange, startInstance, tempDir, type Instance } from './helpers/instance.ts';
 
 const marker = newMarker();
 const ports = portRange();
@@ -28,32 +27,6 @@ const CRASHING_SERVER = `console.log('starting up');
 console.error('boom: config file settings.json is missing');
 process.exit(1);
 `;
-
-interface Follower {
-  child: ChildProcess;
-  output(): string;
-  /** resolves with the output once `re` matches it */
-  wait(re: RegExp, timeoutMs?: number): Promise<string>;
-  kill(): void;
-}
-
-/** `ssh <host> <command…>` left running, its stdout collected. */
-function sshLive(inst: Instance, user: string, command: string[]): Follower {
-  const child = spawn('ssh', [...inst.sshCommand(user).split(' ').slice(1), '-p', String(inst.port), 'paas@127.0.0.1', ...command], {
-    env: gitEnv(inst.home),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (err += d));
-  return {
-    child,
-    output: () => out,
-    wait: (re, timeoutMs = 20_000) => waitFor(() => (re.test(out) ? out : null), timeoutMs, `${re} from 'ssh ${command.join(' ')}'; so far:\n${out}${err}`),
-    kill: () => child.kill('SIGKILL'),
-  };
-}
 
 /** Inotify watches and open log files of the gateway process, from /proc. */
 function gatewayHolds(inst: Instance): { watches: number; logFiles: string[] } {
@@ -79,7 +52,7 @@ describe('logs: tail, follow across rotation and deploys, deploy logs, roles; de
   let current: Summary;
   /** inotify watches the gateway holds of its own (the config dir's) before any follower */
   let ownWatches = 0;
-  const followers: Follower[] = [];
+  const followers: LiveSsh[] = [];
   const push = () => inst.git(['push', `${inst.url}/hello`, 'main'], { cwd: work });
   const webPorts = () => current.runners.web!.ports;
   const follow = (user: string, ...args: string[]) => {
@@ -126,6 +99,28 @@ describe('logs: tail, follow across rotation and deploys, deploy logs, roles; de
     assert.equal(lines.length, 100, 'the default is the last 100 lines');
     for (const l of lines) assert.match(l, /^(web\.[01]   |worker\.0) \| /);
     assert.ok(lines.some((l) => l.startsWith('worker.0 | tick ')), 'the worker is in the merged tail');
+  });
+
+  test('--json prints one object per line: time, process, release, line; -f --json goes on in the same shape', async () => {
+    await httpGet(webPorts()[0]!, '/json-tail');
+    const tail = await waitFor(async () => {
+      const r = await inst.ssh('alice', ['logs', 'hello', 'main', 'web', '-n', '1', '--json']);
+      return r.stdout.includes('/json-tail') ? r : null;
+    }, 10_000, 'the request in `logs --json`');
+    assert.equal(tail.code, 0, tail.stderr);
+    const [only, ...rest] = tail.stdout.trimEnd().split('\n').map((l) => JSON.parse(l));
+    assert.equal(rest.length, 0);
+    assert.deepEqual({ ...only, time: undefined }, { time: undefined, process: 'web.0', release: 'r1', line: 'request GET /json-tail', note: false });
+    assert.match(only.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+    assert.ok(Math.abs(Date.parse(only.time) - Date.now()) < 60_000, `${only.time} is the time of the request`);
+
+    const f = follow('alice', 'hello', 'main', 'web', '-f', '-n', '0', '--json');
+    await waitFor(async () => {
+      await httpGet(webPorts()[1]!, '/json-follow');
+      return f.output().includes('/json-follow');
+    }, 10_000, 'the follower to follow');
+    const seen = f.output().trimEnd().split('\n').map((l) => JSON.parse(l));
+    assert.ok(seen.length > 0 && seen.every((o) => o.process === 'web.1' && o.release === 'r1' && o.line === 'request GET /json-follow' && o.note === false), f.output());
   });
 
   test('logs -f shows a request made after it started, within a second', async () => {
@@ -176,9 +171,9 @@ describe('logs: tail, follow across rotation and deploys, deploy logs, roles; de
     const missing = await inst.ssh('alice', ['logs', 'hello', 'main', '--deploy', 'r99']);
     assert.equal(missing.code, 1);
     assert.equal(missing.stderr.trim(), 'no deploy log of r99 for hello/main (kept: r1, r2)');
-    const both = await inst.ssh('alice', ['logs', 'hello', 'main', '--deploy', '-f']);
+    const both = await inst.ssh('alice', ['logs', 'hello', 'main', '--deploy', '-n', '5']);
     assert.equal(both.code, 2);
-    assert.match(both.stderr, /usage: logs <repo> <branch> --deploy \[<release>\]/);
+    assert.match(both.stderr, /usage: logs <repo> <branch> --deploy \[<release>\] \[-f\]/);
   });
 
   test('a user sees the logs of the repos its role covers only; another repo answers as missing', async () => {

@@ -98,3 +98,13 @@ test('on a worker thread, a bad pack is refused with its reason, and a pack past
     return true;
   });
 });
+
+test('on a worker thread, a pack that had wholly arrived, input ended, before the worker started is indexed', async () => {
+  const objects = initBare(join(work, `bare${n++}`));
+  const file = join(work, `complete${n}.pack`);
+  writeFileSync(file, pack);
+  const source = { ended: true, need: async () => pack.length };
+  const result = await indexPushedPack({ packPath: file, destDir: join(objects, 'pack'), storeDirs: [objects], limits: LIMITS }, source, () => {}, 0);
+  assert.equal(result.offThread, true);
+  assert.equal(result.objectCount, pack.readUInt32BE(8));
+});

@@ -338,6 +338,39 @@ export function gitLive(inst: Instance, args: string[], opts: { cwd: string; use
   };
 }
 
+/** An `ssh <host> <command…>` left running (a follower), its stdout collected. */
+export interface LiveSsh {
+  child: ChildProcess;
+  output(): string;
+  /** resolves with the output once `re` matches it */
+  wait(re: RegExp, timeoutMs?: number): Promise<string>;
+  /** its exit status and output, once it ends */
+  done: Promise<RunResult>;
+  kill(): void;
+}
+
+export function sshLive(inst: Instance, user: string, command: string[]): LiveSsh {
+  const child = spawn('ssh', [...inst.sshCommand(user).split(' ').slice(1), '-p', String(inst.port), 'paas@127.0.0.1', ...command], {
+    env: gitEnv(inst.home),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (err += d));
+  const done = new Promise<RunResult>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout: out, stderr: err }));
+  });
+  return {
+    child,
+    output: () => out,
+    done,
+    wait: (re, timeoutMs = 20_000) => waitFor(() => (re.test(out) ? out : null), timeoutMs, `${re} from 'ssh ${command.join(' ')}'; so far:\n${out}${err}`),
+    kill: () => child.kill('SIGKILL'),
+  };
+}
+
 export interface Summary {
   repo: string;
   branch: string;

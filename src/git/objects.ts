@@ -48,9 +48,9 @@ export function parseTree(data: Buffer): TreeEntry[] {
     if (space <= pos || nul < 0 || nul + 21 > data.length) {
       throw new GitFormatError(`tree is malformed at byte ${pos}`);
     }
-    const raw = data.toString('latin1', pos, space);
-    if (!/^[0-7]{1,12}$/.test(raw)) throw new GitFormatError(`tree has a bad mode '${raw}' at byte ${pos}`);
-    const mode = canonicalMode(parseInt(raw, 8));
+    const bits = modeBits(data, pos, space);
+    if (bits === null) throw new GitFormatError(`tree has a bad mode '${data.toString('latin1', pos, space)}' at byte ${pos}`);
+    const mode = canonicalMode(bits);
     const name = data.toString('utf8', space + 1, nul);
     if (name.length === 0) throw new GitFormatError(`tree has an empty name at byte ${pos}`);
     entries.push({ mode, name, oid: data.toString('hex', nul + 1, nul + 21) });
@@ -79,18 +79,30 @@ export function treeLinks(data: Buffer): TreeLink[] {
 export function scanTreeLinks(data: Buffer, fn: (mode: string, oidAt: number) => void): void {
   let pos = 0;
   while (pos < data.length) {
-    let bits = 0;
-    let space = pos;
-    for (; space < data.length && data[space] !== 0x20; space++) {
-      const c = data[space]!;
-      if (c < 0x30 || c > 0x37 || space - pos >= 12) throw new GitFormatError(`tree has a bad mode at byte ${pos}`);
-      bits = bits * 8 + (c - 0x30);
+    const space = data.indexOf(0x20, pos);
+    const nul = space < 0 ? -1 : data.indexOf(0, space + 1);
+    if (space <= pos || nul <= space + 1 || nul + 21 > data.length) {
+      throw new GitFormatError(`tree is malformed at byte ${pos}`);
     }
-    const nul = space > pos && space < data.length ? data.indexOf(0, space + 1) : -1;
-    if (nul <= space + 1 || nul + 21 > data.length) throw new GitFormatError(`tree is malformed at byte ${pos}`);
+    const bits = modeBits(data, pos, space);
+    if (bits === null) throw new GitFormatError(`tree has a bad mode at byte ${pos}`);
     fn(canonicalMode(bits), nul + 1);
     pos = nul + 21;
   }
+}
+
+/**
+ * The octal digits of a tree entry's mode as git's get_mode reads them: any number of digits
+ * into an unsigned int (zero-padded modes of old tools run long). Null when one is not octal.
+ */
+function modeBits(data: Buffer, start: number, end: number): number | null {
+  let bits = 0;
+  for (let m = start; m < end; m++) {
+    const c = data[m]!;
+    if (c < 0x30 || c > 0x37) return null;
+    bits = ((bits << 3) + (c - 0x30)) >>> 0;
+  }
+  return bits;
 }
 
 /**

@@ -77,6 +77,16 @@ describe('git objects', () => {
     assert.throws(() => treeLinks(Buffer.from('100644 \0' + 'x'.repeat(20))), GitFormatError);
   });
 
+  test('a mode of more than 12 digits is read as git reads it, zero-padding and all', () => {
+    // git's get_mode takes any number of octal digits (fsck only warns: zeroPaddedFilemode).
+    const blob = gitText(repo, ['hash-object', '-w', '--stdin'], 'long mode\n');
+    const data = Buffer.concat([Buffer.from('00000000000000100644 f\0'), Buffer.from(blob, 'hex')]);
+    const tree = gitText(repo, ['hash-object', '-w', '--literally', '-t', 'tree', '--stdin'], data);
+    assert.match(gitText(repo, ['ls-tree', tree]), /^100644 blob [0-9a-f]{40}\tf$/, 'native git reads it as a plain file');
+    assert.deepEqual(treeLinks(data), [{ mode: '100644', oid: blob }]);
+    assert.deepEqual(parseTree(data), [{ mode: '100644', name: 'f', oid: blob }]);
+  });
+
   test('serializeTree sorts like git mktree (trees compare as name/)', () => {
     const blob = gitText(repo, ['hash-object', '-w', '--stdin'], 'x\n');
     const sub = gitText(repo, ['mktree'], `100644 blob ${blob}\tinner\n`);

@@ -3,52 +3,33 @@
  * packs with their missing bases, and writes pack-<sha>.pack/.idx. Streams the pack from disk;
  * memory holds per-entry facts, plus only the delta chain being resolved.
  */
-import { createHash, randomBytes, type Hash } from 'node:crypto';
-import {
-  chmodSync,
-  closeSync,
-  copyFileSync,
-  existsSync,
-  fstatSync,
-  linkSync,
-  openSync,
-  readSync,
-  renameSync,
-  rmSync,
-  writeSync,
-} from 'node:fs';
-import { fsync, promises as fsPromises } from 'node:fs';
-import { join } from 'node:path';
+import { createHash, type Hash } from 'node:crypto';
+import { closeSync, fstatSync, openSync } from 'node:fs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { crc32, createInflate, deflateSync } from 'node:zlib';
+import { crc32, createInflate } from 'node:zlib';
+import { EntryTable } from './entry-table.ts';
 import { GitFormatError, objectHeader } from './objects.ts';
 import type { ObjectStore } from './object-store.ts';
+import { OidTable } from './oid-table.ts';
+import type { PackObjectCheck } from './pack-check.ts';
+import { PackError } from './pack-error.ts';
 import {
-  DEFLATE_LEVEL,
   MAX_ENTRY_HEADER,
   PACK_SIGNATURE,
   applyDelta,
   applyDeltaSliced,
   decodeEntryHeader,
-  encodeEntryHeader,
-  encodeIdx,
   inflateEntry,
   maxDeflatedSize,
   typeCode,
   typeName,
   type Inflated,
 } from './pack-format.ts';
-import { OidTable } from './oid-table.ts';
-import type { PackObjectCheck } from './pack-check.ts';
+import { writeOutput } from './pack-output.ts';
+import { BlockCache, PackReader, STREAM_CHUNK, inflateStreaming, readFully } from './pack-reading.ts';
 import { LimitError, PackBudget, deltaResultSize, type PushLimits } from './push-limits.ts';
 
-/** A pack the pusher sent is unusable; the message is meant for them. */
-export class PackError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'PackError';
-  }
-}
+export { PackError };
 
 export interface IndexPackOptions {
   /** finds REF_DELTA bases the pack lacks (thin packs) */
@@ -100,10 +81,8 @@ export function oidsOf(result: IndexPackResult): string[] {
   return out;
 }
 
-const READ_CHUNK = 4 << 20;
 /** Full objects larger than this are inflated piecewise in phase 1 (linear in their size while they arrive). */
 const STREAM_ABOVE = 1 << 20;
-const STREAM_CHUNK = 1 << 20;
 const YIELD_EVERY = 256;
 /** Larger objects are hashed and inflated in slices, yielding between, so other sessions are served meanwhile. */
 const SLICE = 4 << 20;
@@ -130,95 +109,6 @@ export async function indexPack(packPath: string, opts: IndexPackOptions): Promi
     throw err;
   } finally {
     closeSync(fd);
-  }
-}
-
-/** Per-entry facts, in pack order (appended thin-pack bases last), in typed arrays. */
-class EntryTable {
-  count = 0;
-  offset: Float64Array;
-  dataStart: Float64Array;
-  end: Float64Array;
-  size: Float64Array;
-  /** resolved object type code 1-4; 0 while unresolved */
-  objType: Uint8Array;
-  crc: Uint32Array;
-  /** entry index of an OFS_DELTA's base; -1 for other entries */
-  base: Int32Array;
-  /** index of the entry's oid in the pack's OidTable, once resolved */
-  key: Int32Array;
-  /** REF_DELTA base oids, by entry index */
-  refBase = new Map<number, string>();
-
-  constructor(capacity: number) {
-    this.offset = new Float64Array(capacity);
-    this.dataStart = new Float64Array(capacity);
-    this.end = new Float64Array(capacity);
-    this.size = new Float64Array(capacity);
-    this.objType = new Uint8Array(capacity);
-    this.crc = new Uint32Array(capacity);
-    this.base = new Int32Array(capacity).fill(-1);
-    this.key = new Int32Array(capacity).fill(-1);
-  }
-
-  add(): number {
-    if (this.count === this.crc.length) this.grow();
-    return this.count++;
-  }
-
-  private grow(): void {
-    const cap = Math.max(16, this.crc.length * 2);
-    const widen = <T extends Float64Array | Uint8Array | Uint32Array | Int32Array>(a: T, make: (n: number) => T): T => {
-      const b = make(cap);
-      b.set(a as never);
-      return b;
-    };
-    this.offset = widen(this.offset, (n) => new Float64Array(n));
-    this.dataStart = widen(this.dataStart, (n) => new Float64Array(n));
-    this.end = widen(this.end, (n) => new Float64Array(n));
-    this.size = widen(this.size, (n) => new Float64Array(n));
-    this.objType = widen(this.objType, (n) => new Uint8Array(n));
-    this.crc = widen(this.crc, (n) => new Uint32Array(n));
-    this.base = widen(this.base, (n) => new Int32Array(n).fill(-1));
-    this.key = widen(this.key, (n) => new Int32Array(n).fill(-1));
-  }
-
-  /** Entry index starting exactly at `offset` (entries are in offset order), or -1. */
-  atOffset(offset: number, below: number): number {
-    let lo = 0;
-    let hi = below;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.offset[mid]! < offset) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo < below && this.offset[lo] === offset ? lo : -1;
-  }
-}
-
-/** Sequential reads through a reusable buffer; views are valid until the next call. */
-class PackReader {
-  private readonly standard = Buffer.allocUnsafe(READ_CHUNK);
-  private buf = this.standard;
-  private bufStart = 0;
-  private bufLen = 0;
-
-  constructor(
-    private readonly fd: number,
-    /** bytes of the file that may be read (grows while the pack arrives) */
-    public limit: number,
-  ) {}
-
-  view(pos: number, len: number): Buffer {
-    const end = Math.min(pos + len, this.limit);
-    if (pos >= this.bufStart && end <= this.bufStart + this.bufLen) {
-      return this.buf.subarray(pos - this.bufStart, end - this.bufStart);
-    }
-    // Huge objects get a one-off buffer so the standard one stays small.
-    this.buf = end - pos > this.standard.length ? Buffer.allocUnsafe(end - pos) : this.standard;
-    this.bufStart = pos;
-    this.bufLen = readFully(this.fd, this.buf.subarray(0, Math.min(this.buf.length, this.limit - pos)), pos);
-    return this.buf.subarray(0, end - pos);
   }
 }
 
@@ -581,90 +471,6 @@ class ReceivedPack {
 
 }
 
-/**
- * Reads a file's ranges through a few blocks kept from earlier reads: the deltas of one base,
- * resolved one after the other, mostly sit near each other in the pack.
- */
-class BlockCache {
-  private static readonly BLOCK = 256 << 10;
-  private static readonly SLOTS = 8;
-  private readonly slots: Array<{ start: number; len: number; buf: Buffer }> = [];
-  private big = Buffer.alloc(0);
-
-  constructor(private readonly fd: number) {}
-
-  /** The bytes [pos, pos+len), valid until the next call. */
-  view(pos: number, len: number): Buffer {
-    for (let k = 0; k < this.slots.length; k++) {
-      const s = this.slots[k]!;
-      if (pos >= s.start && pos + len <= s.start + s.len) {
-        if (k > 0) this.slots.unshift(...this.slots.splice(k, 1)); // most recent first
-        return s.buf.subarray(pos - s.start, pos - s.start + len);
-      }
-    }
-    if (len > BlockCache.BLOCK) {
-      // A large entry is read on its own, into a buffer kept for the next one.
-      if (this.big.length < len) this.big = Buffer.allocUnsafe(len);
-      readFully(this.fd, this.big.subarray(0, len), pos);
-      return this.big.subarray(0, len);
-    }
-    const slot = this.slots.length < BlockCache.SLOTS ? { start: 0, len: 0, buf: Buffer.allocUnsafe(BlockCache.BLOCK) } : this.slots.pop()!;
-    slot.start = pos;
-    slot.len = readFully(this.fd, slot.buf, pos);
-    this.slots.unshift(slot);
-    return slot.buf.subarray(0, Math.min(len, slot.len));
-  }
-}
-
-/**
- * Inflates the zlib stream at `start` a chunk at a time, handing the output to `onData`.
- * Returns the stream's compressed length, or null if the file ends before it does.
- */
-async function inflateStreaming(
-  fd: number,
-  start: number,
-  need: (end: number) => Promise<number>,
-  size: number,
-  entryOffset: number,
-  onData: (chunk: Buffer) => void,
-): Promise<number | null> {
-  const inflate = createInflate({ chunkSize: STREAM_CHUNK });
-  let produced = 0;
-  let finished = false;
-  let failure: NodeJS.ErrnoException | undefined;
-  inflate.on('data', (chunk: Buffer) => {
-    produced += chunk.length;
-    if (produced <= size) onData(chunk);
-    else inflate.destroy(new PackError(`pack entry at offset ${entryOffset} inflates to more than its declared ${size} bytes`));
-  });
-  const settled = new Promise<void>((resolve) => {
-    inflate.once('end', resolve);
-    inflate.once('error', (err) => {
-      failure = err;
-      resolve();
-    });
-  }).then(() => void (finished = true));
-  // zlib ends the stream by itself when input goes past the end of the zlib data.
-  for (let p = start; !finished; ) {
-    // The stream may end inside what was fed already: then no more input is needed (or coming).
-    const limit = await Promise.race([need(p + 1), settled.then(() => -1)]);
-    if (finished) break;
-    if (limit <= p) break; // input ended
-    const chunk = Buffer.allocUnsafe(Math.min(STREAM_CHUNK, limit - p));
-    readFully(fd, chunk, p);
-    p += chunk.length;
-    await Promise.race([new Promise<void>((resolve) => inflate.write(chunk, () => resolve())), settled]);
-    await yieldToLoop();
-  }
-  if (!finished) inflate.end();
-  await settled;
-  if (failure?.code === 'Z_BUF_ERROR') return null;
-  if (failure instanceof PackError) throw failure;
-  if (failure) throw new PackError(`pack entry at offset ${entryOffset} has corrupt zlib data (${failure.message})`);
-  if (produced !== size) throw new PackError(`pack entry at offset ${entryOffset} inflates to ${produced} bytes, header says ${size}`);
-  return inflate.bytesWritten;
-}
-
 /** One base on the delta resolution stack; `data` is null once let go. */
 interface Frame {
   i: number;
@@ -683,134 +489,3 @@ function push<K>(map: Map<K, number[]>, key: K, value: number): void {
   else map.set(key, [value]);
 }
 
-function readFully(fd: number, buf: Buffer, position: number): number {
-  let done = 0;
-  while (done < buf.length) {
-    const n = readSync(fd, buf, done, buf.length - done, position + done);
-    if (n === 0) break;
-    done += n;
-  }
-  return done;
-}
-
-/** Phase 3: the final pack (linked, copied, or rewritten with thin bases appended) and its idx. */
-async function writeOutput(packPath: string, fd: number, pack: ReceivedPack, trailer: Buffer, opts: IndexPackOptions): Promise<IndexPackResult> {
-  const tag = randomBytes(6).toString('hex');
-  const tmpPack = join(opts.destDir, `tmp_pack_${tag}`);
-  const tmpIdx = join(opts.destDir, `tmp_idx_${tag}`);
-  let placed = '';
-  try {
-    const checksum = pack.external.size > 0 ? await writeCompletedPack(fd, pack, tmpPack, opts.store) : await linkPack(packPath, fd, tmpPack, trailer);
-    const name = join(opts.destDir, `pack-${checksum.toString('hex')}`);
-    const { idx, oids } = await buildIdx(pack, checksum);
-    const result = { packFile: `${name}.pack`, idxFile: `${name}.idx`, objectCount: oids.length / 20, appendedBases: pack.external.size, sortedOids: oids };
-    if (existsSync(result.idxFile)) {
-      rmSync(tmpPack); // this very pack is stored already
-      return result;
-    }
-    await writeFileDurably(tmpIdx, idx);
-    chmodSync(tmpPack, 0o444);
-    renameSync(tmpPack, result.packFile);
-    placed = result.packFile;
-    renameSync(tmpIdx, result.idxFile); // last: readers find packs by their .idx
-    return result;
-  } catch (err) {
-    rmSync(tmpPack, { force: true });
-    rmSync(tmpIdx, { force: true });
-    if (placed) rmSync(placed, { force: true });
-    throw err;
-  }
-}
-
-/** The received pack is final as it is: a hard link (or a copy) puts it in place without rewriting. */
-async function linkPack(packPath: string, fd: number, tmpPack: string, trailer: Buffer): Promise<Buffer> {
-  await fsyncOffLoop(fd);
-  try {
-    linkSync(packPath, tmpPack);
-  } catch {
-    copyFileSync(packPath, tmpPack); // another filesystem, or no hard links
-  }
-  return trailer;
-}
-
-/** Copies the pack with thin bases appended as full objects, a new count and a new checksum. */
-async function writeCompletedPack(fd: number, pack: ReceivedPack, tmpPack: string, store: ObjectStore): Promise<Buffer> {
-  const { t } = pack;
-  const out = openSync(tmpPack, 'wx', 0o644);
-  try {
-    const hash = createHash('sha1');
-    const emit = (b: Buffer) => {
-      hash.update(b);
-      writeFully(out, b);
-    };
-    const chunk = Buffer.allocUnsafe(READ_CHUNK);
-    const body = pack.size - 20;
-    for (let pos = 0; pos < body; ) {
-      const n = readFully(fd, chunk.subarray(0, Math.min(chunk.length, body - pos)), pos);
-      if (n === 0) throw new Error('received pack shrank while being indexed');
-      if (pos === 0) chunk.writeUInt32BE(pack.count + pack.external.size, 8);
-      emit(chunk.subarray(0, n));
-      pos += n;
-      await yieldToLoop();
-    }
-    let offset = body;
-    for (const i of [...pack.external].sort((a, b) => a - b)) {
-      const obj = store.read(pack.oidHex(i))!;
-      const entry = Buffer.concat([encodeEntryHeader(typeCode(obj.type), obj.data.length), deflateSync(obj.data, { level: DEFLATE_LEVEL })]);
-      t.offset[i] = offset;
-      t.crc[i] = crc32(entry);
-      emit(entry);
-      offset += entry.length;
-    }
-    const checksum = hash.digest();
-    writeFully(out, checksum);
-    await fsyncOffLoop(out);
-    return checksum;
-  } finally {
-    closeSync(out);
-  }
-}
-
-async function buildIdx(pack: ReceivedPack, checksum: Buffer): Promise<{ idx: Buffer; oids: Buffer }> {
-  const { t, oids: table } = pack;
-  // Sorted by oid a first byte at a time, yielding in between: one sort of a big pack would hold
-  // the event loop (and every other session) for a long moment.
-  const buckets: number[][] = Array.from({ length: 256 }, () => []);
-  for (const i of pack.external) buckets[table.key(t.key[i]!)[0]!]!.push(i);
-  for (let i = 0; i < pack.count; i++) buckets[table.key(t.key[i]!)[0]!]!.push(i);
-  const order: number[] = [];
-  for (const bucket of buckets) {
-    bucket.sort((a, b) => table.compare(t.key[a]!, t.key[b]!));
-    for (const i of bucket) order.push(i);
-    if (bucket.length > 1000) await yieldToLoop();
-  }
-  const oids = Buffer.allocUnsafe(order.length * 20);
-  const crcs = new Uint32Array(order.length);
-  const offsets = new Float64Array(order.length);
-  order.forEach((i, k) => {
-    table.key(t.key[i]!).copy(oids, k * 20);
-    crcs[k] = t.crc[i]!;
-    offsets[k] = t.offset[i]!;
-  });
-  return { idx: encodeIdx({ oids, crcs, offsets }, checksum), oids };
-}
-
-/** fsync on libuv's thread pool: flushing a big pack can take seconds on a busy disk, and the event loop serves other sessions meanwhile. */
-function fsyncOffLoop(fd: number): Promise<void> {
-  return new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
-}
-
-/** A new read-only file, written and fsynced off the event loop. */
-async function writeFileDurably(file: string, data: Buffer): Promise<void> {
-  const fh = await fsPromises.open(file, 'wx', 0o444);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-function writeFully(fd: number, buf: Buffer): void {
-  for (let done = 0; done < buf.length; ) done += writeSync(fd, buf, done, buf.length - done);
-}

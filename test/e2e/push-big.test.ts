@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { gitEnv, makeWorkRepo, run, serverRef, startInstance, type Instance } from './helpers/instance.ts';
 import { literalGit, treeEntry } from './helpers/literal-objects.ts';
+import { FLUSH, packObjects, pkt, rawExec, refs, reportStatus, assertUnharmed } from './helpers/raw-git.ts';
 
 /** A fast-import stream: `commits` commits on `branch` (the first on `from`), each rewriting `files` files in 50 directories. */
 function history(branch: string, commits: number, files: number, from?: string): string {
@@ -79,5 +80,21 @@ describe('a push of thousands of objects', () => {
     const has = await inst.serverGit('big', ['cat-file', '-e', evil]);
     assert.notEqual(has.code, 0, 'the refused tree did not enter the repo');
     await fsckFull();
+  });
+
+  test('cut off in the middle, it is refused with the reason while the worker cleans up, and the repo is unharmed', async () => {
+    await g(['fast-import', '--quiet', '--force'], history('cut', 1, 6_000, await g(['rev-parse', 'main'])));
+    const main = (await serverRef(inst, 'big', 'refs/heads/main'))!;
+    const pack = packObjects(inst, work, ['cut', `^${main}`]);
+    assert.ok(pack.readUInt32BE(8) > 5_000, 'a pack for the worker');
+    const before = await refs(inst, 'big');
+    const from = inst.output.length;
+    const command = pkt(`${main} ${await g(['rev-parse', 'cut'])} refs/heads/main\0report-status\n`);
+    const r = await rawExec(inst, "git-receive-pack 'big'", Buffer.concat([command, FLUSH, pack.subarray(0, pack.length >> 1)]));
+    const { lines } = reportStatus(r.stdout, false);
+    assert.match(lines[0] ?? '', /^unpack pack is truncated: expected \d+ objects, got \d+$/, JSON.stringify(lines));
+    assert.deepEqual(lines.slice(1), ['ng refs/heads/main unpacker error']);
+    assert.match(inst.output.slice(from), /pack refused/);
+    await assertUnharmed(inst, before, 'big');
   });
 });

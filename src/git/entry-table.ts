@@ -1,10 +1,13 @@
-/** Per-entry facts of a pack being indexed (pack-indexer.ts). */
-/** Per-entry facts, in pack order (appended thin-pack bases last), in typed arrays. */
+/**
+ * Per-entry facts of a pack being indexed (pack-indexer.ts), in pack order (appended thin-pack
+ * bases last), in typed arrays. Entries of the received pack lie end to end, so where one ends
+ * is where the next starts (or the trailer): only their headers' lengths are kept.
+ */
 export class EntryTable {
   count = 0;
   offset: Float64Array;
-  dataStart: Float64Array;
-  end: Float64Array;
+  /** bytes of the entry's header (type, size, and a delta's base) before its zlib data */
+  headerLength: Uint8Array;
   size: Float64Array;
   /** resolved object type code 1-4; 0 while unresolved */
   objType: Uint8Array;
@@ -18,13 +21,16 @@ export class EntryTable {
 
   constructor(capacity: number) {
     this.offset = new Float64Array(capacity);
-    this.dataStart = new Float64Array(capacity);
-    this.end = new Float64Array(capacity);
+    this.headerLength = new Uint8Array(capacity);
     this.size = new Float64Array(capacity);
     this.objType = new Uint8Array(capacity);
     this.crc = new Uint32Array(capacity);
     this.base = new Int32Array(capacity).fill(-1);
     this.key = new Int32Array(capacity).fill(-1);
+  }
+
+  dataStart(i: number): number {
+    return this.offset[i]! + this.headerLength[i]!;
   }
 
   add(): number {
@@ -40,8 +46,7 @@ export class EntryTable {
       return b;
     };
     this.offset = widen(this.offset, (n) => new Float64Array(n));
-    this.dataStart = widen(this.dataStart, (n) => new Float64Array(n));
-    this.end = widen(this.end, (n) => new Float64Array(n));
+    this.headerLength = widen(this.headerLength, (n) => new Uint8Array(n));
     this.size = widen(this.size, (n) => new Float64Array(n));
     this.objType = widen(this.objType, (n) => new Uint8Array(n));
     this.crc = widen(this.crc, (n) => new Uint32Array(n));

@@ -19,8 +19,11 @@ const TYPE_CODES: Record<string, number> = { commit: 1, tree: 2, blob: 3, tag: 4
  * touches.
  */
 export class PackObjectCheck {
-  /** every id a pushed object names, flagged with what it must be */
-  private readonly links = new OidTable();
+  /**
+   * Every id a pushed object names, flagged with what it must be. The indexer keeps the pack's
+   * own ids in it too (its values), since they are mostly the same ids.
+   */
+  readonly ids = new OidTable();
   /** git fsck warnings (message id → objects) among the pushed objects */
   readonly warnings = new Map<string, number>();
   /** blobs pushed trees name `.gitmodules` or `.gitattributes`: checked once every object is in */
@@ -58,15 +61,16 @@ export class PackObjectCheck {
 
   /**
    * Once every pushed object is indexed: each link must reach an object of the pack (of the
-   * type the link names) or one the repo had. `typeInPack` gives an id's type code in the pack, 0
-   * when the pack lacks it.
+   * type the link names) or one the repo had. `typeInPack` gives the type code in the pack of
+   * the id at index `k` of `ids`, 0 when the pack lacks it.
    */
-  verifyLinks(typeInPack: (key: Buffer) => number, had: (oid: string) => boolean): void {
-    for (let k = 0; k < this.links.size && !this.doubt; k++) {
-      const code = typeInPack(this.links.key(k));
-      const must = this.links.flags[k]! & ~NAMED;
+  verifyLinks(typeInPack: (k: number) => number, had: (oid: string) => boolean): void {
+    for (let k = 0; k < this.ids.size && !this.doubt; k++) {
+      if (!(this.ids.flags[k]! & NAMED)) continue;
+      const code = typeInPack(k);
+      const must = this.ids.flags[k]! & ~NAMED;
       if (code === 0) {
-        if (!had(this.links.hex(k))) this.doubt_('a link to a missing object');
+        if (!had(this.ids.hex(k))) this.doubt_('a link to a missing object');
       } else if (must !== 0 && must !== MUST_BE[code]) this.doubt_('a link to an object of another type');
     }
   }
@@ -76,8 +80,8 @@ export class PackObjectCheck {
   }
 
   private link(src: Buffer, at: number, must: number): void {
-    const k = this.links.insert(src, at);
-    this.links.flags[k]! |= must | NAMED;
+    const k = this.ids.insert(src, at);
+    this.ids.flags[k]! |= must | NAMED;
   }
 
   private linkHex(hex: string, must: number): void {

@@ -102,7 +102,7 @@ export async function indexPack(packPath: string, opts: IndexPackOptions): Promi
     const trailer = await pack.parse();
     if (pack.count === 0) return { packFile: '', idxFile: '', objectCount: 0, appendedBases: 0, sortedOids: Buffer.alloc(0) };
     await pack.resolve();
-    opts.check?.verifyLinks((key) => pack.typeOf(key), (oid) => opts.store.has(oid));
+    opts.check?.verifyLinks((k) => pack.typeAt(k), (oid) => opts.store.has(oid));
     return await writeOutput(packPath, fd, pack, trailer, opts);
   } catch (err) {
     if (err instanceof GitFormatError || err instanceof LimitError) throw new PackError(err.message);
@@ -129,7 +129,7 @@ class ReceivedPack {
   /** the pack's length, trailer included: known once parsed */
   size = 0;
   /** the objects' ids, each with its entry index as value: for REF_DELTA bases, duplicates and the idx */
-  readonly oids = new OidTable();
+  readonly oids: OidTable;
   private deltasTotal = 0;
   private deltasDone = 0;
   /** phase 2: OFS_DELTAs by base entry, `ofsKids[ofsStart[b]..ofsStart[b+1])` (each base's taken once) */
@@ -158,6 +158,8 @@ class ReceivedPack {
     this.budget = opts.limits ? new PackBudget(opts.limits) : null;
     this.hold = opts.limits?.maxObjectBytes ?? DEFAULT_HOLD;
     this.blocks = new BlockCache(fd);
+    // One table for the pack's ids and the ids its objects link to: they are mostly the same.
+    this.oids = opts.check?.ids ?? new OidTable();
   }
 
   /** Waits for `end` bytes of the pack (fewer at the end of input); returns how many the file holds. */
@@ -197,7 +199,7 @@ class ReceivedPack {
       else this.budget?.object(h.size, `${typeName(h.code)} at offset ${pos}`);
       const i = t.add();
       t.offset[i] = pos;
-      t.dataStart[i] = pos + h.length;
+      t.headerLength[i] = h.length;
       t.size[i] = h.size;
       let length: number;
       if (!isDelta && h.size > STREAM_ABOVE) {
@@ -237,7 +239,6 @@ class ReceivedPack {
           this.budget.object(result, `delta at offset ${pos}`);
         }
       }
-      t.end[i] = pos + length;
       if (h.baseDistance !== undefined) {
         t.base[i] = t.atOffset(pos - h.baseDistance, i);
         if (t.base[i]! < 0) throw new PackError(`delta at offset ${pos} refers to an offset where no object starts`);
@@ -282,16 +283,16 @@ class ReceivedPack {
     if (!this.external.has(i)) this.opts.check?.object(code, data);
   }
 
-  /** The type code of the object with the id at `key[0..20)`, 0 when the pack lacks it. */
-  typeOf(key: Buffer): number {
-    const k = this.oids.find(key, 0);
-    return k < 0 ? 0 : this.t.objType[this.oids.values[k]!]!;
+  /** The type code of the object with id `k` in `oids`, 0 when the pack lacks it. */
+  typeAt(k: number): number {
+    const v = this.oids.values[k]!;
+    return v === 0 ? 0 : this.t.objType[v - 1]!;
   }
 
   /** Entry index of the object `oid`, or -1. */
   private entryOf(oid: string): number {
     const k = this.oids.findHex(oid);
-    return k < 0 ? -1 : this.oids.values[k]!;
+    return k < 0 ? -1 : this.oids.values[k]! - 1;
   }
 
   oidHex(i: number): string {
@@ -299,11 +300,12 @@ class ReceivedPack {
   }
 
   private record(i: number, code: number, oid: Buffer): void {
-    const before = this.oids.size;
     const k = this.oids.insert(oid, 0);
+    // values hold entry index + 1: an id only linked to is not (yet) an entry.
+    const seen = this.oids.values[k]! - 1;
     // A thin base appended before the pack turned out to contain it after all is dropped.
-    if (this.oids.size === before && !this.external.delete(this.oids.values[k]!)) throw new PackError(`object ${oid.toString('hex')} appears twice in the pack`);
-    this.oids.values[k] = i;
+    if (seen >= 0 && !this.external.delete(seen)) throw new PackError(`object ${oid.toString('hex')} appears twice in the pack`);
+    this.oids.values[k] = i + 1;
     this.t.objType[i] = code;
     this.t.key[i] = k;
   }
@@ -443,8 +445,8 @@ class ReceivedPack {
     const { t } = this;
     const size = t.size[i]!;
     if (size <= SLICE) return this.readEntry(i);
-    const raw = Buffer.allocUnsafe(t.end[i]! - t.dataStart[i]!);
-    readFully(this.fd, raw, t.dataStart[i]!);
+    const raw = Buffer.allocUnsafe(this.entryEnd(i) - t.dataStart(i));
+    readFully(this.fd, raw, t.dataStart(i));
     const out = Buffer.allocUnsafe(size);
     let filled = 0;
     const where = `pack entry at offset ${t.offset[i]}`;
@@ -462,10 +464,15 @@ class ReceivedPack {
     return out;
   }
 
+  /** Where entry `i` of the received pack ends: where the next starts, or the trailer. */
+  private entryEnd(i: number): number {
+    return i + 1 < this.count ? this.t.offset[i + 1]! : this.size - 20;
+  }
+
   /** Inflated data of entry `i`, read back from the pack by its known extent. */
   private readEntry(i: number): Buffer {
     const { t } = this;
-    const raw = this.blocks.view(t.dataStart[i]!, t.end[i]! - t.dataStart[i]!);
+    const raw = this.blocks.view(t.dataStart(i), this.entryEnd(i) - t.dataStart(i));
     return inflateEntry(raw, t.size[i]!, t.offset[i]!)!.data;
   }
 

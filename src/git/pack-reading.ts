@@ -4,7 +4,8 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { createInflate } from 'node:zlib';
 import { PackError } from './pack-error.ts';
 
-const READ_CHUNK = 4 << 20;
+/** Sequential reads of the arriving pack: a few syscalls per MiB, little memory held. */
+const READ_CHUNK = 1 << 20;
 export const STREAM_CHUNK = 1 << 20;
 
 /** Sequential reads through a reusable buffer; views are valid until the next call. */

@@ -15,7 +15,7 @@ function judge(objects: Array<[ObjectType, Buffer]>, repo: string[] = []): strin
     check.object(CODES[type], data);
     inPack.set(hashObject(type, data), CODES[type]);
   }
-  check.verifyLinks((key) => inPack.get(key.toString('hex')) ?? 0, (oid) => repo.includes(oid));
+  check.verifyLinks((k) => inPack.get(check.ids.hex(k)) ?? 0, (oid) => repo.includes(oid));
   return check.doubt;
 }
 

@@ -134,7 +134,8 @@ test('a follower gets the lines of two releases writing one process log while it
   }
   const of = (release: string) => got.filter((l) => l.release === release).map((l) => l.text);
   await until('both writers\' lines', () => of('r1').includes('old 149') && of('r2').includes('new 149'));
-  assert.ok(fs.existsSync(`${file}.2`), 'rotated more than once');
+  // How often depends on the two writers' race to rotate (one may find the file moved already).
+  assert.ok(fs.existsSync(`${file}.1`), 'rotated meanwhile');
   assert.deepEqual(of('r1'), Array.from({ length: 150 }, (_, i) => `old ${i}`));
   assert.deepEqual(of('r2'), Array.from({ length: 150 }, (_, i) => `new ${i}`));
   stop();

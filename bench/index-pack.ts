@@ -10,9 +10,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DEFAULT_LIMITS } from '../src/config/schema.ts';
 import { indexPushedPack } from '../src/git/index-off-thread.ts';
 
-const LIMITS = { maxObjectBytes: 256 << 20, maxDeltaDepth: 4095, maxPushInflatedBytes: 8 * 1024 ** 3, maxRefsPerPush: 10_000, maxRefsPerRepo: 100_000, maxMessageBytes: 1 << 20, maxTreeEntries: 100_000 };
+const LIMITS = DEFAULT_LIMITS;
 
 const args = process.argv.slice(2);
 const at = args.indexOf('--repeat');

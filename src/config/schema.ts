@@ -30,7 +30,7 @@ const RUNNER_TYPES = ['SimpleProcess', 'NginxBackend', 'UwsgiNginxBackend', 'Ngi
 const DEFAULT_LISTEN = { host: '0.0.0.0', port: 2222 };
 const DEFAULT_PORTS = { min: 61000, max: 62000 };
 export const DEFAULT_KEEP_RELEASES = 3;
-const DEFAULT_LIMITS: Limits = {
+export const DEFAULT_LIMITS: Limits = {
   maxConnections: 64,
   maxUnauthenticated: 100,
   maxUnauthenticatedPerSource: 10,

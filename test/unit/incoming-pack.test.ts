@@ -4,6 +4,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, test } from 'node:test';
+import { DEFAULT_LIMITS } from '../../src/config/schema.ts';
 import { IncomingPack } from '../../src/git/incoming-pack.ts';
 import { StreamReader } from '../../src/git/io.ts';
 import { ObjectStore } from '../../src/git/object-store.ts';
@@ -11,8 +12,8 @@ import { indexPushedPack } from '../../src/git/index-off-thread.ts';
 import { PackError, indexPack, oidsOf } from '../../src/git/pack-indexer.ts';
 import { initBare, makeRepo, packRevs, removeDir, tempDir } from './git-fixtures.ts';
 
-/** The defaults of slipway.yml's limits that bound a push. */
-const LIMITS = { maxObjectBytes: 256 << 20, maxDeltaDepth: 4095, maxPushInflatedBytes: 8 * 1024 ** 3, maxRefsPerPush: 10_000, maxRefsPerRepo: 100_000, maxMessageBytes: 1 << 20, maxTreeEntries: 100_000 };
+/** slipway.yml's default limits, which bound a push. */
+const LIMITS = DEFAULT_LIMITS;
 const work = tempDir('incoming');
 after(() => removeDir(work));
 const repo = join(work, 'src');

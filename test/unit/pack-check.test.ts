@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { DEFAULT_LIMITS } from '../../src/config/schema.ts';
 import { hashObject, serializeTree, type ObjectType, type TreeEntry } from '../../src/git/objects.ts';
 import { PackObjectCheck } from '../../src/git/pack-check.ts';
 import { OidTable } from '../../src/git/oid-table.ts';
@@ -62,14 +63,14 @@ test('an object git fsck refuses, or one that could not be checked, is doubted',
 });
 
 test('bounds on messages and tree entries are doubted, for the walk to name', () => {
-  const limits = { maxMessageBytes: 4, maxTreeEntries: 1 } as never;
+  const limits = { ...DEFAULT_LIMITS, maxMessageBytes: 4, maxTreeEntries: 1 };
   const b = blob('x');
   const one = tree([{ mode: '100644', name: 'a', oid: oid(b) }]);
   const within = new PackObjectCheck(limits);
   within.object(2, one[1]);
   within.object(1, commit(oid(one))[1]); // its message "msg\n" is 4 bytes
   assert.equal(within.doubt, null);
-  const long = new PackObjectCheck({ maxMessageBytes: 3, maxTreeEntries: 1 } as never);
+  const long = new PackObjectCheck({ ...limits, maxMessageBytes: 3 });
   long.object(1, commit(oid(one))[1]);
   assert.equal(long.doubt, 'a message above its bound');
   const wide = new PackObjectCheck(limits);

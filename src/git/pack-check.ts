@@ -1,11 +1,12 @@
 import { fsckObject, type SpecialBlob } from './fsck.ts';
+import type { ObjectType } from './objects.ts';
 import { OidTable } from './oid-table.ts';
-import type { PushLimits } from './push-limits.ts';
+import { typeCode, typeName } from './pack-format.ts';
+import { messageBytes, type PushLimits } from './push-limits.ts';
 
-/** What a link says its target must be (flags of `links`): as the connectivity walk expects. */
-const MUST_BE: Record<number, number> = { 1: 1, 2: 2, 3: 4, 4: 8 }; // commit, tree, blob, tag → one bit each
+/** What a link says its target must be (flags of `ids`): one bit per type code 1-4, as the connectivity walk expects. */
+const mustBe = (code: number) => 1 << (code - 1);
 const NAMED = 16; // named by some link, whatever it must be
-const TYPE_CODES: Record<string, number> = { commit: 1, tree: 2, blob: 3, tag: 4 };
 
 /**
  * The fsck and link checks of a pushed pack, made while the indexer holds each object it has
@@ -39,10 +40,10 @@ export class PackObjectCheck {
     if (this.doubt || code === 3) return;
     if ((code === 1 || code === 4) && this.limits && messageBytes(data) > this.limits.maxMessageBytes) return this.doubt_('a message above its bound');
     let entries = 0;
-    const report = fsckObject(code === 1 ? 'commit' : code === 2 ? 'tree' : 'tag', data, (mode, at) => {
+    const report = fsckObject(typeName(code)!, data, (mode, at) => {
       entries++;
       const kind = mode & 0o170000;
-      if (kind === 0o040000) this.link(data, at, MUST_BE[2]!);
+      if (kind === 0o040000) this.link(data, at, mustBe(2));
       else if (kind === 0o100000 || kind === 0o120000) this.link(data, at, 0);
       // anything else is a submodule commit, which lives in another repo
     });
@@ -71,7 +72,7 @@ export class PackObjectCheck {
       const must = this.ids.flags[k]! & ~NAMED;
       if (code === 0) {
         if (!had(this.ids.hex(k))) this.doubt_('a link to a missing object');
-      } else if (must !== 0 && must !== MUST_BE[code]) this.doubt_('a link to an object of another type');
+      } else if (must !== 0 && must !== mustBe(code)) this.doubt_('a link to an object of another type');
     }
   }
 
@@ -91,20 +92,13 @@ export class PackObjectCheck {
 
   /** fsck has checked the header: `tree <hex>` then `parent <hex>` lines. */
   private commitLinks(data: Buffer): void {
-    this.linkHex(data.toString('latin1', 5, 45), MUST_BE[2]!);
-    for (let p = 46; data.toString('latin1', p, p + 7) === 'parent '; p += 48) this.linkHex(data.toString('latin1', p + 7, p + 47), MUST_BE[1]!);
+    this.linkHex(data.toString('latin1', 5, 45), mustBe(2));
+    for (let p = 46; data.toString('latin1', p, p + 7) === 'parent '; p += 48) this.linkHex(data.toString('latin1', p + 7, p + 47), mustBe(1));
   }
 
-  /** fsck has checked the header: `object <hex>` then `type <name>`. */
+  /** fsck has checked the header: `object <hex>` then `type <name>`, a name of the four. */
   private tagLinks(data: Buffer): void {
     const eol = data.indexOf(0x0a, 53);
-    const type = TYPE_CODES[data.toString('latin1', 53, eol)];
-    this.linkHex(data.toString('latin1', 7, 47), type ? MUST_BE[type]! : 0);
+    this.linkHex(data.toString('latin1', 7, 47), mustBe(typeCode(data.toString('latin1', 53, eol) as ObjectType)));
   }
-}
-
-/** Bytes after the blank line that ends a commit's or tag's header. */
-function messageBytes(data: Buffer): number {
-  const blank = data.indexOf('\n\n');
-  return blank < 0 ? 0 : data.length - blank - 2;
 }

@@ -128,7 +128,7 @@ class ReceivedPack {
   readonly t: EntryTable;
   /** the pack's length, trailer included: known once parsed */
   size = 0;
-  /** the objects' ids, each with its entry index as value: for REF_DELTA bases, duplicates and the idx */
+  /** the objects' ids (and, with a check, the ids they link to), valued entry index + 1: for REF_DELTA bases, duplicates and the idx */
   readonly oids: OidTable;
   private deltasTotal = 0;
   private deltasDone = 0;

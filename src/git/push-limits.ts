@@ -86,10 +86,15 @@ export function deltaResultSize(delta: Buffer): number | null {
   return null;
 }
 
+/** Bytes of a commit's or tag's message: what follows the blank line that ends its header. */
+export function messageBytes(data: Buffer): number {
+  const blank = data.indexOf('\n\n');
+  return blank < 0 ? 0 : data.length - blank - 2;
+}
+
 /** Refusal of a commit or tag whose message is too long, or null. */
 export function messageRefusal(type: 'commit' | 'tag', oid: string, data: Buffer, limits: PushLimits): string | null {
-  const blank = data.indexOf('\n\n');
-  const message = blank < 0 ? 0 : data.length - blank - 2;
+  const message = messageBytes(data);
   if (message <= limits.maxMessageBytes) return null;
   return limitMessage(`${type} ${oid.slice(0, 12)} has a ${formatBytes(message)} message`, formatBytes(limits.maxMessageBytes), 'max_message_size');
 }

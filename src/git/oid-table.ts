@@ -46,11 +46,6 @@ export class OidTable {
     return k;
   }
 
-  insertHex(hex: string): number {
-    this.scratch.write(hex, 0, 20, 'hex');
-    return this.insert(this.scratch, 0);
-  }
-
   /** The id at index `k`, as a view valid until the next insert. */
   key(k: number): Buffer {
     return this.keys.subarray(k * 20, k * 20 + 20);

@@ -1,8 +1,8 @@
 /**
  * A worker thread that indexes one pushed pack (see index-off-thread.ts): inflating, hashing,
  * resolving deltas and checking every object of a big push here leaves the gateway's event loop
- * to every other session. It reads the pack file the main thread writes as the pack arrives,
- * asking it how far the file goes.
+ * to every other session. It reads the pack file the main thread writes as the pack arrives;
+ * the main thread says how far the file goes after every write.
  */
 import os from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';

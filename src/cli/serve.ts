@@ -7,8 +7,10 @@ import { formatProblem, type Config } from '../config/types.ts';
 import { reportInternal, UserError } from '../lib/errors.ts';
 import { findNginx, INSTALL_HINT } from '../nginx/binary.ts';
 import { Router } from '../ssh/router.ts';
+import { startIndexThread } from '../git/index-off-thread.ts';
 import { cleanStaleState, defaultBranchOf, ensureBareRepo, gitDirFor } from '../git/repo.ts';
 import { logger } from '../lib/log.ts';
+import { GarbagePacer } from '../lib/garbage-pacer.ts';
 import { loadHostKeys } from '../ssh/hostkeys.ts';
 import { offeredHostKeys, startSshServer } from '../ssh/server.ts';
 import { seedRepo, SOURCE_ROOT, starterKeys } from '../service/starter.ts';
@@ -61,6 +63,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
   await service.reconcile();
   service.watchNginx();
 
+  startIndexThread(); // ready before the first big push, not started by it
   const hostKeys = offeredHostKeys(loadHostKeys(opts.dataDir), config.global.ssh);
   const router = new Router(service, log.child('gateway'));
   const listen = opts.listen ?? config.global.listen;
@@ -81,6 +84,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
   });
 
   process.stdout.write(banner(config, opts, server.host, server.port, hostKeys) + webBanner(service, opts.starter));
+  GarbagePacer.collectAll(); // PROBE
 
   // Apps outlive the gateway: stopping it leaves them running; the next start adopts them.
   const stop = (signal: string) => {

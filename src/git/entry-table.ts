@@ -1,14 +1,19 @@
 /**
  * Per-entry facts of a pack being indexed (pack-indexer.ts), in pack order (appended thin-pack
- * bases last), in typed arrays. Entries of the received pack lie end to end, so where one ends
- * is where the next starts (or the trailer): only their headers' lengths are kept.
+ * bases last), in typed arrays: 23 bytes an entry. Entries of the received pack lie end to end,
+ * so where one ends is where the next starts (or the trailer): only their headers' lengths are
+ * kept.
  */
 export class EntryTable {
   count = 0;
-  offset: Float64Array;
+  /** low 32 bits of the entry's offset; `offsetHigh` holds the next 8 (packs up to 1 TiB) */
+  private offsetLow: Uint32Array;
+  private offsetHigh: Uint8Array;
   /** bytes of the entry's header (type, size, and a delta's base) before its zlib data */
   headerLength: Uint8Array;
-  size: Float64Array;
+  /** the entry's inflated size; sizes of 4 GiB and more are in `bigSizes` */
+  private sizeLow: Uint32Array;
+  private readonly bigSizes = new Map<number, number>();
   /** resolved object type code 1-4; 0 while unresolved */
   objType: Uint8Array;
   crc: Uint32Array;
@@ -19,18 +24,43 @@ export class EntryTable {
   /** REF_DELTA base oids, by entry index */
   refBase = new Map<number, string>();
 
-  constructor(capacity: number) {
-    this.offset = new Float64Array(capacity);
+  /**
+   * `expected`: the entries the pack's header announces. The table grows towards it as entries
+   * come (a lying header cannot make it allocate more than twice what arrived), then by half.
+   */
+  constructor(private readonly expected: number) {
+    const capacity = Math.min(expected, 1 << 16);
+    this.offsetLow = new Uint32Array(capacity);
+    this.offsetHigh = new Uint8Array(capacity);
     this.headerLength = new Uint8Array(capacity);
-    this.size = new Float64Array(capacity);
+    this.sizeLow = new Uint32Array(capacity);
     this.objType = new Uint8Array(capacity);
     this.crc = new Uint32Array(capacity);
     this.base = new Int32Array(capacity).fill(-1);
     this.key = new Int32Array(capacity).fill(-1);
   }
 
+  offset(i: number): number {
+    return this.offsetHigh[i]! * 2 ** 32 + this.offsetLow[i]!;
+  }
+
+  setOffset(i: number, offset: number): void {
+    if (offset >= 2 ** 40) throw new RangeError(`pack offset ${offset} is beyond 1 TiB`);
+    this.offsetLow[i] = offset % 2 ** 32;
+    this.offsetHigh[i] = Math.floor(offset / 2 ** 32);
+  }
+
+  size(i: number): number {
+    return this.bigSizes.get(i) ?? this.sizeLow[i]!;
+  }
+
+  setSize(i: number, size: number): void {
+    if (size < 2 ** 32) this.sizeLow[i] = size;
+    else this.bigSizes.set(i, size);
+  }
+
   dataStart(i: number): number {
-    return this.offset[i]! + this.headerLength[i]!;
+    return this.offset(i) + this.headerLength[i]!;
   }
 
   add(): number {
@@ -39,15 +69,17 @@ export class EntryTable {
   }
 
   private grow(): void {
-    const cap = Math.max(16, this.crc.length * 2);
-    const widen = <T extends Float64Array | Uint8Array | Uint32Array | Int32Array>(a: T, make: (n: number) => T): T => {
-      const b = make(cap);
+    const cap = this.crc.length;
+    const next = cap < this.expected ? Math.min(Math.max(16, cap * 2), this.expected) : Math.max(16, Math.ceil(cap * 1.5));
+    const widen = <T extends Uint8Array | Uint32Array | Int32Array>(a: T, make: (n: number) => T): T => {
+      const b = make(next);
       b.set(a as never);
       return b;
     };
-    this.offset = widen(this.offset, (n) => new Float64Array(n));
+    this.offsetLow = widen(this.offsetLow, (n) => new Uint32Array(n));
+    this.offsetHigh = widen(this.offsetHigh, (n) => new Uint8Array(n));
     this.headerLength = widen(this.headerLength, (n) => new Uint8Array(n));
-    this.size = widen(this.size, (n) => new Float64Array(n));
+    this.sizeLow = widen(this.sizeLow, (n) => new Uint32Array(n));
     this.objType = widen(this.objType, (n) => new Uint8Array(n));
     this.crc = widen(this.crc, (n) => new Uint32Array(n));
     this.base = widen(this.base, (n) => new Int32Array(n).fill(-1));
@@ -60,9 +92,9 @@ export class EntryTable {
     let hi = below;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.offset[mid]! < offset) lo = mid + 1;
+      if (this.offset(mid) < offset) lo = mid + 1;
       else hi = mid;
     }
-    return lo < below && this.offset[lo] === offset ? lo : -1;
+    return lo < below && this.offset(lo) === offset ? lo : -1;
   }
 }

@@ -327,11 +327,7 @@ async function writeGcPack(
   if (written.length !== oids.length) throw new Error(`gc wrote ${written.length} objects of ${oids.length}`);
   written.sort((a, b) => (a.oid < b.oid ? -1 : 1));
   const idx = encodeIdx(
-    {
-      oids: Buffer.from(written.map((e) => e.oid).join(''), 'hex'),
-      crcs: Uint32Array.from(written, (e) => e.crc),
-      offsets: Float64Array.from(written, (e) => e.offset),
-    },
+    { count: written.length, copyOid: (k, out, at) => void out.write(written[k]!.oid, at, 20, 'hex'), crc: (k) => written[k]!.crc, offset: (k) => written[k]!.offset },
     checksum,
   );
   const base = `pack-${checksum.toString('hex')}`;

@@ -1,4 +1,5 @@
 import { writeSync } from 'node:fs';
+import { GarbagePacer } from '../lib/garbage-pacer.ts';
 import type { StreamReader } from './io.ts';
 import { PackError, type PackSource } from './pack-indexer.ts';
 
@@ -12,6 +13,8 @@ export class IncomingPack implements PackSource {
   private written = 0;
   /** the one read from the channel in flight: callers that race each other share it */
   private pending: Promise<void> | null = null;
+  /** the socket's reads and ssh2's decrypted packets behind every chunk are garbage once it is written */
+  private readonly pacer = new GarbagePacer(Number(process.env.MAINPACE ?? 4194304));
 
   constructor(
     private readonly fd: number,
@@ -51,5 +54,6 @@ export class IncomingPack implements PackSource {
     if (this.written + chunk.length > this.maxBytes) throw new PackError(this.limitMessage);
     for (let done = 0; done < chunk.length; ) done += writeSync(this.fd, chunk, done, chunk.length - done, this.written + done);
     this.written += chunk.length;
+    this.pacer.dropped(chunk.length);
   }
 }

@@ -14,41 +14,37 @@ export interface PackCheckSummary {
 
 export interface PushedPack extends IndexPackResult {
   check: PackCheckSummary;
-  /** indexed on a worker thread */
+  /** indexed on the indexing thread */
   offThread: boolean;
-}
-
-const WORKER = workerEntry();
-
-/** The worker's module, a sibling of this one: JavaScript once compiled, TypeScript under tsx (the unit tests). */
-function workerEntry(): URL {
-  if (!import.meta.url.endsWith('.ts')) return new URL('./index-worker.js', import.meta.url);
-  // Node 20 does not hand tsx's loader (`--import tsx`) to workers: the worker registers it first.
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const entry = new URL('./index-worker.ts', import.meta.url).href;
-  const boot = `import { register } from ${JSON.stringify(tsx)}; register(); await import(${JSON.stringify(entry)});`;
-  return new URL(`data:text/javascript,${encodeURIComponent(boot)}`);
 }
 
 type Progress = (phase: 'indexing' | 'resolving', done: number, total: number) => void;
 
 /**
- * Packs of more objects than this are indexed on a worker thread. Starting one (a fresh V8
- * isolate loading the git modules) takes 50-250 ms, more than a small push holds the event loop.
+ * Packs of more objects than this are indexed on the indexing thread; smaller ones on the event
+ * loop, where they hold it for less than handing them over costs.
  */
 export const OFF_THREAD_ABOVE = 5_000;
 
 /**
- * Indexes and checks a pushed pack while `source` writes it to `job.packPath`: a big one on a
- * worker thread, so the event loop stays with every other session. Rejects with a PackError for
- * the pusher, or with what `source` threw (the channel failed, the pack crossed its size bound).
+ * Indexes and checks a pushed pack while `source` writes it to `job.packPath`: a big one on the
+ * indexing thread, so the event loop stays with every other session. Rejects with a PackError
+ * for the pusher, or with what `source` threw (the channel failed, the pack crossed its size bound).
  */
 export async function indexPushedPack(job: WorkerJob, source: PackSource, onProgress: Progress, offThreadAbove = OFF_THREAD_ABOVE): Promise<PushedPack> {
   if ((await headerCount(job.packPath, source)) <= offThreadAbove) {
     const { result, check } = await runIndexJob(job, source, onProgress);
     return { ...result, check, offThread: false };
   }
-  return indexOnWorker(job, source, onProgress);
+  return indexThread().index(job, source, onProgress);
+}
+
+/**
+ * Starts the indexing thread ahead of the first big push (the gateway does at start): a fresh V8
+ * isolate loading the git modules takes 50-250 ms and about 12 MiB, paid once, not per push.
+ */
+export function startIndexThread(): void {
+  indexThread();
 }
 
 /** The object count of the pack's header, once it has arrived (0 when it does not: the indexer then says why). */
@@ -64,56 +60,111 @@ async function headerCount(packPath: string, source: PackSource): Promise<number
   return head.readUInt32BE(8);
 }
 
+let thread: IndexThread | null = null;
+
+function indexThread(): IndexThread {
+  thread ??= new IndexThread(() => (thread = null));
+  return thread;
+}
+
+interface Job {
+  onProgress: Progress;
+  settle: (f: () => void) => void;
+  resolve: (p: PushedPack) => void;
+  reject: (err: unknown) => void;
+}
+
 /**
- * The main thread reads the channel into the file as fast as the pusher sends, telling the worker
- * how far the file goes; the worker always ends by itself, closing what it opened.
+ * One worker thread for the gateway's life, indexing every big push (overlapping pushes run as
+ * jobs side by side). If it dies, the jobs it had fail and the next push starts a new one.
  */
-function indexOnWorker(job: WorkerJob, source: PackSource, onProgress: Progress): Promise<PushedPack> {
-  // A small young generation: the indexer makes a short-lived buffer per object, and a big nursery of them is most of its RSS.
-  const worker = new Worker(WORKER, { workerData: job, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
-  let outcome: (() => void) | null = null;
-  let sourceError: unknown = null;
-  const tell = (m: ToWorker) => worker.postMessage(m);
-  const pump = async () => {
-    let avail = 0;
-    try {
-      // At least once: the whole pack may have arrived, input ended, before the worker started.
-      do {
-        avail = await source.need(avail + 1);
-        tell({ avail, ended: source.ended });
-      } while (!outcome && !source.ended);
-    } catch (err) {
-      // The pack cannot go on: the worker sees its end, gives up and cleans up.
-      sourceError = err;
-      tell({ avail, ended: true });
-    }
-  };
-  return new Promise<PushedPack>((resolve, reject) => {
-    const settle = (f: () => void) => (outcome ??= f);
-    worker.on('message', (m: FromWorker) => {
-      switch (m.t) {
-        case 'progress':
-          onProgress(m.phase, m.done, m.total);
-          break;
-        case 'done': {
-          const ids = m.result.sortedOids as Uint8Array;
-          const result = { ...m.result, sortedOids: Buffer.from(ids.buffer, ids.byteOffset, ids.byteLength) };
-          settle(() => resolve({ ...result, check: { doubt: m.check.doubt, warnings: new Map(m.check.warnings), special: m.check.special }, offThread: true }));
-          break;
+class IndexThread {
+  private readonly worker: Worker;
+  private readonly jobs = new Map<number, Job>();
+  private nextId = 1;
+
+  constructor(onExit: () => void) {
+    // A small young generation: the indexer makes a short-lived buffer per object, and a big nursery of them is most of its RSS.
+    this.worker = new Worker(workerEntry(), { resourceLimits: { maxYoungGenerationSizeMb: 4 } });
+    this.worker.on('message', (m: FromWorker) => this.heard(m));
+    const fail = (err: Error) => {
+      onExit();
+      for (const job of this.jobs.values()) job.settle(() => job.reject(err));
+      this.jobs.clear();
+    };
+    this.worker.once('error', fail);
+    this.worker.once('exit', (code) => fail(new Error(`the pack indexing thread exited with code ${code}`)));
+    // An idle indexing thread does not keep the gateway (or a test) running; after the listeners, which would ref it again.
+    this.worker.unref();
+  }
+
+  /** Held while a job runs (the process must wait for it), let go once none does. */
+  private track(id: number, job: Job): void {
+    if (this.jobs.size === 0) this.worker.ref();
+    this.jobs.set(id, job);
+  }
+
+  private untrack(id: number): void {
+    if (this.jobs.delete(id) && this.jobs.size === 0) this.worker.unref();
+  }
+
+  /** The main thread reads the channel into the file as fast as the pusher sends, telling the thread how far the file goes. */
+  index(job: WorkerJob, source: PackSource, onProgress: Progress): Promise<PushedPack> {
+    const id = this.nextId++;
+    const tell = (m: ToWorker) => this.worker.postMessage(m);
+    return new Promise<PushedPack>((resolve, reject) => {
+      let outcome: (() => void) | null = null;
+      let sourceError: unknown = null;
+      // A failed channel is the reason to give: the job only saw the pack end (set before it is told).
+      const settle = (f: () => void) => {
+        if (outcome) return;
+        outcome = f;
+        if (sourceError) reject(sourceError);
+        else f();
+      };
+      this.track(id, { onProgress, settle, resolve, reject });
+      tell({ t: 'job', id, job });
+      void (async () => {
+        let avail = 0;
+        try {
+          // At least once: the whole pack may have arrived, input ended, before the job started.
+          do {
+            avail = await source.need(avail + 1);
+            tell({ t: 'avail', id, avail, ended: source.ended });
+          } while (!outcome && !source.ended);
+        } catch (err) {
+          // The pack cannot go on: the job sees its end, gives up and cleans up.
+          sourceError = err;
+          tell({ t: 'avail', id, avail, ended: true });
         }
-        case 'refused':
-          settle(() => reject(new PackError(m.message)));
-          break;
-        case 'failed':
-          settle(() => reject(new Error(`pack indexing failed on its worker thread: ${m.message}`)));
-          break;
+      })();
+    });
+  }
+
+  private heard(m: FromWorker): void {
+    const job = this.jobs.get(m.id);
+    if (!job) return;
+    if (m.t === 'progress') return job.onProgress(m.phase, m.done, m.total);
+    this.untrack(m.id);
+    switch (m.t) {
+      case 'done': {
+        const check = { doubt: m.check.doubt, warnings: new Map(m.check.warnings), special: m.check.special };
+        return job.settle(() => job.resolve({ ...m.result, check, offThread: true }));
       }
-    });
-    worker.once('error', (err) => settle(() => reject(err)));
-    worker.once('exit', (code) => {
-      if (sourceError) return reject(sourceError);
-      (outcome ?? (() => reject(new Error(`pack indexing worker exited with code ${code} and no result`))))();
-    });
-    void pump();
-  });
+      case 'refused':
+        return job.settle(() => job.reject(new PackError(m.message)));
+      case 'failed':
+        return job.settle(() => job.reject(new Error(`pack indexing failed on its thread: ${m.message}`)));
+    }
+  }
+}
+
+/** The worker's module, a sibling of this one: JavaScript once compiled, TypeScript under tsx (the unit tests). */
+function workerEntry(): URL {
+  if (!import.meta.url.endsWith('.ts')) return new URL('./index-worker.js', import.meta.url);
+  // Node 20 does not hand tsx's loader (`--import tsx`) to workers: the worker registers it first.
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const entry = new URL('./index-worker.ts', import.meta.url).href;
+  const boot = `import { register } from ${JSON.stringify(tsx)}; register(); await import(${JSON.stringify(entry)});`;
+  return new URL(`data:text/javascript,${encodeURIComponent(boot)}`);
 }

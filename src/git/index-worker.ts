@@ -1,37 +1,37 @@
 /**
- * A worker thread that indexes one pushed pack (see index-off-thread.ts): inflating, hashing,
- * resolving deltas and checking every object of a big push here leaves the gateway's event loop
- * to every other session. It reads the pack file the main thread writes as the pack arrives;
- * the main thread says how far the file goes after every write.
+ * The gateway's pack-indexing thread (see index-off-thread.ts): inflating, hashing, resolving
+ * deltas and checking every object of a big push here leaves the event loop to every other
+ * session. It runs as long as the gateway, one job per big push (several at once if pushes
+ * overlap), each reading the pack file the main thread writes as the pack arrives; the main
+ * thread says how far the file goes after every write.
  */
 import os from 'node:os';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
+import { GarbagePacer } from '../lib/garbage-pacer.ts';
 import { runIndexJob } from './index-job.ts';
 import type { FromWorker, ToWorker, WorkerJob } from './index-messages.ts';
 import { PackError, type PackSource } from './pack-indexer.ts';
 
 const WORKER_NICE = 10;
-const job = workerData as WorkerJob;
 // On Linux a thread has its own nice value (setpriority on pid 0 is the calling thread): when
 // cores are scarce, other sessions' work goes first and the indexing takes what is left.
 os.setPriority(WORKER_NICE);
 const port = parentPort!;
-const post = (m: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
+const post = (m: FromWorker) => port.postMessage(m);
+const arriving = new Map<number, ArrivingPack>();
 
-/** The pack file as far as the main thread has written it: it says so after every write. */
+/** A job's pack file as far as the main thread has written it: it says so after every write. */
 class ArrivingPack implements PackSource {
   ended = false;
   private known = 0;
   private waiting: (() => void) | null = null;
 
-  constructor() {
-    port.on('message', (m: ToWorker) => {
-      this.known = m.avail;
-      this.ended = m.ended;
-      const wake = this.waiting;
-      this.waiting = null;
-      wake?.();
-    });
+  told(avail: number, ended: boolean): void {
+    this.known = avail;
+    this.ended = ended;
+    const wake = this.waiting;
+    this.waiting = null;
+    wake?.();
   }
 
   async need(end: number): Promise<number> {
@@ -40,26 +40,24 @@ class ArrivingPack implements PackSource {
   }
 }
 
-async function main(): Promise<void> {
+port.on('message', (m: ToWorker) => {
+  if (m.t === 'job') void run(m.id, m.job);
+  else arriving.get(m.id)?.told(m.avail, m.ended);
+});
+
+async function run(id: number, job: WorkerJob): Promise<void> {
+  const pack = new ArrivingPack();
+  arriving.set(id, pack);
   try {
-    const { result, check } = await runIndexJob(job, new ArrivingPack(), (phase, done, total) => post({ t: 'progress', phase, done, total }));
-    const ids = result.sortedOids;
-    // The ids go over as their own buffer (moved, not copied).
-    const sortedOids = ids.byteOffset === 0 && ids.byteLength === ids.buffer.byteLength ? ids : Buffer.from(ids);
-    post(
-      {
-        t: 'done',
-        result: { ...result, sortedOids },
-        check: { doubt: check.doubt, warnings: [...check.warnings], special: check.special },
-      },
-      [sortedOids.buffer as ArrayBuffer],
-    );
+    const { result, check } = await runIndexJob(job, pack, (phase, done, total) => post({ id, t: 'progress', phase, done, total }));
+    post({ id, t: 'done', result, check: { doubt: check.doubt, warnings: [...check.warnings], special: check.special } });
   } catch (err) {
-    if (err instanceof PackError) post({ t: 'refused', message: err.message });
-    else post({ t: 'failed', message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+    if (err instanceof PackError) post({ id, t: 'refused', message: err.message });
+    else post({ id, t: 'failed', message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
   } finally {
-    port.close();
+    arriving.delete(id);
+    // Between pushes the thread holds no pack's tables: they die with a full collection now,
+    // not whenever the heap next fills (the thread allocates nothing meanwhile).
+    if (arriving.size === 0) GarbagePacer.collectAll();
   }
 }
-
-void main();

@@ -9,7 +9,7 @@ import { deflateSync, inflateSync } from 'node:zlib';
 import { writeNewFileDurably } from '../lib/fs-util.ts';
 import { ByteLru } from './byte-lru.ts';
 import { GitFormatError, hashObject, isObjectType, isOid, objectHeader, type ObjectType } from './objects.ts';
-import { PackFile } from './pack-file.ts';
+import { openPack, releasePack, type PackFile } from './pack-file.ts';
 import { deltaResultSize } from './push-limits.ts';
 import { OBJ_OFS_DELTA, OBJ_REF_DELTA, applyDelta, typeName, type EntryHeader } from './pack-format.ts';
 
@@ -58,7 +58,8 @@ interface Location {
 }
 
 export class ObjectStore {
-  private packs: Array<{ pack: PackFile; id: number }> = [];
+  /** `path`: where this store found the pack's idx (a shared pack may have been opened elsewhere) */
+  private packs: Array<{ pack: PackFile; id: number; path: string }> = [];
   private nextPackId = 0;
   /** Per objects dir, the fan-out dirs (`ab/`) that exist: most lookups of a packed repo then need no syscall. */
   private looseDirs: Array<Set<string>> = [];
@@ -90,7 +91,7 @@ export class ObjectStore {
         return new Set<string>();
       }
     });
-    const known = new Map(this.packs.map((p) => [p.pack.idxPath, p]));
+    const known = new Map(this.packs.map((p) => [p.path, p]));
     const next: typeof this.packs = [];
     for (const dir of this.objectDirs) {
       const packDir = join(dir, 'pack');
@@ -109,7 +110,7 @@ export class ObjectStore {
           continue;
         }
         try {
-          next.push({ pack: new PackFile(idxPath), id: this.nextPackId++ });
+          next.push({ pack: openPack(idxPath), id: this.nextPackId++, path: idxPath });
         } catch (err) {
           // A pack being deleted under us is skipped; anything else is a real problem.
           if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
@@ -123,7 +124,7 @@ export class ObjectStore {
   }
 
   close(): void {
-    for (const p of this.packs) p.pack.close();
+    for (const p of this.packs) releasePack(p.pack);
     this.packs = [];
     this.cache.clear();
   }
@@ -138,6 +139,30 @@ export class ObjectStore {
       const loc = this.locate(oid);
       if (loc) return this.readPacked(loc);
       return this.readLoose(oid);
+    });
+  }
+
+  /**
+   * The object's type, from the entry headers down its delta chain: nothing is inflated or
+   * cached (a push checks hundreds of tips this way). Null if absent.
+   */
+  typeOf(oid: string): ObjectType | null {
+    return this.retryOnMiss(() => {
+      let loc = this.locate(oid);
+      if (!loc) return this.readLoose(oid)?.type ?? null;
+      for (let hops = 0; hops <= MAX_CHAIN; hops++) {
+        const h: EntryHeader = loc.pack.header(loc.offset);
+        if (h.code === OBJ_OFS_DELTA) {
+          loc = { ...loc, offset: loc.offset - h.baseDistance! };
+        } else if (h.code === OBJ_REF_DELTA) {
+          const next = this.locate(h.baseOid!);
+          if (!next) return this.readLoose(h.baseOid!)?.type ?? null;
+          loc = next;
+        } else {
+          return typeName(h.code)!;
+        }
+      }
+      throw new GitFormatError(`delta chain of ${oid} does not end`);
     });
   }
 

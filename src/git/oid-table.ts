@@ -13,6 +13,13 @@ export class OidTable {
   private slots = new Int32Array(2048);
   private mask = 2047;
   private readonly scratch = Buffer.allocUnsafe(20);
+  /** ids the caller expects (a pack's object count): keys grow towards it, then by half */
+  private expected = 0;
+
+  /** Says how many ids are likely (the table grows towards it, never beyond twice what it holds). */
+  expect(ids: number): void {
+    this.expected = ids;
+  }
 
   /** Index of the id at `src[at..at+20)`, or -1. */
   find(src: Uint8Array, at: number): number {
@@ -79,13 +86,14 @@ export class OidTable {
 
   private growKeys(): void {
     const cap = this.keys.length / 20;
-    const keys = Buffer.allocUnsafe(this.keys.length * 2);
+    const next = cap < this.expected ? Math.min(cap * 2, this.expected) : Math.ceil(cap * 1.5);
+    const keys = Buffer.allocUnsafe(next * 20);
     this.keys.copy(keys);
     this.keys = keys;
-    const flags = new Uint8Array(cap * 2);
+    const flags = new Uint8Array(next);
     flags.set(this.flags);
     this.flags = flags;
-    const values = new Int32Array(cap * 2);
+    const values = new Int32Array(next);
     values.set(this.values);
     this.values = values;
   }

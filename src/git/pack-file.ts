@@ -1,5 +1,5 @@
 /** One stored pack: its idx in memory and its .pack read through one fd with positional reads. */
-import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { ByteLru } from './byte-lru.ts';
 import { GitFormatError } from './objects.ts';
 import {
@@ -25,7 +25,40 @@ interface OffsetOrder {
 /** Reads from all packs of this process: what `--cpu-prof` cannot show (how much is read, how often). */
 export const packReads = { calls: 0, bytes: 0 };
 
+/**
+ * Packs open in this process by file identity (device and inode of the .pack, which an open fd
+ * keeps from reuse), with how many stores use each: every store reading one pack shares its
+ * idx, offset order and block cache (a push's checks, its deploys and a clone running beside it
+ * each held a copy), and a pack renamed from a push's quarantine into the repo is the same file.
+ */
+const shared = new Map<string, { pack: PackFile; users: number }>();
+
+/** The pack of `idxPath`, shared with the other stores that have it open; `releasePack` when done. */
+export function openPack(idxPath: string): PackFile {
+  const st = statSync(idxPath.replace(/\.idx$/, '.pack'));
+  const key = `${st.dev}:${st.ino}`;
+  const open = shared.get(key);
+  if (open) {
+    open.users++;
+    return open.pack;
+  }
+  const pack = new PackFile(idxPath);
+  shared.set(key, { pack, users: 1 });
+  pack.sharedAs = key;
+  return pack;
+}
+
+export function releasePack(pack: PackFile): void {
+  const open = pack.sharedAs === undefined ? undefined : shared.get(pack.sharedAs);
+  if (!open || open.pack !== pack) return pack.close();
+  if (--open.users > 0) return;
+  shared.delete(pack.sharedAs!);
+  pack.close();
+}
+
 export class PackFile {
+  /** its key among the shared packs (see openPack) */
+  sharedAs: string | undefined;
   readonly index: PackIndex;
   readonly size: number;
   private readonly fd: number;

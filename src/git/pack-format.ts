@@ -332,46 +332,67 @@ export class PackIndex {
   }
 }
 
+/** The objects of a pack in oid order, as an idx is built from them (read once each, in order). */
 export interface IdxEntries {
-  /** 20 bytes per object, sorted ascending */
-  oids: Buffer;
-  crcs: Uint32Array;
-  offsets: Float64Array;
+  count: number;
+  /** writes the k-th object's 20-byte id into `out` at `at` (ascending in k) */
+  copyOid(k: number, out: Buffer, at: number): void;
+  crc(k: number): number;
+  offset(k: number): number;
 }
 
-/** Builds an idx v2 file for entries already sorted by oid; the idx checksum closes it. */
+/** Builds an idx v2 file for entries sorted by oid; the idx checksum closes it. */
 export function encodeIdx(entries: IdxEntries, packChecksum: Buffer): Buffer {
-  const n = entries.crcs.length;
-  let large = 0;
-  for (let i = 0; i < n; i++) if (entries.offsets[i]! >= 0x80000000) large++;
-  const out = Buffer.alloc(IDX_HEADER + n * 28 + large * 8 + 40);
-  out.writeUInt32BE(IDX_MAGIC, 0);
-  out.writeUInt32BE(2, 4);
+  const parts: Buffer[] = [];
+  emitIdx(entries, packChecksum, (b) => parts.push(Buffer.from(b)));
+  return Buffer.concat(parts);
+}
+
+/**
+ * The idx v2 file of `entries` (sorted by oid), handed to `emit` a piece at a time: a pushed
+ * pack's idx is 28 bytes an object, and need not be held whole. The pieces are views of one
+ * buffer, valid until `emit` returns.
+ */
+export function emitIdx(entries: IdxEntries, packChecksum: Buffer, emit: (piece: Buffer) => void): void {
+  const n = entries.count;
+  const hash = createHash('sha1');
+  const piece = Buffer.allocUnsafe(64 << 10);
+  let used = 0;
+  const flush = () => {
+    hash.update(piece.subarray(0, used));
+    emit(piece.subarray(0, used));
+    used = 0;
+  };
+  const room = (bytes: number) => {
+    if (used + bytes > piece.length) flush();
+    return (used += bytes) - bytes;
+  };
   const fanout = new Uint32Array(256);
-  for (let i = 0; i < n; i++) fanout[entries.oids[i * 20]!]!++;
-  let total = 0;
-  for (let b = 0; b < 256; b++) {
-    total += fanout[b]!;
-    out.writeUInt32BE(total, 8 + b * 4);
+  const id = Buffer.allocUnsafe(20);
+  let large = 0;
+  for (let k = 0; k < n; k++) {
+    entries.copyOid(k, id, 0);
+    fanout[id[0]!]!++;
+    if (entries.offset(k) >= 0x80000000) large++;
   }
-  entries.oids.copy(out, IDX_HEADER, 0, n * 20);
-  const crcsAt = IDX_HEADER + n * 20;
-  const offsetsAt = crcsAt + n * 4;
-  let largeAt = offsetsAt + n * 4;
-  let largeIndex = 0;
-  for (let i = 0; i < n; i++) {
-    out.writeUInt32BE(entries.crcs[i]!, crcsAt + i * 4);
-    const offset = entries.offsets[i]!;
-    if (offset < 0x80000000) {
-      out.writeUInt32BE(offset, offsetsAt + i * 4);
-    } else {
-      out.writeUInt32BE((0x80000000 | largeIndex++) >>> 0, offsetsAt + i * 4);
-      out.writeUInt32BE(Math.floor(offset / 2 ** 32), largeAt);
-      out.writeUInt32BE(offset % 2 ** 32, largeAt + 4);
-      largeAt += 8;
+  piece.writeUInt32BE(IDX_MAGIC, room(4));
+  piece.writeUInt32BE(2, room(4));
+  for (let b = 0, total = 0; b < 256; b++) piece.writeUInt32BE((total += fanout[b]!), room(4));
+  for (let k = 0; k < n; k++) entries.copyOid(k, piece, room(20));
+  for (let k = 0; k < n; k++) piece.writeUInt32BE(entries.crc(k), room(4));
+  for (let k = 0, nextLarge = 0; k < n; k++) {
+    const offset = entries.offset(k);
+    piece.writeUInt32BE(offset < 0x80000000 ? offset : (0x80000000 | nextLarge++) >>> 0, room(4));
+  }
+  if (large > 0) {
+    for (let k = 0; k < n; k++) {
+      const offset = entries.offset(k);
+      if (offset < 0x80000000) continue;
+      piece.writeUInt32BE(Math.floor(offset / 2 ** 32), room(4));
+      piece.writeUInt32BE(offset % 2 ** 32, room(4));
     }
   }
-  packChecksum.copy(out, largeAt);
-  createHash('sha1').update(out.subarray(0, largeAt + 20)).digest().copy(out, largeAt + 20);
-  return out;
+  packChecksum.copy(piece, room(20));
+  flush();
+  emit(hash.digest());
 }

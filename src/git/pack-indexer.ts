@@ -4,9 +4,10 @@
  * memory holds per-entry facts, plus only the delta chain being resolved.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, fstatSync, openSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { crc32, createInflate } from 'node:zlib';
+import { GarbagePacer } from '../lib/garbage-pacer.ts';
 import { EntryTable } from './entry-table.ts';
 import { GitFormatError, objectHeader } from './objects.ts';
 import type { ObjectStore } from './object-store.ts';
@@ -16,6 +17,7 @@ import { PackError } from './pack-error.ts';
 import {
   MAX_ENTRY_HEADER,
   PACK_SIGNATURE,
+  PackIndex,
   applyDelta,
   applyDeltaSliced,
   decodeEntryHeader,
@@ -70,15 +72,13 @@ export interface IndexPackResult {
   idxFile: string;
   objectCount: number;
   appendedBases: number;
-  /** every object in the final pack, sorted, 20 bytes each (see `oidsOf`) */
-  sortedOids: Buffer;
 }
 
-/** The objects of an indexed pack as hex ids, sorted. */
+/** The objects of an indexed pack as hex ids, sorted, read from its idx. */
 export function oidsOf(result: IndexPackResult): string[] {
-  const out: string[] = [];
-  for (let p = 0; p < result.sortedOids.length; p += 20) out.push(result.sortedOids.toString('hex', p, p + 20));
-  return out;
+  if (!result.idxFile) return [];
+  const idx = new PackIndex(readFileSync(result.idxFile), result.idxFile);
+  return Array.from({ length: idx.count }, (_, pos) => idx.oidAt(pos));
 }
 
 /** Full objects larger than this are inflated piecewise in phase 1 (linear in their size while they arrive). */
@@ -100,7 +100,7 @@ export async function indexPack(packPath: string, opts: IndexPackOptions): Promi
     const source = opts.source ?? new CompleteFile(fstatSync(fd).size);
     const pack = new ReceivedPack(fd, await readCount(fd, source), source, opts);
     const trailer = await pack.parse();
-    if (pack.count === 0) return { packFile: '', idxFile: '', objectCount: 0, appendedBases: 0, sortedOids: Buffer.alloc(0) };
+    if (pack.count === 0) return { packFile: '', idxFile: '', objectCount: 0, appendedBases: 0 };
     await pack.resolve();
     opts.check?.verifyLinks((k) => pack.typeAt(k), (oid) => opts.store.has(oid));
     return await writeOutput(packPath, fd, pack, trailer, opts);
@@ -145,6 +145,8 @@ class ReceivedPack {
   private readonly budget: PackBudget | null;
   /** bytes of resolved bases the delta resolution may hold at once (beyond the one being applied) */
   private readonly hold: number;
+  /** every inflated entry and applied delta is garbage soon after */
+  private readonly pacer = new GarbagePacer();
 
   constructor(
     private readonly fd: number,
@@ -153,13 +155,14 @@ class ReceivedPack {
     private readonly source: PackSource,
     private readonly opts: IndexPackOptions,
   ) {
-    // A lying header count must not size the allocation: the table grows as entries come.
-    this.t = new EntryTable(Math.min(count, 1 << 16));
+    // A lying header count must not size the allocation: the table grows towards it as entries come.
+    this.t = new EntryTable(count);
     this.budget = opts.limits ? new PackBudget(opts.limits) : null;
     this.hold = opts.limits?.maxObjectBytes ?? DEFAULT_HOLD;
     this.blocks = new BlockCache(fd);
     // One table for the pack's ids and the ids its objects link to: they are mostly the same.
     this.oids = opts.check?.ids ?? new OidTable();
+    this.oids.expect(count);
   }
 
   /** Waits for `end` bytes of the pack (fewer at the end of input); returns how many the file holds. */
@@ -198,9 +201,9 @@ class ReceivedPack {
       if (isDelta) this.budget?.delta(h.size, `delta at offset ${pos}`);
       else this.budget?.object(h.size, `${typeName(h.code)} at offset ${pos}`);
       const i = t.add();
-      t.offset[i] = pos;
+      t.setOffset(i, pos);
       t.headerLength[i] = h.length;
-      t.size[i] = h.size;
+      t.setSize(i, h.size);
       let length: number;
       if (!isDelta && h.size > STREAM_ABOVE) {
         // Large objects are hashed as they inflate, never held whole.
@@ -228,6 +231,7 @@ class ReceivedPack {
           await this.need(reader, this.avail + 1);
           if (reader.limit === before && this.source.ended) throw truncated();
         }
+        this.pacer.dropped(inflated.data.length);
         const raw = view.subarray(0, h.length + inflated.consumed);
         packHash.update(raw);
         t.crc[i] = crc32(raw);
@@ -327,13 +331,14 @@ class ReceivedPack {
       if (ref !== undefined) push(this.refKids, ref, i);
       else if (t.base[i]! >= 0) this.ofsKids[this.ofsStart[t.base[i]! + 1]!++] = i;
     }
-    const roots = new Set<number>();
-    for (let b = 0; b < count; b++) if (this.ofsStart[b + 1]! > this.ofsStart[b]! && t.objType[b]) roots.add(b);
+    // Full objects with deltas on them, marked before any is resolved, walked in pack order.
+    const roots = new Uint8Array(count);
+    for (let b = 0; b < count; b++) if (this.ofsStart[b + 1]! > this.ofsStart[b]! && t.objType[b]) roots[b] = 1;
     for (const oid of this.refKids.keys()) {
       const b = this.entryOf(oid);
-      if (b >= 0) roots.add(b);
+      if (b >= 0) roots[b] = 1;
     }
-    for (const r of [...roots].sort((a, b) => a - b)) await this.resolveTree(r, () => this.readEntryAsync(r));
+    for (let r = 0; r < count; r++) if (roots[r]) await this.resolveTree(r, () => this.readEntryAsync(r));
     // Whatever still waits on an oid needs a base from the store: a thin pack.
     for (const oid of [...this.refKids.keys()]) {
       if (!this.refKids.has(oid)) continue; // produced inside the pack meanwhile
@@ -350,6 +355,10 @@ class ReceivedPack {
       throw new PackError(`${this.deltasTotal - this.deltasDone} deltas could not be resolved (their bases form a loop)`);
     }
     this.opts.onProgress?.('resolving', this.deltasDone, this.deltasTotal);
+    // The idx is built next: let go of what only this phase needed.
+    this.ofsStart = this.ofsKids = new Int32Array(0);
+    this.ofsTaken = new Uint8Array(0);
+    this.blocks.release();
   }
 
   /**
@@ -368,7 +377,7 @@ class ReceivedPack {
       }
       const c = top.kids[top.next++]!;
       const depth = top.depth + 1;
-      this.budget?.depth(depth, `delta at offset ${t.offset[c]}`);
+      this.budget?.depth(depth, `delta at offset ${t.offset(c)}`);
       const base = top.data ?? (await this.derive(stack, stack.length - 1, rootData));
       if (top.next === top.kids.length) top.data = null; // its last delta: nothing else needs it
       const data = await this.apply(base, this.readEntry(c));
@@ -407,6 +416,7 @@ class ReceivedPack {
   /** Small results at once; large ones a slice at a time, serving other sessions in between. */
   private apply(base: Buffer, delta: Buffer): Buffer | Promise<Buffer> {
     const result = deltaResultSize(delta);
+    this.pacer.dropped(delta.length + (result ?? 0));
     return result !== null && result > SLICE ? applyDeltaSliced(base, delta, STREAM_CHUNK, yieldToLoop) : applyDelta(base, delta);
   }
 
@@ -443,13 +453,13 @@ class ReceivedPack {
    */
   private async readEntryAsync(i: number): Promise<Buffer> {
     const { t } = this;
-    const size = t.size[i]!;
+    const size = t.size(i);
     if (size <= SLICE) return this.readEntry(i);
     const raw = Buffer.allocUnsafe(this.entryEnd(i) - t.dataStart(i));
     readFully(this.fd, raw, t.dataStart(i));
     const out = Buffer.allocUnsafe(size);
     let filled = 0;
-    const where = `pack entry at offset ${t.offset[i]}`;
+    const where = `pack entry at offset ${t.offset(i)}`;
     await new Promise<void>((resolve, reject) => {
       const z = createInflate({ chunkSize: STREAM_CHUNK });
       z.on('data', (chunk: Buffer) => {
@@ -466,14 +476,14 @@ class ReceivedPack {
 
   /** Where entry `i` of the received pack ends: where the next starts, or the trailer. */
   private entryEnd(i: number): number {
-    return i + 1 < this.count ? this.t.offset[i + 1]! : this.size - 20;
+    return i + 1 < this.count ? this.t.offset(i + 1) : this.size - 20;
   }
 
   /** Inflated data of entry `i`, read back from the pack by its known extent. */
   private readEntry(i: number): Buffer {
     const { t } = this;
     const raw = this.blocks.view(t.dataStart(i), this.entryEnd(i) - t.dataStart(i));
-    return inflateEntry(raw, t.size[i]!, t.offset[i]!)!.data;
+    return inflateEntry(raw, t.size(i), t.offset(i))!.data;
   }
 
 }

@@ -1,13 +1,13 @@
 /** Phase 3 of indexing (pack-indexer.ts): the final pack and its idx, written durably. */
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, copyFileSync, existsSync, fsync, linkSync, openSync, promises as fsPromises, renameSync, rmSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, existsSync, fsync, linkSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { crc32, deflateSync } from 'node:zlib';
 import type { EntryTable } from './entry-table.ts';
 import type { ObjectStore } from './object-store.ts';
 import type { OidTable } from './oid-table.ts';
-import { DEFLATE_LEVEL, encodeEntryHeader, encodeIdx, typeCode } from './pack-format.ts';
+import { DEFLATE_LEVEL, emitIdx, encodeEntryHeader, typeCode, type IdxEntries } from './pack-format.ts';
 import type { IndexPackOptions, IndexPackResult } from './pack-indexer.ts';
 import { readFully } from './pack-reading.ts';
 
@@ -35,13 +35,13 @@ export async function writeOutput(packPath: string, fd: number, pack: IndexedPac
   try {
     const checksum = pack.external.size > 0 ? await writeCompletedPack(fd, pack, tmpPack, opts.store) : await linkPack(packPath, fd, tmpPack, trailer);
     const name = join(opts.destDir, `pack-${checksum.toString('hex')}`);
-    const { idx, oids } = await buildIdx(pack, checksum);
-    const result = { packFile: `${name}.pack`, idxFile: `${name}.idx`, objectCount: oids.length / 20, appendedBases: pack.external.size, sortedOids: oids };
+    const idx = await sortedEntries(pack);
+    const result = { packFile: `${name}.pack`, idxFile: `${name}.idx`, objectCount: pack.count + pack.external.size, appendedBases: pack.external.size };
     if (existsSync(result.idxFile)) {
       rmSync(tmpPack); // this very pack is stored already
       return result;
     }
-    await writeFileDurably(tmpIdx, idx);
+    await writeIdxDurably(tmpIdx, idx, checksum);
     chmodSync(tmpPack, 0o444);
     renameSync(tmpPack, result.packFile);
     placed = result.packFile;
@@ -90,7 +90,7 @@ async function writeCompletedPack(fd: number, pack: IndexedPack, tmpPack: string
     for (const i of [...pack.external].sort((a, b) => a - b)) {
       const obj = store.read(pack.oidHex(i))!;
       const entry = Buffer.concat([encodeEntryHeader(typeCode(obj.type), obj.data.length), deflateSync(obj.data, { level: DEFLATE_LEVEL })]);
-      t.offset[i] = offset;
+      t.setOffset(i, offset);
       t.crc[i] = crc32(entry);
       emit(entry);
       offset += entry.length;
@@ -104,28 +104,30 @@ async function writeCompletedPack(fd: number, pack: IndexedPack, tmpPack: string
   }
 }
 
-async function buildIdx(pack: IndexedPack, checksum: Buffer): Promise<{ idx: Buffer; oids: Buffer }> {
+/** The pack's entries in oid order, as the idx lists them. */
+async function sortedEntries(pack: IndexedPack): Promise<IdxEntries> {
   const { t, oids: table } = pack;
-  // Sorted by oid a first byte at a time, yielding in between: one sort of a big pack would hold
-  // the event loop (and every other session) for a long moment.
-  const buckets: number[][] = Array.from({ length: 256 }, () => []);
-  for (const i of pack.external) buckets[table.key(t.key[i]!)[0]!]!.push(i);
-  for (let i = 0; i < pack.count; i++) buckets[table.key(t.key[i]!)[0]!]!.push(i);
-  const order: number[] = [];
-  for (const bucket of buckets) {
-    bucket.sort((a, b) => table.compare(t.key[a]!, t.key[b]!));
-    for (const i of bucket) order.push(i);
+  // The received entries, and the thin bases appended that the pack did not turn out to hold.
+  const n = pack.count + pack.external.size;
+  const members = new Int32Array(n);
+  for (let i = 0; i < pack.count; i++) members[i] = i;
+  let m = pack.count;
+  for (const i of pack.external) members[m++] = i;
+  // Entries by their id's first byte (a counting sort), then each bucket sorted, yielding in
+  // between: one sort of a big pack would hold the event loop (and every other session).
+  const firstByte = (i: number) => table.key(t.key[i]!)[0]!;
+  const start = new Int32Array(257);
+  for (const i of members) start[firstByte(i) + 1]!++;
+  for (let b = 1; b <= 256; b++) start[b]! += start[b - 1]!;
+  const order = new Int32Array(n);
+  const fill = start.slice(0, 256);
+  for (const i of members) order[fill[firstByte(i)]!++] = i;
+  for (let b = 0; b < 256; b++) {
+    const bucket = order.subarray(start[b]!, start[b + 1]!);
+    bucket.sort((x, y) => table.compare(t.key[x]!, t.key[y]!));
     if (bucket.length > 1000) await yieldToLoop();
   }
-  const oids = Buffer.allocUnsafe(order.length * 20);
-  const crcs = new Uint32Array(order.length);
-  const offsets = new Float64Array(order.length);
-  order.forEach((i, k) => {
-    table.key(t.key[i]!).copy(oids, k * 20);
-    crcs[k] = t.crc[i]!;
-    offsets[k] = t.offset[i]!;
-  });
-  return { idx: encodeIdx({ oids, crcs, offsets }, checksum), oids };
+  return { count: n, copyOid: (k, out, at) => void table.key(t.key[order[k]!]!).copy(out, at), crc: (k) => t.crc[order[k]!]!, offset: (k) => t.offset(order[k]!) };
 }
 
 /** fsync on libuv's thread pool: flushing a big pack can take seconds on a busy disk, and the event loop serves other sessions meanwhile. */
@@ -133,14 +135,14 @@ function fsyncOffLoop(fd: number): Promise<void> {
   return new Promise((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
 }
 
-/** A new read-only file, written and fsynced off the event loop. */
-async function writeFileDurably(file: string, data: Buffer): Promise<void> {
-  const fh = await fsPromises.open(file, 'wx', 0o444);
+/** A new read-only idx file, written a piece at a time and fsynced off the event loop. */
+async function writeIdxDurably(file: string, entries: IdxEntries, checksum: Buffer): Promise<void> {
+  const fd = openSync(file, 'wx', 0o444);
   try {
-    await fh.writeFile(data);
-    await fh.sync();
+    emitIdx(entries, checksum, (piece) => writeFully(fd, piece));
+    await fsyncOffLoop(fd);
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 

@@ -46,6 +46,12 @@ export class BlockCache {
 
   constructor(private readonly fd: number) {}
 
+  /** Drops the cached blocks (the cache still works, reading afresh). */
+  release(): void {
+    this.slots.length = 0;
+    this.big = Buffer.alloc(0);
+  }
+
   /** The bytes [pos, pos+len), valid until the next call. */
   view(pos: number, len: number): Buffer {
     for (let k = 0; k < this.slots.length; k++) {

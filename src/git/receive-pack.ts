@@ -310,8 +310,8 @@ function failAtomic(commands: Command[]): boolean {
 /** What is wrong with a ref's new tip; `check` walks what it brings, null when the pack is known sound. */
 async function validateTarget(c: Command, store: ObjectStore, check: PushCheck | null): Promise<string | null> {
   if (c.new === ZERO_OID) return null;
-  const obj = store.read(c.new);
-  if (!obj) return 'missing necessary objects';
-  if (c.ref.startsWith('refs/heads/') && obj.type !== 'commit') return `not a commit (${obj.type}); branches must point at commits`;
+  const type = store.typeOf(c.new);
+  if (!type) return 'missing necessary objects';
+  if (c.ref.startsWith('refs/heads/') && type !== 'commit') return `not a commit (${type}); branches must point at commits`;
   return check ? check.check(c.new) : null;
 }

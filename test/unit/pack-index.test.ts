@@ -7,7 +7,7 @@ import { PackIndex, encodeIdx } from '../../src/git/pack-format.ts';
 function index(n: number): { idx: PackIndex; oids: Buffer[] } {
   const oids = Array.from({ length: n }, (_, i) => createHash('sha1').update(`o${i}`).digest()).sort(Buffer.compare);
   const buf = encodeIdx(
-    { oids: Buffer.concat(oids), crcs: new Uint32Array(n), offsets: Float64Array.from(oids, (_, i) => 12 + 10 * i) },
+    { count: n, copyOid: (k, out, at) => void oids[k]!.copy(out, at), crc: () => 0, offset: (k) => 12 + 10 * k },
     Buffer.alloc(20),
   );
   return { idx: new PackIndex(buf, 'test.idx'), oids };

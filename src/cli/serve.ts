@@ -10,7 +10,6 @@ import { Router } from '../ssh/router.ts';
 import { startIndexThread } from '../git/index-off-thread.ts';
 import { cleanStaleState, defaultBranchOf, ensureBareRepo, gitDirFor } from '../git/repo.ts';
 import { logger } from '../lib/log.ts';
-import { GarbagePacer } from '../lib/garbage-pacer.ts';
 import { loadHostKeys } from '../ssh/hostkeys.ts';
 import { offeredHostKeys, startSshServer } from '../ssh/server.ts';
 import { seedRepo, SOURCE_ROOT, starterKeys } from '../service/starter.ts';
@@ -84,7 +83,6 @@ export async function serve(opts: ServeOptions): Promise<void> {
   });
 
   process.stdout.write(banner(config, opts, server.host, server.port, hostKeys) + webBanner(service, opts.starter));
-  GarbagePacer.collectAll(); // PROBE
 
   // Apps outlive the gateway: stopping it leaves them running; the next start adopts them.
   const stop = (signal: string) => {

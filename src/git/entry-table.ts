@@ -64,13 +64,21 @@ export class EntryTable {
   }
 
   add(): number {
-    if (this.count === this.crc.length) this.grow();
+    if (this.count === this.crc.length) this.resize(this.nextCapacity());
     return this.count++;
   }
 
-  private grow(): void {
+  /** Room for `entries` at once (a pack that has arrived): one allocation instead of a doubling series. */
+  reserve(entries: number): void {
+    if (entries > this.crc.length) this.resize(entries);
+  }
+
+  private nextCapacity(): number {
     const cap = this.crc.length;
-    const next = cap < this.expected ? Math.min(Math.max(16, cap * 2), this.expected) : Math.max(16, Math.ceil(cap * 1.5));
+    return cap < this.expected ? Math.min(Math.max(16, cap * 2), this.expected) : Math.max(16, Math.ceil(cap * 1.5));
+  }
+
+  private resize(next: number): void {
     const widen = <T extends Uint8Array | Uint32Array | Int32Array>(a: T, make: (n: number) => T): T => {
       const b = make(next);
       b.set(a as never);

@@ -14,7 +14,7 @@ export class IncomingPack implements PackSource {
   /** the one read from the channel in flight: callers that race each other share it */
   private pending: Promise<void> | null = null;
   /** the socket's reads and ssh2's decrypted packets behind every chunk are garbage once it is written */
-  private readonly pacer = new GarbagePacer(Number(process.env.MAINPACE ?? 4194304));
+  private readonly pacer = new GarbagePacer();
 
   constructor(
     private readonly fd: number,

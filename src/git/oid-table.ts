@@ -44,12 +44,12 @@ export class OidTable {
       if (this.equals(k, src, at)) return k;
     }
     const k = this.size++;
-    if (k * 20 === this.keys.length) this.growKeys();
+    if (k * 20 === this.keys.length) this.resizeKeys(this.nextCapacity());
     this.keys.set(src.subarray(at, at + 20), k * 20);
     this.flags[k] = 0;
     this.values[k] = 0;
     this.slots[s] = k + 1;
-    if (this.size * 2 > this.mask) this.rehash();
+    if (this.size * 2 > this.mask) this.rehash(this.slots.length * 2);
     return k;
   }
 
@@ -84,9 +84,21 @@ export class OidTable {
     return true;
   }
 
-  private growKeys(): void {
+  /** Room for `ids` at once (a pack that has arrived): one allocation and one rehash instead of a doubling series. */
+  reserve(ids: number): void {
+    if (ids * 20 <= this.keys.length) return;
+    this.resizeKeys(ids);
+    let slots = this.slots.length;
+    while (ids * 2 > slots - 1) slots *= 2;
+    if (slots > this.slots.length) this.rehash(slots);
+  }
+
+  private nextCapacity(): number {
     const cap = this.keys.length / 20;
-    const next = cap < this.expected ? Math.min(cap * 2, this.expected) : Math.ceil(cap * 1.5);
+    return cap < this.expected ? Math.min(cap * 2, this.expected) : Math.ceil(cap * 1.5);
+  }
+
+  private resizeKeys(next: number): void {
     const keys = Buffer.allocUnsafe(next * 20);
     this.keys.copy(keys);
     this.keys = keys;
@@ -98,8 +110,8 @@ export class OidTable {
     this.values = values;
   }
 
-  private rehash(): void {
-    this.slots = new Int32Array(this.slots.length * 2);
+  private rehash(slots: number): void {
+    this.slots = new Int32Array(slots);
     this.mask = this.slots.length - 1;
     for (let k = 0; k < this.size; k++) {
       let s = this.slotOf(this.keys, k * 20);

@@ -84,6 +84,8 @@ export function oidsOf(result: IndexPackResult): string[] {
 /** Full objects larger than this are inflated piecewise in phase 1 (linear in their size while they arrive). */
 const STREAM_ABOVE = 1 << 20;
 const YIELD_EVERY = 256;
+/** The fewest bytes a pack entry takes: a 1-byte header and the shortest zlib stream (8 bytes). */
+const MIN_ENTRY = 9;
 /** Larger objects are hashed and inflated in slices, yielding between, so other sessions are served meanwhile. */
 const SLICE = 4 << 20;
 /** Resolved delta bases kept while resolving, when the push sets no bound. */
@@ -186,6 +188,11 @@ class ReceivedPack {
       if (n % YIELD_EVERY === 0 && n > 0) {
         this.opts.onProgress?.('indexing', n, count);
         await yieldToLoop();
+        // Room for every entry the bytes so far can hold (each takes MIN_ENTRY or more), as the
+        // header counts: once a pack is in, its tables are sized once, not grown in doublings.
+        const room = Math.min(count, Math.floor(this.avail / MIN_ENTRY));
+        t.reserve(room);
+        this.oids.reserve(room);
       }
       const truncated = () => new PackError(`pack is truncated: expected ${count} objects, got ${n}`);
       let h = decodeEntryHeader(reader.view(pos, MAX_ENTRY_HEADER), pos);

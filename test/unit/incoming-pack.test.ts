@@ -109,3 +109,20 @@ test('on a worker thread, a pack that had wholly arrived, input ended, before th
   assert.equal(result.offThread, true);
   assert.equal(result.objectCount, pack.readUInt32BE(8));
 });
+
+test('the one indexing thread takes overlapping pushes side by side, and goes on after one of them is refused', async () => {
+  const [a, bad, b] = await Promise.allSettled([
+    indexArriving(pack, 997, Buffer.alloc(0), { onWorker: true }),
+    indexArriving(pack, 4096, Buffer.from('junk'), { onWorker: true }),
+    indexArriving(pack, 65536, Buffer.alloc(0), { onWorker: true }),
+  ]);
+  assert.equal(bad.status, 'rejected');
+  assert.match(String((bad as PromiseRejectedResult).reason), /unexpected data after its \d+ objects/);
+  for (const r of [a, b]) {
+    assert.equal(r.status, 'fulfilled', String((r as PromiseRejectedResult).reason));
+    const { result } = (r as PromiseFulfilledResult<Awaited<ReturnType<typeof indexArriving>>>).value;
+    assert.ok(readFileSync(result.packFile).equals(pack));
+  }
+  const after = await indexArriving(pack, 65536, Buffer.alloc(0), { onWorker: true });
+  assert.equal(after.result.objectCount, pack.readUInt32BE(8));
+});

@@ -1,0 +1,97 @@
+/**
+ * Where a whole-history push's memory goes: one fresh gateway, every branch and tag of a bare
+ * repo pushed in one push, the gateway's VmRSS sampled every 10 ms; at its peak, its
+ * /proc/<pid>/smaps is read and compared with idle, mapping by mapping, summed by kind:
+ * `[heap]` (the main thread's malloc arena), thread arenas (the indexing thread's malloc),
+ * anonymous mappings (malloc's large blocks: big typed arrays and buffers), V8's 256 KiB heap
+ * pages (both isolates), the node binary. Three pushes by default, each into a new gateway.
+ *
+ *   npm run build && node --import tsx bench/push-memory.ts <bare repo> [--runs N]
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setupHistoryEnv } from './history.ts';
+import { fmtMiB, idleRss } from './measure.ts';
+import { cleanupAll, run, runOk } from './procs.ts';
+import { startSlipway } from './slipway-instance.ts';
+
+type Smaps = Map<string, number>;
+
+/** KiB resident per mapping, keyed by its address range and name. */
+function smaps(pid: number): Smaps {
+  const out: Smaps = new Map();
+  let at = '';
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) out.set((at = `${line.split(/\s+/)[0]} ${line.split(/\s+/)[5] ?? ''}`), 0);
+    else if (line.startsWith('Rss:')) out.set(at, Number(line.split(/\s+/)[1]));
+  }
+  return out;
+}
+
+function kind(key: string): string {
+  const [range, name] = key.split(' ');
+  if (name) return name === '[heap]' ? '[heap] (main thread malloc)' : name;
+  const [a, b] = range!.split('-').map((x) => parseInt(x, 16)) as [number, number];
+  if (b - a === 0x40000) return 'V8 heap pages';
+  // glibc's thread arenas are 64 MiB-aligned reservations.
+  if (a % 0x4000000 === 0 && a > 0x7e0000000000) return 'thread arena (malloc)';
+  return 'anonymous (large mallocs)';
+}
+
+async function pushOnce(source: string, specs: string, branches: string[], dir: string): Promise<{ ms: number; above: number; pack: number; byKind: Map<string, number> }> {
+  const env = await setupHistoryEnv(dir);
+  const slip = await startSlipway({
+    root: join(import.meta.dirname, '..'),
+    dir: join(dir, 'slipway'),
+    publicKey: readFileSync(`${env.key}.pub`, 'utf8'),
+    repos: [],
+    repoYaml: { r: `branches:\n${branches.map((b) => `  ${JSON.stringify(b)}: {}`).join('\n')}\n` },
+  });
+  try {
+    const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${slip.pid}/status`, 'utf8'))![1]) * 1024;
+    await new Promise((r) => setTimeout(r, 1000));
+    const idle = await idleRss(slip.pid, 500);
+    const idleMaps = smaps(slip.pid);
+    let peak = 0;
+    let peakMaps = idleMaps;
+    const timer = setInterval(() => {
+      const v = rss();
+      if (v > peak) [peak, peakMaps] = [v, smaps(slip.pid)];
+    }, 10);
+    const push = await run('sh', ['-c', `xargs git --git-dir '${source}' push -q '${slip.remote('r')}' < '${specs}'`], { env: env.gitEnv });
+    clearInterval(timer);
+    if (push.code !== 0) throw new Error(`the push failed: ${push.stderr.trim()}`);
+    const byKind = new Map<string, number>();
+    for (const [key, kib] of peakMaps) byKind.set(kind(key), (byKind.get(kind(key)) ?? 0) + (kib - (idleMaps.get(key) ?? 0)) * 1024);
+    const pack = Number(/size-pack: (\d+)/.exec((await runOk('git', ['--git-dir', source, 'count-objects', '-v'])).stdout)?.[1] ?? 0) * 1024;
+    return { ms: push.ms, above: peak - idle, pack, byKind };
+  } finally {
+    await slip.stop();
+  }
+}
+
+const args = process.argv.slice(2);
+const runsAt = args.indexOf('--runs');
+const runs = runsAt >= 0 ? Number(args.splice(runsAt, 2)[1]) : 3;
+const source = args[0];
+if (!source) {
+  console.error('usage: node --import tsx bench/push-memory.ts <bare repo> [--runs N]');
+  process.exit(2);
+}
+const work = mkdtempSync(join(tmpdir(), 'slipway-push-memory-'));
+try {
+  const refs = (await runOk('git', ['--git-dir', source, 'for-each-ref', '--format=%(refname)', 'refs/heads', 'refs/tags'])).stdout.trim().split('\n');
+  const specs = join(work, 'refspecs');
+  writeFileSync(specs, refs.map((r) => `${r}:${r}`).join('\n') + '\n');
+  const branches = refs.filter((r) => r.startsWith('refs/heads/')).map((r) => r.slice(11));
+  for (let i = 0; i < runs; i++) {
+    const r = await pushOnce(source, specs, branches, join(work, `run${i}`));
+    const kinds = [...r.byKind].filter(([, b]) => Math.abs(b) >= 256 << 10).sort((a, b) => b[1] - a[1]);
+    console.log(`push ${i + 1}: ${(r.ms / 1000).toFixed(2)} s; peak RSS ${fmtMiB(r.above)} above idle for a ${fmtMiB(r.pack)} pack; ${kinds.map(([k, b]) => `${k} ${fmtMiB(b)}`).join(', ')}`);
+  }
+} finally {
+  cleanupAll();
+  rmSync(work, { recursive: true, force: true });
+}
+process.exit(0);

@@ -63,7 +63,10 @@ async function headerCount(packPath: string, source: PackSource): Promise<number
 let thread: IndexThread | null = null;
 
 function indexThread(): IndexThread {
-  thread ??= new IndexThread(() => (thread = null));
+  // 'error' and 'exit' both end a thread: only the current one is forgotten.
+  thread ??= new IndexThread((ended) => {
+    if (thread === ended) thread = null;
+  });
   return thread;
 }
 
@@ -83,12 +86,12 @@ class IndexThread {
   private readonly jobs = new Map<number, Job>();
   private nextId = 1;
 
-  constructor(onExit: () => void) {
+  constructor(onExit: (ended: IndexThread) => void) {
     // A small young generation: the indexer makes a short-lived buffer per object, and a big nursery of them is most of its RSS.
     this.worker = new Worker(workerEntry(), { resourceLimits: { maxYoungGenerationSizeMb: 4 } });
     this.worker.on('message', (m: FromWorker) => this.heard(m));
     const fail = (err: Error) => {
-      onExit();
+      onExit(this);
       for (const job of this.jobs.values()) job.settle(() => job.reject(err));
       this.jobs.clear();
     };

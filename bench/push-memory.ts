@@ -5,8 +5,10 @@
  * `[heap]` (the main thread's malloc arena), thread arenas (the indexing thread's malloc),
  * anonymous mappings (malloc's large blocks: big typed arrays and buffers), V8's 256 KiB heap
  * pages (both isolates), the node binary. Three pushes by default, each into a new gateway.
+ * `--warm`: the gateway first takes the same push into another repo, so the push measured is
+ * one a gateway that has served before makes (JIT done, arenas and nursery at working size).
  *
- *   npm run build && node --import tsx bench/push-memory.ts <bare repo> [--runs N]
+ *   npm run build && node --import tsx bench/push-memory.ts <bare repo> [--runs N] [--warm]
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,38 +20,41 @@ import { startSlipway } from './slipway-instance.ts';
 
 type Smaps = Map<string, number>;
 
-/** KiB resident per mapping, keyed by its address range and name. */
+/** KiB resident per mapping, keyed by where it starts (a malloc heap grows at its end) and its kind. */
 function smaps(pid: number): Smaps {
   const out: Smaps = new Map();
   let at = '';
   for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
-    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) out.set((at = `${line.split(/\s+/)[0]} ${line.split(/\s+/)[5] ?? ''}`), 0);
-    else if (line.startsWith('Rss:')) out.set(at, Number(line.split(/\s+/)[1]));
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) {
+      const [range, , , , , name] = line.split(/\s+/);
+      out.set((at = `${range!.split('-')[0]} ${kind(range!, name ?? '')}`), 0);
+    } else if (line.startsWith('Rss:')) out.set(at, Number(line.split(/\s+/)[1]));
   }
   return out;
 }
 
-function kind(key: string): string {
-  const [range, name] = key.split(' ');
+function kind(range: string, name: string): string {
   if (name) return name === '[heap]' ? '[heap] (main thread malloc)' : name;
-  const [a, b] = range!.split('-').map((x) => parseInt(x, 16)) as [number, number];
+  const [a, b] = range.split('-').map((x) => parseInt(x, 16)) as [number, number];
   if (b - a === 0x40000) return 'V8 heap pages';
   // glibc's thread arenas are 64 MiB-aligned reservations.
-  if (a % 0x4000000 === 0 && a > 0x7e0000000000) return 'thread arena (malloc)';
+  if (a % 0x4000000 === 0 && a > 0x7e0000000000) return 'thread arenas (malloc)';
   return 'anonymous (large mallocs)';
 }
 
-async function pushOnce(source: string, specs: string, branches: string[], dir: string): Promise<{ ms: number; above: number; pack: number; byKind: Map<string, number> }> {
+async function pushOnce(source: string, specs: string, branches: string[], dir: string, warm: boolean): Promise<{ ms: number; idle: number; above: number; pack: number; byKind: Map<string, number> }> {
   const env = await setupHistoryEnv(dir);
   const slip = await startSlipway({
     root: join(import.meta.dirname, '..'),
     dir: join(dir, 'slipway'),
     publicKey: readFileSync(`${env.key}.pub`, 'utf8'),
     repos: [],
-    repoYaml: { r: `branches:\n${branches.map((b) => `  ${JSON.stringify(b)}: {}`).join('\n')}\n` },
+    repoYaml: Object.fromEntries(['r', 'warm'].map((name) => [name, `branches:\n${branches.map((b) => `  ${JSON.stringify(b)}: {}`).join('\n')}\n`])),
   });
+  const pushAll = (repo: string) => run('sh', ['-c', `xargs git --git-dir '${source}' push -q '${slip.remote(repo)}' < '${specs}'`], { env: env.gitEnv });
   try {
     const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${slip.pid}/status`, 'utf8'))![1]) * 1024;
+    if (warm && (await pushAll('warm')).code !== 0) throw new Error('the warm-up push failed');
     await new Promise((r) => setTimeout(r, 1000));
     const idle = await idleRss(slip.pid, 500);
     const idleMaps = smaps(slip.pid);
@@ -59,13 +64,16 @@ async function pushOnce(source: string, specs: string, branches: string[], dir: 
       const v = rss();
       if (v > peak) [peak, peakMaps] = [v, smaps(slip.pid)];
     }, 10);
-    const push = await run('sh', ['-c', `xargs git --git-dir '${source}' push -q '${slip.remote('r')}' < '${specs}'`], { env: env.gitEnv });
+    const push = await pushAll('r');
     clearInterval(timer);
     if (push.code !== 0) throw new Error(`the push failed: ${push.stderr.trim()}`);
     const byKind = new Map<string, number>();
-    for (const [key, kib] of peakMaps) byKind.set(kind(key), (byKind.get(kind(key)) ?? 0) + (kib - (idleMaps.get(key) ?? 0)) * 1024);
+    for (const key of new Set([...idleMaps.keys(), ...peakMaps.keys()])) {
+      const k = key.slice(key.indexOf(' ') + 1);
+      byKind.set(k, (byKind.get(k) ?? 0) + ((peakMaps.get(key) ?? 0) - (idleMaps.get(key) ?? 0)) * 1024);
+    }
     const pack = Number(/size-pack: (\d+)/.exec((await runOk('git', ['--git-dir', source, 'count-objects', '-v'])).stdout)?.[1] ?? 0) * 1024;
-    return { ms: push.ms, above: peak - idle, pack, byKind };
+    return { ms: push.ms, idle, above: peak - idle, pack, byKind };
   } finally {
     await slip.stop();
   }
@@ -74,9 +82,11 @@ async function pushOnce(source: string, specs: string, branches: string[], dir: 
 const args = process.argv.slice(2);
 const runsAt = args.indexOf('--runs');
 const runs = runsAt >= 0 ? Number(args.splice(runsAt, 2)[1]) : 3;
+const warmAt = args.indexOf('--warm');
+const warm = warmAt >= 0 && args.splice(warmAt, 1).length > 0;
 const source = args[0];
 if (!source) {
-  console.error('usage: node --import tsx bench/push-memory.ts <bare repo> [--runs N]');
+  console.error('usage: node --import tsx bench/push-memory.ts <bare repo> [--runs N] [--warm]');
   process.exit(2);
 }
 const work = mkdtempSync(join(tmpdir(), 'slipway-push-memory-'));
@@ -86,9 +96,9 @@ try {
   writeFileSync(specs, refs.map((r) => `${r}:${r}`).join('\n') + '\n');
   const branches = refs.filter((r) => r.startsWith('refs/heads/')).map((r) => r.slice(11));
   for (let i = 0; i < runs; i++) {
-    const r = await pushOnce(source, specs, branches, join(work, `run${i}`));
+    const r = await pushOnce(source, specs, branches, join(work, `run${i}`), warm);
     const kinds = [...r.byKind].filter(([, b]) => Math.abs(b) >= 256 << 10).sort((a, b) => b[1] - a[1]);
-    console.log(`push ${i + 1}: ${(r.ms / 1000).toFixed(2)} s; peak RSS ${fmtMiB(r.above)} above idle for a ${fmtMiB(r.pack)} pack; ${kinds.map(([k, b]) => `${k} ${fmtMiB(b)}`).join(', ')}`);
+    console.log(`push ${i + 1}: ${(r.ms / 1000).toFixed(2)} s; peak RSS ${fmtMiB(r.above)} above idle (${fmtMiB(r.idle)}) for a ${fmtMiB(r.pack)} pack; ${kinds.map(([k, b]) => `${k} ${fmtMiB(b)}`).join(', ')}`);
   }
 } finally {
   cleanupAll();

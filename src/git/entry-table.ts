@@ -17,7 +17,7 @@ export class EntryTable {
   /** resolved object type code 1-4; 0 while unresolved */
   objType: Uint8Array;
   crc: Uint32Array;
-  /** entry index of an OFS_DELTA's base; -1 for other entries */
+  /** entry index of an OFS_DELTA's base; -1 for other entries (released once deltas are sorted by base) */
   base: Int32Array;
   /** index of the entry's oid in the pack's OidTable, once resolved */
   key: Int32Array;
@@ -68,6 +68,11 @@ export class EntryTable {
     return this.count++;
   }
 
+  /** Drops the OFS_DELTA bases once delta resolution has sorted the deltas by base. */
+  releaseBases(): void {
+    this.base = new Int32Array(0);
+  }
+
   /** Room for `entries` at once (a pack that has arrived): one allocation instead of a doubling series. */
   reserve(entries: number): void {
     if (entries > this.crc.length) this.resize(entries);
@@ -90,7 +95,7 @@ export class EntryTable {
     this.sizeLow = widen(this.sizeLow, (n) => new Uint32Array(n));
     this.objType = widen(this.objType, (n) => new Uint8Array(n));
     this.crc = widen(this.crc, (n) => new Uint32Array(n));
-    this.base = widen(this.base, (n) => new Int32Array(n).fill(-1));
+    if (this.base.length > 0) this.base = widen(this.base, (n) => new Int32Array(n).fill(-1));
     this.key = widen(this.key, (n) => new Int32Array(n).fill(-1));
   }
 

@@ -338,6 +338,7 @@ class ReceivedPack {
       if (ref !== undefined) push(this.refKids, ref, i);
       else if (t.base[i]! >= 0) this.ofsKids[this.ofsStart[t.base[i]! + 1]!++] = i;
     }
+    t.releaseBases();
     // Full objects with deltas on them, marked before any is resolved, walked in pack order.
     const roots = new Uint8Array(count);
     for (let b = 0; b < count; b++) if (this.ofsStart[b + 1]! > this.ofsStart[b]! && t.objType[b]) roots[b] = 1;

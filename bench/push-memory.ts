@@ -42,7 +42,7 @@ function kind(range: string, name: string): string {
   return 'anonymous (large mallocs)';
 }
 
-async function pushOnce(source: string, specs: string, branches: string[], dir: string, warm: boolean): Promise<{ ms: number; idle: number; above: number; pack: number; byKind: Map<string, number> }> {
+async function pushOnce(source: string, specs: string, branches: string[], dir: string, warm: boolean): Promise<{ ms: number; peakAt: number; idle: number; above: number; pack: number; byKind: Map<string, number> }> {
   const env = await setupHistoryEnv(dir);
   const slip = await startSlipway({
     root: join(import.meta.dirname, '..'),
@@ -60,9 +60,11 @@ async function pushOnce(source: string, specs: string, branches: string[], dir: 
     const idleMaps = smaps(slip.pid);
     let peak = 0;
     let peakMaps = idleMaps;
+    let peakAt = 0;
+    const start = Date.now();
     const timer = setInterval(() => {
       const v = rss();
-      if (v > peak) [peak, peakMaps] = [v, smaps(slip.pid)];
+      if (v > peak) [peak, peakMaps, peakAt] = [v, smaps(slip.pid), Date.now() - start];
     }, 10);
     const push = await pushAll('r');
     clearInterval(timer);
@@ -73,7 +75,7 @@ async function pushOnce(source: string, specs: string, branches: string[], dir: 
       byKind.set(k, (byKind.get(k) ?? 0) + ((peakMaps.get(key) ?? 0) - (idleMaps.get(key) ?? 0)) * 1024);
     }
     const pack = Number(/size-pack: (\d+)/.exec((await runOk('git', ['--git-dir', source, 'count-objects', '-v'])).stdout)?.[1] ?? 0) * 1024;
-    return { ms: push.ms, idle, above: peak - idle, pack, byKind };
+    return { ms: push.ms, peakAt, idle, above: peak - idle, pack, byKind };
   } finally {
     await slip.stop();
   }
@@ -98,7 +100,7 @@ try {
   for (let i = 0; i < runs; i++) {
     const r = await pushOnce(source, specs, branches, join(work, `run${i}`), warm);
     const kinds = [...r.byKind].filter(([, b]) => Math.abs(b) >= 256 << 10).sort((a, b) => b[1] - a[1]);
-    console.log(`push ${i + 1}: ${(r.ms / 1000).toFixed(2)} s; peak RSS ${fmtMiB(r.above)} above idle (${fmtMiB(r.idle)}) for a ${fmtMiB(r.pack)} pack; ${kinds.map(([k, b]) => `${k} ${fmtMiB(b)}`).join(', ')}`);
+    console.log(`push ${i + 1}: ${(r.ms / 1000).toFixed(2)} s; peak RSS at ${(r.peakAt / 1000).toFixed(2)} s, ${fmtMiB(r.above)} above idle (${fmtMiB(r.idle)}) for a ${fmtMiB(r.pack)} pack; ${kinds.map(([k, b]) => `${k} ${fmtMiB(b)}`).join(', ')}`);
   }
 } finally {
   cleanupAll();

@@ -24,12 +24,8 @@ export class EntryTable {
   /** REF_DELTA base oids, by entry index */
   refBase = new Map<number, string>();
 
-  /**
-   * `expected`: the entries the pack's header announces. The table grows towards it as entries
-   * come (a lying header cannot make it allocate more than twice what arrived), then by half.
-   */
-  constructor(private readonly expected: number) {
-    const capacity = Math.min(expected, 1 << 16);
+  /** The indexer reserves room as the pack arrives (`reserve`); `add` grows by half past that. */
+  constructor(capacity: number) {
     this.offsetLow = new Uint32Array(capacity);
     this.offsetHigh = new Uint8Array(capacity);
     this.headerLength = new Uint8Array(capacity);
@@ -64,7 +60,7 @@ export class EntryTable {
   }
 
   add(): number {
-    if (this.count === this.crc.length) this.resize(this.nextCapacity());
+    if (this.count === this.crc.length) this.resize(Math.max(16, Math.ceil(this.crc.length * 1.5)));
     return this.count++;
   }
 
@@ -76,11 +72,6 @@ export class EntryTable {
   /** Room for `entries` at once (a pack that has arrived): one allocation instead of a doubling series. */
   reserve(entries: number): void {
     if (entries > this.crc.length) this.resize(entries);
-  }
-
-  private nextCapacity(): number {
-    const cap = this.crc.length;
-    return cap < this.expected ? Math.min(Math.max(16, cap * 2), this.expected) : Math.max(16, Math.ceil(cap * 1.5));
   }
 
   private resize(next: number): void {

@@ -70,9 +70,9 @@ function indexThread(): IndexThread {
   return thread;
 }
 
+/** A job's ends: each settles it once (a later one is ignored). */
 interface Job {
   onProgress: Progress;
-  settle: (f: () => void) => void;
   resolve: (p: PushedPack) => void;
   reject: (err: unknown) => void;
 }
@@ -92,7 +92,7 @@ class IndexThread {
     this.worker.on('message', (m: FromWorker) => this.heard(m));
     const fail = (err: Error) => {
       onExit(this);
-      for (const job of this.jobs.values()) job.settle(() => job.reject(err));
+      for (const job of this.jobs.values()) job.reject(err);
       this.jobs.clear();
     };
     this.worker.once('error', fail);
@@ -116,16 +116,16 @@ class IndexThread {
     const id = this.nextId++;
     const tell = (m: ToWorker) => this.worker.postMessage(m);
     return new Promise<PushedPack>((resolve, reject) => {
-      let outcome: (() => void) | null = null;
+      let settled = false;
       let sourceError: unknown = null;
       // A failed channel is the reason to give: the job only saw the pack end (set before it is told).
       const settle = (f: () => void) => {
-        if (outcome) return;
-        outcome = f;
+        if (settled) return;
+        settled = true;
         if (sourceError) reject(sourceError);
         else f();
       };
-      this.track(id, { onProgress, settle, resolve, reject });
+      this.track(id, { onProgress, resolve: (p) => settle(() => resolve(p)), reject: (err) => settle(() => reject(err)) });
       tell({ t: 'job', id, job });
       void (async () => {
         let avail = 0;
@@ -134,7 +134,7 @@ class IndexThread {
           do {
             avail = await source.need(avail + 1);
             tell({ t: 'avail', id, avail, ended: source.ended });
-          } while (!outcome && !source.ended);
+          } while (!settled && !source.ended);
         } catch (err) {
           // The pack cannot go on: the job sees its end, gives up and cleans up.
           sourceError = err;
@@ -152,12 +152,12 @@ class IndexThread {
     switch (m.t) {
       case 'done': {
         const check = { doubt: m.check.doubt, warnings: new Map(m.check.warnings), special: m.check.special };
-        return job.settle(() => job.resolve({ ...m.result, check, offThread: true }));
+        return job.resolve({ ...m.result, check, offThread: true });
       }
       case 'refused':
-        return job.settle(() => job.reject(new PackError(m.message)));
+        return job.reject(new PackError(m.message));
       case 'failed':
-        return job.settle(() => job.reject(new Error(`pack indexing failed on its thread: ${m.message}`)));
+        return job.reject(new Error(`pack indexing failed on its thread: ${m.message}`));
     }
   }
 }

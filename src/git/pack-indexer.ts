@@ -157,8 +157,8 @@ class ReceivedPack {
     private readonly source: PackSource,
     private readonly opts: IndexPackOptions,
   ) {
-    // A lying header count must not size the allocation: the table grows towards it as entries come.
-    this.t = new EntryTable(count);
+    // A lying header count must not size the allocation: parse() reserves room as bytes arrive.
+    this.t = new EntryTable(Math.min(count, 1 << 16));
     this.budget = opts.limits ? new PackBudget(opts.limits) : null;
     this.hold = opts.limits?.maxObjectBytes ?? DEFAULT_HOLD;
     this.blocks = new BlockCache(fd);

@@ -3,8 +3,8 @@
  * delta instructions, zlib streams and the idx file. No I/O here.
  */
 import { createHash } from 'node:crypto';
-import { inflateSync } from 'node:zlib';
 import { GitFormatError, type ObjectType } from './objects.ts';
+import { inflateWhole } from './zlib-inflater.ts';
 
 export const OBJ_OFS_DELTA = 6;
 export const OBJ_REF_DELTA = 7;
@@ -102,11 +102,6 @@ export function encodeOfsDistance(distance: number): Buffer {
   return Buffer.from(bytes);
 }
 
-/** Output buffer sizing for inflate: one chunk of the expected size avoids concatenation. */
-function inflateOptions(size: number) {
-  return { info: true as const, maxOutputLength: Math.max(1, size), chunkSize: Math.min(Math.max(64, size + 1), 16 << 20) };
-}
-
 export interface Inflated {
   data: Buffer;
   /** compressed bytes the stream occupied */
@@ -118,23 +113,14 @@ export interface Inflated {
  * its size. Returns null when the window ends before the stream does (caller reads more).
  */
 export function inflateEntry(window: Buffer, size: number, entryOffset: number): Inflated | null {
-  let result: { buffer: Buffer; engine: { bytesWritten: number } };
-  try {
-    result = inflateSync(window, inflateOptions(size)) as unknown as typeof result;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'Z_BUF_ERROR') return null;
-    if (code === 'ERR_BUFFER_TOO_LARGE') {
-      throw new GitFormatError(`pack entry at offset ${entryOffset} inflates to more than its declared ${size} bytes`);
-    }
-    throw new GitFormatError(`pack entry at offset ${entryOffset} has corrupt zlib data (${(err as Error).message})`);
+  const r = inflateWhole(window, size);
+  if (r === 'truncated') return null;
+  if (r === 'too-large') throw new GitFormatError(`pack entry at offset ${entryOffset} inflates to more than its declared ${size} bytes`);
+  if ('corrupt' in r) throw new GitFormatError(`pack entry at offset ${entryOffset} has corrupt zlib data (${r.corrupt})`);
+  if (r.data.length !== size) {
+    throw new GitFormatError(`pack entry at offset ${entryOffset} inflates to ${r.data.length} bytes, header says ${size}`);
   }
-  if (result.buffer.length !== size) {
-    throw new GitFormatError(
-      `pack entry at offset ${entryOffset} inflates to ${result.buffer.length} bytes, header says ${size}`,
-    );
-  }
-  return { data: result.buffer, consumed: result.engine.bytesWritten };
+  return r;
 }
 
 /** Deflate can expand incompressible data slightly; this bounds a stream of `size` bytes. */

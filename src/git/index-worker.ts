@@ -48,16 +48,22 @@ port.on('message', (m: ToWorker) => {
 async function run(id: number, job: WorkerJob): Promise<void> {
   const pack = new ArrivingPack();
   arriving.set(id, pack);
+  const outcome = await index(id, job, pack);
+  arriving.delete(id);
+  // Between pushes the thread holds no pack's tables: they die with a full collection now, not
+  // whenever the heap next fills (the thread allocates nothing meanwhile); and before the main
+  // thread hears of the outcome, so that its work at the push's end does not stack on them.
+  if (arriving.size === 0) GarbagePacer.collectAll();
+  post(outcome);
+}
+
+/** The job's outcome as the message that reports it: nothing of the pack's tables outlives it. */
+async function index(id: number, job: WorkerJob, pack: ArrivingPack): Promise<FromWorker> {
   try {
     const { result, check } = await runIndexJob(job, pack, (phase, done, total) => post({ id, t: 'progress', phase, done, total }));
-    post({ id, t: 'done', result, check: { doubt: check.doubt, warnings: [...check.warnings], special: check.special } });
+    return { id, t: 'done', result, check: { doubt: check.doubt, warnings: [...check.warnings], special: check.special } };
   } catch (err) {
-    if (err instanceof PackError) post({ id, t: 'refused', message: err.message });
-    else post({ id, t: 'failed', message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
-  } finally {
-    arriving.delete(id);
-    // Between pushes the thread holds no pack's tables: they die with a full collection now,
-    // not whenever the heap next fills (the thread allocates nothing meanwhile).
-    if (arriving.size === 0) GarbagePacer.collectAll();
+    if (err instanceof PackError) return { id, t: 'refused', message: err.message };
+    return { id, t: 'failed', message: err instanceof Error ? (err.stack ?? err.message) : String(err) };
   }
 }

@@ -229,8 +229,8 @@ export class ObjectStore {
   /** The pack entry of the oid at bytes [at, at + 20) of `src`. */
   private locateRaw(src: Uint8Array, at: number): Location | undefined {
     for (const { pack, id } of this.packs) {
-      const pos = pack.index.findAt(src, at);
-      if (pos >= 0) return { pack, packId: id, offset: pack.index.offsetAt(pos) };
+      const offset = pack.offsetOf(src, at);
+      if (offset >= 0) return { pack, packId: id, offset };
     }
     return undefined;
   }

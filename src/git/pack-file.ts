@@ -1,11 +1,13 @@
-/** One stored pack: its idx in memory and its .pack read through one fd with positional reads. */
-import { closeSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+/** One stored pack: its idx, probed in place and then held once much used, and its .pack read through one fd with positional reads. */
+import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { ByteLru } from './byte-lru.ts';
 import { GitFormatError } from './objects.ts';
 import {
+  IdxProbe,
   MAX_ENTRY_HEADER,
   PACK_SIGNATURE,
   PackIndex,
+  maxDeflatedSize,
   decodeEntryHeader,
   inflateEntry,
   type EntryHeader,
@@ -13,6 +15,16 @@ import {
 
 /** Small reads are served from cached blocks of this size: one syscall serves many nearby objects. */
 const BLOCK = 64 << 10;
+/**
+ * Lookups made through the idx file (a binary search of small reads, ~15 us) before the idx is
+ * read whole: a push's checks and deploys make a few hundred, a clone or walk hundreds of thousands.
+ */
+const PROBED_LOOKUPS = 2048;
+/**
+ * Until the idx is read whole there is no offset order to say where an entry ends: entries up to
+ * this size are read in a window their header bounds (a zlib stream ends by itself).
+ */
+const WINDOWED_ENTRY = 256 << 10;
 /** Cached blocks per pack, in bytes. */
 const BLOCK_CACHE = 8 << 20;
 
@@ -59,9 +71,13 @@ export function releasePack(pack: PackFile): void {
 export class PackFile {
   /** its key among the shared packs (see openPack) */
   sharedAs: string | undefined;
-  readonly index: PackIndex;
   readonly size: number;
   private readonly fd: number;
+  /** the idx file, until it is read whole */
+  private idxFd: number | undefined;
+  private probe: IdxProbe | undefined;
+  private probes = 0;
+  private whole: PackIndex | undefined;
   private order: OffsetOrder | undefined;
   /** Entries are small and often near each other: blocks read once serve many. */
   private readonly blocks = new ByteLru<number, Buffer>(BLOCK_CACHE, (b) => b.length, BLOCK);
@@ -69,24 +85,52 @@ export class PackFile {
   private lastBlock: Buffer | undefined;
 
   constructor(readonly idxPath: string) {
-    this.index = new PackIndex(readFileSync(idxPath), idxPath);
+    const idxFd = openSync(idxPath, 'r');
     const packPath = idxPath.replace(/\.idx$/, '.pack');
-    this.fd = openSync(packPath, 'r');
+    let fd: number | undefined;
     try {
-      this.size = fstatSync(this.fd).size;
+      const probe = new IdxProbe((buf, position) => readFully(idxFd, buf, position, idxPath), fstatSync(idxFd).size, idxPath);
+      fd = openSync(packPath, 'r');
+      this.size = fstatSync(fd).size;
       if (this.size < 32) throw new GitFormatError(`${packPath} is truncated`);
       const head = Buffer.alloc(12);
       const tail = Buffer.alloc(20);
-      this.readAt(head, 0);
-      this.readAt(tail, this.size - 20);
-      if (head.readUInt32BE(0) !== PACK_SIGNATURE || head.readUInt32BE(8) !== this.index.count) {
+      readFully(fd, head, 0, packPath);
+      readFully(fd, tail, this.size - 20, packPath);
+      if (head.readUInt32BE(0) !== PACK_SIGNATURE || head.readUInt32BE(8) !== probe.count) {
         throw new GitFormatError(`${packPath} does not match its index`);
       }
-      if (!tail.equals(this.index.packChecksum)) throw new GitFormatError(`${packPath} checksum does not match its index`);
+      if (!tail.equals(probe.packChecksum)) throw new GitFormatError(`${packPath} checksum does not match its index`);
+      this.probe = probe;
     } catch (err) {
-      closeSync(this.fd);
+      closeSync(idxFd);
+      if (fd !== undefined) closeSync(fd);
       throw err;
     }
+    this.fd = fd;
+    this.idxFd = idxFd;
+  }
+
+  /** The whole idx, read on first use (and then kept: whoever needs it makes many lookups). */
+  get index(): PackIndex {
+    if (!this.whole) {
+      const fd = this.idxFd!;
+      const buf = Buffer.allocUnsafe(fstatSync(fd).size);
+      readFully(fd, buf, 0, this.idxPath);
+      this.whole = new PackIndex(buf, this.idxPath);
+      closeSync(fd);
+      this.idxFd = undefined;
+      this.probe = undefined;
+    }
+    return this.whole;
+  }
+
+  /** The pack offset of the object whose id is at bytes [at, at + 20) of `src`, or -1. */
+  offsetOf(src: Uint8Array, at: number): number {
+    if (this.probe && ++this.probes <= PROBED_LOOKUPS) return this.probe.offsetOf(src, at);
+    const index = this.index;
+    const pos = index.findAt(src, at);
+    return pos < 0 ? -1 : index.offsetAt(pos);
   }
 
   /** Fills `buf` from the pack at `position`; reads smaller than a block go through the block cache. */
@@ -135,12 +179,7 @@ export class PackFile {
   private readDirect(buf: Buffer, position: number): void {
     packReads.calls++;
     packReads.bytes += buf.length;
-    let done = 0;
-    while (done < buf.length) {
-      const n = readSync(this.fd, buf, done, buf.length - done, position + done);
-      if (n === 0) throw new GitFormatError(`${this.idxPath}: pack ends before offset ${position + buf.length}`);
-      done += n;
-    }
+    readFully(this.fd, buf, position, `${this.idxPath}: pack`);
   }
 
   /** The entry header at `offset`. */
@@ -149,10 +188,20 @@ export class PackFile {
     return this.decodeHeader(this.bytesAt(offset, Math.min(MAX_ENTRY_HEADER, this.size - 20 - offset)), offset);
   }
 
-  /** The header and compressed data of the entry at `offset`, read as one piece sized to the entry (maybe a view of the cache: never modify it). */
+  /**
+   * The header and compressed data of the entry at `offset`, read as one piece (maybe a view of
+   * the cache: never modify it). The data is exactly the entry's once the idx is held whole, and
+   * may run on past the entry before (see WINDOWED_ENTRY): for inflating, not for copying.
+   */
   entry(offset: number): { h: EntryHeader; raw: Buffer } {
     if (offset < 12 || offset >= this.size - 20) throw new GitFormatError(`${this.idxPath}: no entry can start at offset ${offset}`);
-    const buf = this.bytesAt(offset, this.entryEnd(offset) - offset);
+    let end: number;
+    if (this.whole) end = this.entryEnd(offset);
+    else {
+      const h = this.header(offset);
+      end = h.size <= WINDOWED_ENTRY ? Math.min(this.size - 20, offset + h.length + maxDeflatedSize(h.size)) : this.entryEnd(offset);
+    }
+    const buf = this.bytesAt(offset, end - offset);
     const h = this.decodeHeader(buf, offset);
     return { h, raw: buf.subarray(h.length) };
   }
@@ -186,6 +235,8 @@ export class PackFile {
 
   close(): void {
     closeSync(this.fd);
+    if (this.idxFd !== undefined) closeSync(this.idxFd);
+    this.idxFd = undefined;
   }
 
   private offsetOrder(): OffsetOrder {
@@ -213,6 +264,15 @@ export class PackFile {
       this.order = { offsets, positions };
     }
     return this.order;
+  }
+}
+
+/** Fills `buf` from `fd` at `position`; a file that ends first is malformed. */
+function readFully(fd: number, buf: Buffer, position: number, name: string): void {
+  for (let done = 0; done < buf.length; ) {
+    const n = readSync(fd, buf, done, buf.length - done, position + done);
+    if (n === 0) throw new GitFormatError(`${name} ends before offset ${position + buf.length}`);
+    done += n;
   }
 }
 

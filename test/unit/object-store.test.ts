@@ -35,6 +35,24 @@ describe('ObjectStore', () => {
     }
   });
 
+  test('reads every object as native git does, first through the idx in place, then once the idx is read whole', () => {
+    const store = new ObjectStore([objects]);
+    try {
+      const oids = allObjects(join(repo, '.git'));
+      assert.ok(oids.length < 2048, 'the first pass is made before the idx is read whole');
+      const sizes = gitText(join(repo, '.git'), ['cat-file', '--batch-check=%(objectsize)'], oids.join('\n') + '\n').trim().split('\n').map(Number);
+      const blob = oids.find((oid) => store.typeOf(oid) === 'blob')!;
+      const content = git(join(repo, '.git'), ['cat-file', 'blob', blob]);
+      for (let pass = 0; pass * oids.length <= 2 * 2048; pass++) {
+        oids.forEach((oid, i) => assert.equal(store.read(oid)?.data.length, sizes[i], `${oid} in pass ${pass}`));
+        assert.ok(store.read(blob)!.data.equals(content));
+        assert.equal(store.read('1'.repeat(40)), null);
+      }
+    } finally {
+      store.close();
+    }
+  });
+
   test('stores share one open pack, also across a rename (a quarantine moved into the repo); the last to let go closes it', () => {
     const quarantine = initBare(join(work, 'quarantine'));
     const moved = initBare(join(work, 'moved'));

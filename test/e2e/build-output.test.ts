@@ -65,7 +65,7 @@ describe('100 MB of build output', () => {
     for await (const line of readline.createInterface({ input: fs.createReadStream(errFile) })) {
       if (/^remote: {8}x{99}\s*$/.test(line)) shown++;
       if (/^remote: {8}loud build done\s*$/.test(line)) last = 1;
-      const m = /\[slipway: (\d+) lines \(\d+ bytes\) of output dropped here: your connection was slower than the build/.exec(line);
+      const m = /\[slipway: (\d+) lines? \(\d+ bytes\) of output dropped here: your connection was slower than the build/.exec(line);
       if (m) dropped += Number(m[1]);
       if (/^remote: loud\/main [0-9a-f]{8}: no runners/.test(line)) done = true;
     }

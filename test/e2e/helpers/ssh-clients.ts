@@ -135,6 +135,6 @@ export async function plinkRsaLogins(inst: Instance, count: number): Promise<str
   return failures;
 }
 
-/** An instance for many logins at once from one address (more than the default pre-auth share). */
-export const MANY_LOGINS_YML = 'limits:\n  max_unauthenticated_per_source: 64\n';
+/** An instance for many logins at once from one address and user (more than the default pre-auth share and per-user caps: 50 run at once). */
+export const MANY_LOGINS_YML = 'limits:\n  max_unauthenticated_per_source: 64\n  max_connections_per_user: 64\n  max_sessions_per_user: 64\n';
 

@@ -7,8 +7,10 @@
  * pages (both isolates), the node binary. Three pushes by default, each into a new gateway.
  * `--warm`: the gateway first takes the same push into another repo, so the push measured is
  * one a gateway that has served before makes (JIT done, arenas and nursery at working size).
+ * `--timeline`: also prints, every 100 ms, the RSS above idle and how it splits by kind (what
+ * grows while the pack arrives, what at the push's end).
  *
- *   npm run build && node --import tsx bench/push-memory.ts <bare repo> [--runs N] [--warm]
+ *   npm run build && node --import tsx bench/push-memory.ts <bare repo> [--runs N] [--warm] [--timeline]
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -42,7 +44,22 @@ function kind(range: string, name: string): string {
   return 'anonymous (large mallocs)';
 }
 
-async function pushOnce(source: string, specs: string, branches: string[], dir: string, warm: boolean): Promise<{ ms: number; peakAt: number; idle: number; above: number; pack: number; byKind: Map<string, number> }> {
+/** Resident bytes by kind in `now` against `idle`. */
+function byKindAbove(idle: Smaps, now: Smaps): Map<string, number> {
+  const byKind = new Map<string, number>();
+  for (const key of new Set([...idle.keys(), ...now.keys()])) {
+    const k = key.slice(key.indexOf(' ') + 1);
+    byKind.set(k, (byKind.get(k) ?? 0) + ((now.get(key) ?? 0) - (idle.get(key) ?? 0)) * 1024);
+  }
+  return byKind;
+}
+
+function describeKinds(byKind: Map<string, number>, least: number): string {
+  const kinds = [...byKind].filter(([, b]) => Math.abs(b) >= least).sort((a, b) => b[1] - a[1]);
+  return kinds.map(([k, b]) => `${k} ${fmtMiB(b)}`).join(', ');
+}
+
+async function pushOnce(source: string, specs: string, branches: string[], dir: string, warm: boolean, timeline: boolean): Promise<{ ms: number; peakAt: number; idle: number; above: number; pack: number; byKind: Map<string, number> }> {
   const env = await setupHistoryEnv(dir);
   const slip = await startSlipway({
     root: join(import.meta.dirname, '..'),
@@ -62,18 +79,19 @@ async function pushOnce(source: string, specs: string, branches: string[], dir: 
     let peakMaps = idleMaps;
     let peakAt = 0;
     const start = Date.now();
+    let lastLine = 0;
     const timer = setInterval(() => {
       const v = rss();
       if (v > peak) [peak, peakMaps, peakAt] = [v, smaps(slip.pid), Date.now() - start];
+      if (timeline && Date.now() - lastLine >= 100) {
+        lastLine = Date.now();
+        console.log(`  ${((lastLine - start) / 1000).toFixed(2)} s: ${fmtMiB(v - idle)}; ${describeKinds(byKindAbove(idleMaps, smaps(slip.pid)), 512 << 10)}`);
+      }
     }, 10);
     const push = await pushAll('r');
     clearInterval(timer);
     if (push.code !== 0) throw new Error(`the push failed: ${push.stderr.trim()}`);
-    const byKind = new Map<string, number>();
-    for (const key of new Set([...idleMaps.keys(), ...peakMaps.keys()])) {
-      const k = key.slice(key.indexOf(' ') + 1);
-      byKind.set(k, (byKind.get(k) ?? 0) + ((peakMaps.get(key) ?? 0) - (idleMaps.get(key) ?? 0)) * 1024);
-    }
+    const byKind = byKindAbove(idleMaps, peakMaps);
     const pack = Number(/size-pack: (\d+)/.exec((await runOk('git', ['--git-dir', source, 'count-objects', '-v'])).stdout)?.[1] ?? 0) * 1024;
     return { ms: push.ms, peakAt, idle, above: peak - idle, pack, byKind };
   } finally {
@@ -86,9 +104,11 @@ const runsAt = args.indexOf('--runs');
 const runs = runsAt >= 0 ? Number(args.splice(runsAt, 2)[1]) : 3;
 const warmAt = args.indexOf('--warm');
 const warm = warmAt >= 0 && args.splice(warmAt, 1).length > 0;
+const timelineAt = args.indexOf('--timeline');
+const timeline = timelineAt >= 0 && args.splice(timelineAt, 1).length > 0;
 const source = args[0];
 if (!source) {
-  console.error('usage: node --import tsx bench/push-memory.ts <bare repo> [--runs N] [--warm]');
+  console.error('usage: node --import tsx bench/push-memory.ts <bare repo> [--runs N] [--warm] [--timeline]');
   process.exit(2);
 }
 const work = mkdtempSync(join(tmpdir(), 'slipway-push-memory-'));
@@ -98,9 +118,8 @@ try {
   writeFileSync(specs, refs.map((r) => `${r}:${r}`).join('\n') + '\n');
   const branches = refs.filter((r) => r.startsWith('refs/heads/')).map((r) => r.slice(11));
   for (let i = 0; i < runs; i++) {
-    const r = await pushOnce(source, specs, branches, join(work, `run${i}`), warm);
-    const kinds = [...r.byKind].filter(([, b]) => Math.abs(b) >= 256 << 10).sort((a, b) => b[1] - a[1]);
-    console.log(`push ${i + 1}: ${(r.ms / 1000).toFixed(2)} s; peak RSS at ${(r.peakAt / 1000).toFixed(2)} s, ${fmtMiB(r.above)} above idle (${fmtMiB(r.idle)}) for a ${fmtMiB(r.pack)} pack; ${kinds.map(([k, b]) => `${k} ${fmtMiB(b)}`).join(', ')}`);
+    const r = await pushOnce(source, specs, branches, join(work, `run${i}`), warm, timeline);
+    console.log(`push ${i + 1}: ${(r.ms / 1000).toFixed(2)} s; peak RSS at ${(r.peakAt / 1000).toFixed(2)} s, ${fmtMiB(r.above)} above idle (${fmtMiB(r.idle)}) for a ${fmtMiB(r.pack)} pack; ${describeKinds(r.byKind, 256 << 10)}`);
   }
 } finally {
   cleanupAll();

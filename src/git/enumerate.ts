@@ -28,6 +28,67 @@ export interface EnumerateInput {
 
 export class EnumerateError extends Error {}
 
+/**
+ * A tree walk two threads share: the commits' root trees in chunks, the first and the end of the
+ * unclaimed chunks in one 32-bit word of shared memory, so a claim is one compare-and-swap. This
+ * thread takes chunks from the front (the newest commits), the other from the back, until they
+ * meet: whichever is slower (a busy or a cold thread) takes fewer.
+ */
+export class SharedChunks {
+  readonly count: number;
+
+  constructor(
+    readonly trees: string[],
+    readonly chunkSize: number,
+    readonly word: Int32Array = new Int32Array(new SharedArrayBuffer(4)),
+    fresh = true,
+  ) {
+    this.count = Math.ceil(trees.length / chunkSize);
+    if (this.count > 0xffff) throw new Error('too many chunks for one word');
+    if (fresh) Atomics.store(word, 0, this.count << 16);
+  }
+
+  /** The next chunk from the front (or the back), or -1 once all are claimed. */
+  claim(fromBack: boolean): number {
+    for (;;) {
+      const v = Atomics.load(this.word, 0);
+      const front = v & 0xffff;
+      const end = v >>> 16;
+      if (front >= end) return -1;
+      const next = fromBack ? front | ((end - 1) << 16) : (front + 1) | (end << 16);
+      if (Atomics.compareExchange(this.word, 0, v, next) === v) return fromBack ? end - 1 : front;
+    }
+  }
+
+  chunk(c: number): string[] {
+    return this.trees.slice(c * this.chunkSize, (c + 1) * this.chunkSize);
+  }
+}
+
+/**
+ * Walks chunks of trees on another thread (the indexing thread), from the back of `chunks`: the
+ * trees and blobs below them not below `bounds`, as 20-byte ids end to end. Rejects when it
+ * cannot (the caller then walks what that thread did not hand back).
+ */
+export type TreeWalker = (chunks: SharedChunks, bounds: string[]) => Promise<Uint8Array>;
+
+export interface EnumerateOptions {
+  walker?: TreeWalker;
+  /** commits whose trees are sent before the walk is shared (default PARALLEL_ABOVE) */
+  parallelAbove?: number;
+  /** commits' trees per chunk of a shared walk (default CHUNK_COMMITS) */
+  chunkCommits?: number;
+}
+
+/**
+ * Fetches sending more commits' trees than this share the tree walk with the indexing thread:
+ * the client waits for the whole enumeration before the first byte of the pack, and the walk is
+ * most of a full clone's enumeration (1.3 of 1.5 s for the 20,000-commit history).
+ */
+export const PARALLEL_ABOVE = 2_000;
+/** commits' trees per chunk of a shared walk */
+const CHUNK_COMMITS = 256;
+
 const tick = () => new Promise((r) => setImmediate(r));
 
 function commitOf(store: ObjectStore, oid: string) {
@@ -145,7 +206,7 @@ export async function planShallowByRevList(store: ObjectStore, wants: string[], 
  * the trees of boundary commits (the client has those whole), as `rev-list --objects` does.
  * Commits and tags come first.
  */
-export async function enumerateObjects(store: ObjectStore, input: EnumerateInput): Promise<string[]> {
+export async function enumerateObjects(store: ObjectStore, input: EnumerateInput, opts: EnumerateOptions = {}): Promise<string[]> {
   const stops = input.plan.stops;
   const unshallow = new Set(input.plan.unshallow);
   const { tags, commits, others } = peelWants(store, input.wants);
@@ -205,14 +266,44 @@ export async function enumerateObjects(store: ObjectStore, input: EnumerateInput
 
   const seen = new OidTable();
   const walk = { trees: 0 };
-  for (const b of boundary) await walkTree(store, commitOf(store, b).tree, seen, null, walk);
+  const bounds = [...boundary].map((b) => commitOf(store, b).tree);
+  for (const b of bounds) await walkTree(store, b, seen, null, walk);
   const visit = (oid: string) => out.push(oid);
-  for (const t of trees) await walkTree(store, t, seen, visit, walk);
+  if (opts.walker && trees.length > (opts.parallelAbove ?? PARALLEL_ABOVE)) {
+    const chunks = new SharedChunks(trees, opts.chunkCommits ?? CHUNK_COMMITS);
+    const elsewhere = opts.walker(chunks, bounds).catch(() => null); // the walker says why
+    const mine = new Set<number>();
+    for (let c = chunks.claim(false); c >= 0; c = chunks.claim(false)) {
+      mine.add(c);
+      for (const t of chunks.chunk(c)) await walkTree(store, t, seen, visit, walk);
+    }
+    // What both threads reach is sent once.
+    const walked = await elsewhere;
+    if (walked) {
+      for (let at = 0; at < walked.length; at += 20) if (addNew(seen, walked, at) >= 0) visit(Buffer.from(walked.buffer, walked.byteOffset + at, 20).toString('hex'));
+    } else {
+      for (let c = 0; c < chunks.count; c++) if (!mine.has(c)) for (const t of chunks.chunk(c)) await walkTree(store, t, seen, visit, walk);
+    }
+  } else for (const t of trees) await walkTree(store, t, seen, visit, walk);
   for (const r of others) {
     if (store.read(r)?.type === 'tree') await walkTree(store, r, seen, visit, walk);
     else if (addNew(seen, Buffer.from(r, 'hex'), 0) >= 0) visit(r);
   }
   return out;
+}
+
+/** A TreeWalker's work on its thread: chunks from the back, as 20-byte ids end to end. */
+export async function walkChunks(store: ObjectStore, chunks: SharedChunks, bounds: string[]): Promise<Uint8Array> {
+  const seen = new OidTable();
+  const walk = { trees: 0 };
+  for (const b of bounds) await walkTree(store, b, seen, null, walk);
+  const marked = seen.size;
+  for (let c = chunks.claim(true); c >= 0; c = chunks.claim(true)) {
+    for (const t of chunks.chunk(c)) await walkTree(store, t, seen, null, walk);
+  }
+  const ids = new Uint8Array((seen.size - marked) * 20);
+  for (let k = marked; k < seen.size; k++) ids.set(seen.key(k), (k - marked) * 20);
+  return ids;
 }
 
 /** Commits by committer time, newest first (a binary max-heap). */

@@ -2,7 +2,8 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type { SpecialBlob } from './fsck.ts';
 import { runIndexJob } from './index-job.ts';
-import type { FromWorker, ToWorker, WorkerJob } from './index-messages.ts';
+import { EnumerateError } from './enumerate.ts';
+import type { FromWorker, ToWorker, WalkJob, WorkerJob } from './index-messages.ts';
 import { PackError, type IndexPackResult, type PackSource } from './pack-indexer.ts';
 
 /** What the indexer's checks found in a pushed pack (see PackObjectCheck). */
@@ -39,6 +40,11 @@ export async function indexPushedPack(job: WorkerJob, source: PackSource, onProg
   return indexThread().index(job, source, onProgress);
 }
 
+/** A share of a fetch's tree walk on the indexing thread (see TreeWalker in enumerate.ts). */
+export function walkTreesOffThread(job: WalkJob): Promise<Uint8Array> {
+  return indexThread().walk(job);
+}
+
 /**
  * Starts the indexing thread ahead of the first big push (the gateway does at start): a fresh V8
  * isolate loading the git modules takes 50-250 ms and about 12 MiB, paid once, not per push.
@@ -70,16 +76,20 @@ function indexThread(): IndexThread {
   return thread;
 }
 
+type Outcome = Exclude<FromWorker, { t: 'progress' }>;
+
 /** A job's ends: each settles it once (a later one is ignored). */
 interface Job {
-  onProgress: Progress;
-  resolve: (p: PushedPack) => void;
+  onProgress?: Progress;
+  /** the thread's last word on the job */
+  outcome: (m: Outcome) => void;
   reject: (err: unknown) => void;
 }
 
 /**
  * One worker thread for the gateway's life, indexing every big push (overlapping pushes run as
- * jobs side by side). If it dies, the jobs it had fail and the next push starts a new one.
+ * jobs side by side) and sharing big fetches' tree walks. If it dies, the jobs it had fail (a
+ * walk's fetch walks its share itself) and the next job starts a new one.
  */
 class IndexThread {
   private readonly worker: Worker;
@@ -125,7 +135,12 @@ class IndexThread {
         if (sourceError) reject(sourceError);
         else f();
       };
-      this.track(id, { onProgress, resolve: (p) => settle(() => resolve(p)), reject: (err) => settle(() => reject(err)) });
+      const outcome = (m: Outcome) => {
+        if (m.t === 'done') settle(() => resolve({ ...m.result, check: { doubt: m.check.doubt, warnings: new Map(m.check.warnings), special: m.check.special }, offThread: true }));
+        else if (m.t === 'refused') settle(() => reject(new PackError(m.message)));
+        else settle(() => reject(new Error(`pack indexing failed on its thread: ${m.t === 'failed' ? m.message : m.t}`)));
+      };
+      this.track(id, { onProgress, outcome, reject: (err) => settle(() => reject(err)) });
       tell({ t: 'job', id, job });
       void (async () => {
         let avail = 0;
@@ -144,21 +159,26 @@ class IndexThread {
     });
   }
 
+  /** Part of a fetch's tree walk (see TreeWalker in enumerate.ts). */
+  walk(job: WalkJob): Promise<Uint8Array> {
+    const id = this.nextId++;
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const outcome = (m: Outcome) => {
+        if (m.t === 'walked') resolve(m.ids);
+        else if (m.t === 'refused') reject(new EnumerateError(m.message));
+        else reject(new Error(`tree walk failed on its thread: ${m.t === 'failed' ? m.message : m.t}`));
+      };
+      this.track(id, { outcome, reject });
+      this.worker.postMessage({ t: 'walk', id, walk: job } satisfies ToWorker);
+    });
+  }
+
   private heard(m: FromWorker): void {
     const job = this.jobs.get(m.id);
     if (!job) return;
-    if (m.t === 'progress') return job.onProgress(m.phase, m.done, m.total);
+    if (m.t === 'progress') return job.onProgress?.(m.phase, m.done, m.total);
     this.untrack(m.id);
-    switch (m.t) {
-      case 'done': {
-        const check = { doubt: m.check.doubt, warnings: new Map(m.check.warnings), special: m.check.special };
-        return job.resolve({ ...m.result, check, offThread: true });
-      }
-      case 'refused':
-        return job.reject(new PackError(m.message));
-      case 'failed':
-        return job.reject(new Error(`pack indexing failed on its thread: ${m.message}`));
-    }
+    job.outcome(m);
   }
 }
 

@@ -3,13 +3,17 @@
  * deltas and checking every object of a big push here leaves the event loop to every other
  * session. It runs as long as the gateway, one job per big push (several at once if pushes
  * overlap), each reading the pack file the main thread writes as the pack arrives; the main
- * thread says how far the file goes after every write.
+ * thread says how far the file goes after every write. It also walks half the trees of a big
+ * clone's enumeration (enumerate.ts), so that both cores walk while the client waits.
  */
 import os from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { GarbagePacer } from '../lib/garbage-pacer.ts';
+import { EnumerateError, SharedChunks, walkChunks } from './enumerate.ts';
 import { runIndexJob } from './index-job.ts';
-import type { FromWorker, ToWorker, WorkerJob } from './index-messages.ts';
+import type { FromWorker, ToWorker, WalkJob, WorkerJob } from './index-messages.ts';
+import { ObjectStore } from './object-store.ts';
+import { GitFormatError } from './objects.ts';
 import { PackError, type PackSource } from './pack-indexer.ts';
 
 const WORKER_NICE = 10;
@@ -42,18 +46,42 @@ class ArrivingPack implements PackSource {
 
 port.on('message', (m: ToWorker) => {
   if (m.t === 'job') void run(m.id, m.job);
+  else if (m.t === 'walk') void walk(m.id, m.walk);
   else arriving.get(m.id)?.told(m.avail, m.ended);
 });
+
+/** A walk's delta-base cache: it reads trees, most of them deltas of the tree read just before. */
+const WALK_CACHE = 32 << 20;
+let walking = 0;
+
+async function walk(id: number, job: WalkJob): Promise<void> {
+  walking++;
+  const store = new ObjectStore(job.storeDirs, { cacheBytes: WALK_CACHE });
+  let outcome: FromWorker;
+  try {
+    const ids = await walkChunks(store, new SharedChunks(job.trees, job.chunkSize, job.word, false), job.bounds);
+    outcome = { id, t: 'walked', ids };
+  } catch (err) {
+    if (err instanceof EnumerateError || err instanceof GitFormatError) outcome = { id, t: 'refused', message: err.message };
+    else outcome = { id, t: 'failed', message: err instanceof Error ? (err.stack ?? err.message) : String(err) };
+  } finally {
+    store.close();
+    walking--;
+  }
+  if (arriving.size === 0 && walking === 0) GarbagePacer.collectAll();
+  if (outcome.t === 'walked') port.postMessage(outcome, [outcome.ids.buffer as ArrayBuffer]); // handed over, not copied
+  else post(outcome);
+}
 
 async function run(id: number, job: WorkerJob): Promise<void> {
   const pack = new ArrivingPack();
   arriving.set(id, pack);
   const outcome = await index(id, job, pack);
   arriving.delete(id);
-  // Between pushes the thread holds no pack's tables: they die with a full collection now, not
+  // Between jobs the thread holds no pack's tables: they die with a full collection now, not
   // whenever the heap next fills (the thread allocates nothing meanwhile); and before the main
   // thread hears of the outcome, so that its work at the push's end does not stack on them.
-  if (arriving.size === 0) GarbagePacer.collectAll();
+  if (arriving.size === 0 && walking === 0) GarbagePacer.collectAll();
   post(outcome);
 }
 

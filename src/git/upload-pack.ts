@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { Logger } from '../lib/log.ts';
-import { enumerateObjects, EnumerateError, planShallow, planShallowByRevList, type ShallowPlan } from './enumerate.ts';
+import { enumerateObjects, EnumerateError, planShallow, planShallowByRevList, type ShallowPlan, type TreeWalker } from './enumerate.ts';
+import { walkTreesOffThread } from './index-off-thread.ts';
 import type { ChannelWriter, StreamReader } from './io.ts';
 import { ObjectStore } from './object-store.ts';
 import { parseTag } from './objects.ts';
@@ -109,7 +110,7 @@ async function serveV0Refs(reader: StreamReader, w: ChannelWriter, store: Object
     }
     const haves = await negotiate(reader, w, store, req.caps);
     if (haves === null) return; // the client hung up during negotiation (it had everything)
-    const objects = await enumerateObjects(store, { wants: req.wants, haves, clientShallows: req.clientShallows, plan });
+    const objects = await enumerateObjects(store, { wants: req.wants, haves, clientShallows: req.clientShallows, plan }, { walker: walkerFor(opts.gitDir, opts.log) });
     await sendPack(w, store, view, req, objects, opts, loopDelay);
   } catch (err) {
     if (!(err instanceof EnumerateError)) throw err;
@@ -264,6 +265,15 @@ async function negotiate(reader: StreamReader, w: ChannelWriter, store: ObjectSt
     else if (multi) await w.pkt(`ACK ${oid} continue\n`);
     else if (common.length === 1) await w.pkt(`ACK ${oid}\n`);
   }
+}
+
+/** A big fetch's tree walk is shared with the indexing thread, reading the same repo. */
+function walkerFor(gitDir: string, log: Logger): TreeWalker {
+  return (chunks, bounds) =>
+    walkTreesOffThread({ storeDirs: [path.join(gitDir, 'objects')], trees: chunks.trees, chunkSize: chunks.chunkSize, word: chunks.word, bounds }).catch((err: unknown) => {
+      log.warn('tree walk on the indexing thread failed; this thread walks its share', { error: err instanceof Error ? err.message : String(err) });
+      throw err;
+    });
 }
 
 /** The pack of `objects` (plus tags that include-tag brings), with progress unless asked not to. */
@@ -439,7 +449,7 @@ async function fetchV2(w: ChannelWriter, store: ObjectStore, view: RefView, args
         for (const u of plan.unshallow) await w.pkt(`unshallow ${u}\n`);
         await w.delim();
       }
-      objects = await enumerateObjects(store, { wants: req.wants, haves: common, clientShallows: req.clientShallows, plan });
+      objects = await enumerateObjects(store, { wants: req.wants, haves: common, clientShallows: req.clientShallows, plan }, { walker: walkerFor(opts.gitDir, opts.log) });
     } catch (err) {
       if (!(err instanceof EnumerateError)) throw err;
       // Nothing of the packfile section was sent yet: a plain error line ends the response.

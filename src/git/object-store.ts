@@ -152,15 +152,10 @@ export class ObjectStore {
       if (!loc) return this.readLoose(oid)?.type ?? null;
       for (let hops = 0; hops <= MAX_CHAIN; hops++) {
         const h: EntryHeader = loc.pack.header(loc.offset);
-        if (h.code === OBJ_OFS_DELTA) {
-          loc = { ...loc, offset: loc.offset - h.baseDistance! };
-        } else if (h.code === OBJ_REF_DELTA) {
-          const next = this.locate(h.baseOid!);
-          if (!next) return this.readLoose(h.baseOid!)?.type ?? null;
-          loc = next;
-        } else {
-          return typeName(h.code)!;
-        }
+        if (h.code !== OBJ_OFS_DELTA && h.code !== OBJ_REF_DELTA) return typeName(h.code)!;
+        const next = this.deltaBase(loc, h);
+        if (!next) return this.readLoose(h.baseOid!)?.type ?? null;
+        loc = next;
       }
       throw new GitFormatError(`delta chain of ${oid} does not end`);
     });
@@ -264,6 +259,12 @@ export class ObjectStore {
     return { type: m[1], data: raw.subarray(nul + 1) };
   }
 
+  /** Where the base of the delta at `loc` is stored: null for a REF_DELTA base that is in no pack (maybe loose). */
+  private deltaBase(loc: Location, h: EntryHeader): Location | null {
+    if (h.code === OBJ_OFS_DELTA) return { ...loc, offset: loc.offset - h.baseDistance! };
+    return this.locate(h.baseOid!) ?? null;
+  }
+
   /** Walks the delta chain down to a full or cached object, then applies the deltas back up. */
   private readPacked(start: Location): GitObject {
     const chain: Array<{ loc: Location; h: EntryHeader; raw: Buffer }> = [];
@@ -284,11 +285,7 @@ export class ObjectStore {
         break;
       }
       chain.push({ loc, h, raw });
-      if (h.code === OBJ_OFS_DELTA) {
-        loc = { ...loc, offset: loc.offset - h.baseDistance! };
-        continue;
-      }
-      const next = this.locate(h.baseOid!);
+      const next = this.deltaBase(loc, h);
       if (next) {
         loc = next;
         continue;

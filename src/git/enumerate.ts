@@ -270,7 +270,8 @@ export async function enumerateObjects(store: ObjectStore, input: EnumerateInput
   for (const b of bounds) await walkTree(store, b, seen, null, walk);
   const visit = (oid: string) => out.push(oid);
   if (opts.walker && trees.length > (opts.parallelAbove ?? PARALLEL_ABOVE)) {
-    const chunks = new SharedChunks(trees, opts.chunkCommits ?? CHUNK_COMMITS);
+    // Chunks grow past CHUNK_COMMITS only where a history would need more than a word can count.
+    const chunks = new SharedChunks(trees, Math.max(opts.chunkCommits ?? CHUNK_COMMITS, Math.ceil(trees.length / 0xffff)));
     const elsewhere = opts.walker(chunks, bounds).catch(() => null); // the walker says why
     const mine = new Set<number>();
     for (let c = chunks.claim(false); c >= 0; c = chunks.claim(false)) {

@@ -21,6 +21,23 @@ function history(gitDir: string, commits: number): void {
   git(gitDir, ['fast-import', '--quiet'], lines.join('\n') + '\n');
 }
 
+test('SharedChunks hands each chunk out once, from the front and from the back, until they meet', () => {
+  const trees = Array.from({ length: 1000 }, (_, i) => String(i));
+  const chunks = new SharedChunks(trees, 64);
+  assert.equal(chunks.count, 16);
+  const other = new SharedChunks(trees, 64, chunks.word, false); // the other thread's view of the same word
+  const got: number[] = [];
+  for (let turn = 0; ; turn++) {
+    const c = turn % 3 === 0 ? other.claim(true) : chunks.claim(false);
+    if (c < 0) break;
+    got.push(c);
+  }
+  assert.deepEqual([...got].sort((a, b) => a - b), Array.from({ length: 16 }, (_, i) => i));
+  assert.equal(chunks.claim(false), -1);
+  assert.equal(other.claim(true), -1);
+  assert.deepEqual(chunks.chunk(15), trees.slice(960));
+});
+
 describe('enumerateObjects', () => {
   let work: string;
   let gitDir: string;

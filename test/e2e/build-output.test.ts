@@ -13,6 +13,11 @@ import { logDir, newMarker, stopAll } from './helpers/deploy.ts';
 import { gitEnv, run, startInstance, tempDir, type Instance } from './helpers/instance.ts';
 
 const MB = 1_000_000;
+/**
+ * Holding the output would take its own 100 MB and more; what streaming leaves is collector
+ * slack, measured at 25-53 MB on a 2-core VM (V8's pages and the main thread's malloc arena).
+ */
+const GROWTH_BOUND = 80 * 1024 * 1024;
 
 function rssBytes(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -44,7 +49,7 @@ describe('100 MB of build output', () => {
   });
   after(() => stopAll(inst, marker));
 
-  test('the gateway stays within +50 MB, the pusher sees the output or a note of what it missed, the deploy log is capped with a note', async (t) => {
+  test('the gateway stays within +80 MB (not the output\'s 100), the pusher sees the output or a note of what it missed, the deploy log is capped with a note', async (t) => {
     const pid = inst.proc!.pid!;
     const baseline = rssBytes(pid);
     let peak = baseline;
@@ -56,7 +61,7 @@ describe('100 MB of build output', () => {
     clearInterval(sampler);
     fs.closeSync(fd);
     assert.equal(code, 0, fs.readFileSync(errFile, 'utf8').slice(-2000));
-    assert.ok(peak - baseline < 50 * 1024 * 1024, `the gateway grew by ${((peak - baseline) / 1024 / 1024).toFixed(1)} MB (from ${(baseline / 1024 / 1024).toFixed(0)} MB)`);
+    assert.ok(peak - baseline < GROWTH_BOUND, `the gateway grew by ${((peak - baseline) / 1024 / 1024).toFixed(1)} MB (from ${(baseline / 1024 / 1024).toFixed(0)} MB)`);
 
     let shown = 0;
     let dropped = 0;
@@ -102,6 +107,6 @@ describe('100 MB of build output', () => {
     assert.equal(code, 0);
     assert.equal(lines, 1_000_000, 'every line arrives');
     assert.equal(tail, 'loud command done');
-    assert.ok(peak - baseline < 50 * 1024 * 1024, `the gateway grew by ${((peak - baseline) / 1024 / 1024).toFixed(1)} MB`);
+    assert.ok(peak - baseline < GROWTH_BOUND, `the gateway grew by ${((peak - baseline) / 1024 / 1024).toFixed(1)} MB`);
   });
 });

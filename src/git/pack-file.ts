@@ -195,15 +195,14 @@ export class PackFile {
    */
   entry(offset: number): { h: EntryHeader; raw: Buffer } {
     if (offset < 12 || offset >= this.size - 20) throw new GitFormatError(`${this.idxPath}: no entry can start at offset ${offset}`);
-    let end: number;
-    if (this.whole) end = this.entryEnd(offset);
-    else {
-      const h = this.header(offset);
-      end = h.size <= WINDOWED_ENTRY ? Math.min(this.size - 20, offset + h.length + maxDeflatedSize(h.size)) : this.entryEnd(offset);
+    if (this.whole) {
+      const buf = this.bytesAt(offset, this.entryEnd(offset) - offset);
+      const h = this.decodeHeader(buf, offset);
+      return { h, raw: buf.subarray(h.length) };
     }
-    const buf = this.bytesAt(offset, end - offset);
-    const h = this.decodeHeader(buf, offset);
-    return { h, raw: buf.subarray(h.length) };
+    const h = this.header(offset);
+    const end = h.size <= WINDOWED_ENTRY ? Math.min(this.size - 20, offset + h.length + maxDeflatedSize(h.size)) : this.entryEnd(offset);
+    return { h, raw: this.bytesAt(offset + h.length, end - offset - h.length) };
   }
 
   /** Inflates the data `entry` returned. */

@@ -45,7 +45,11 @@ export async function spawnApp(spec: ProcessSpec, limits: LogLimits): Promise<Sp
   }
   fs.mkdirSync(path.dirname(spec.logFile), { recursive: true });
   const c = spec.confine ?? UNCONFINED;
-  const argv = confinedArgv(c, ['/bin/sh', '-c', spec.cmd], spec.cwd);
+  // In a sandbox the shell is the first process bwrap starts: dying of the group's SIGTERM at
+  // once, it would end the sandbox and SIGKILL the app before the app had stopped. A trap that
+  // does nothing keeps the shell until the app has exited; the app gets the default handling back.
+  const script = c.mode === 'sandbox' ? `trap : TERM INT HUP\n${spec.cmd}` : spec.cmd;
+  const argv = confinedArgv(c, ['/bin/sh', '-c', script], spec.cwd);
   const args = ['-c', WRAPPER, 'slipway-app', LOG_WRITER, spec.logFile, String(limits.maxBytes), String(limits.keep), spec.release, c.mode === 'sandbox' ? 'wait' : 'exec', ...argv];
   const child = spawn('/bin/bash', args, { cwd: spec.cwd, env: spec.env, detached: true, stdio: 'ignore' });
   child.unref();

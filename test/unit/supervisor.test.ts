@@ -394,4 +394,21 @@ describe('supervisor', () => {
     assert.equal(pidAlive(appPid), false);
     assert.match(read(s.logFile), / bye\n$/);
   });
+
+  const sandboxable = process.getuid?.() === 0 && fs.existsSync('/usr/bin/bwrap');
+  test('a sandboxed app has the time its SIGTERM handler takes: the sandbox ends once the app has exited', { skip: !sandboxable && !process.env.CI && 'needs root and bwrap (package bubblewrap; CI has both)' }, async () => {
+    const dir = tempDir();
+    fs.writeFileSync(
+      path.join(dir, 'slow-stop.js'),
+      `console.log('ready'); setInterval(() => {}, 1000);\n` +
+        `process.on('SIGTERM', () => { console.log('stopping'); setTimeout(() => { console.log('stopped'); process.exit(0); }, 300); });\n`,
+    );
+    const sup = supervisor(dir);
+    const confine = { mode: 'sandbox' as const, user: null, home: dir, writable: [dir], hidden: [], limits: { processes: null, openFiles: 0, memoryBytes: 0 } };
+    const s = { ...spec(dir, 'web', 'node slow-stop.js'), confine };
+    await start(sup, s);
+    await waitFor('the app to start', () => / r1 ready\n/.test(read(s.logFile)));
+    await sup.stop(s.id, 5000);
+    assert.match(read(s.logFile), / r1 stopping\n.* r1 stopped\n$/s);
+  });
 });

@@ -201,15 +201,35 @@ test('a gc killed at any moment leaves a valid repo, and the next gc finishes th
 process.stdout.write('go\\n');
 await gc(process.argv[1], { graceMs: ${GRACE}, keepAlive: () => [${JSON.stringify(f.release)}] });
 process.stdout.write('done\\n');`;
+  const startGc = (gitDir: string) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, gitDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const run = { child, out: '', doneAt: 0 };
+    child.stdout.on('data', (d: Buffer) => {
+      run.out += d.toString();
+      if (!run.doneAt && run.out.includes('done')) run.doneAt = Date.now();
+    });
+    return run;
+  };
+  // How long a whole gc of this repo takes here, on a copy: the kills are spread over that time,
+  // so that most land during a gc on a fast machine as on a slow one.
+  const copy = join(tempDir('gc-timing'), 'r.git');
+  dirs.push(dirname(copy));
+  cpSync(f.bare, copy, { recursive: true });
+  const timing = startGc(copy);
+  await waitFor(() => timing.out.includes('go'), 20_000);
+  const goAt = Date.now();
+  await waitFor(() => timing.doneAt > 0, 20_000);
+  const gcMs = timing.doneAt - goAt;
+  if (timing.child.exitCode === null) await new Promise((r) => timing.child.once('exit', r));
   let midway = 0;
-  for (const delayMs of [0, 20, 50, 100, 200, 400]) {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, f.bare], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    await waitFor(() => out.includes('go'), 20_000);
+  for (const share of [0, 0.1, 0.25, 0.4, 0.55, 0.7]) {
+    const delayMs = Math.round(share * gcMs);
+    const run = startGc(f.bare);
+    await waitFor(() => run.out.includes('go'), 20_000);
     await new Promise((r) => setTimeout(r, delayMs));
-    if (!out.includes('done')) midway++;
-    // On a fast machine the gc may have finished (and exited) before the kill.
+    if (!run.out.includes('done')) midway++;
+    // The gc may have finished (and exited) before the kill.
+    const { child } = run;
     const exited = child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', r));
     child.kill('SIGKILL');
     await exited;

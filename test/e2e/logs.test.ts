@@ -82,7 +82,14 @@ describe('logs: tail, follow across rotation and deploys, deploy logs, roles; de
   });
 
   test('-n prints the last N lines of the runner, merged by time across its processes, each prefixed with its process', async () => {
-    for (let i = 1; i <= 6; i++) await httpGet(webPorts()[i % 2]!, `/n-${i}`);
+    // Each line is stamped by its process's log writer as it reads it: the next request waits
+    // until the line is in, so that the stamps are in the order the requests were made.
+    const logs = logDir(inst, 'hello', 'main');
+    for (let i = 1; i <= 6; i++) {
+      await httpGet(webPorts()[i % 2]!, `/n-${i}`);
+      const file = path.join(logs, `web.${i % 2}.log`);
+      await waitFor(() => (fs.existsSync(file) && fs.readFileSync(file, 'utf8').includes(`GET /n-${i}\n`) ? true : null), 10_000, `/n-${i} in ${file}`);
+    }
     const tail = await waitFor(async () => {
       const r = await inst.ssh('alice', ['logs', 'hello', 'main', 'web', '-n', '3']);
       return r.stdout.includes('/n-6') ? r : null;

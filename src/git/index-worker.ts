@@ -3,8 +3,8 @@
  * deltas and checking every object of a big push here leaves the event loop to every other
  * session. It runs as long as the gateway, one job per big push (several at once if pushes
  * overlap), each reading the pack file the main thread writes as the pack arrives; the main
- * thread says how far the file goes after every write. It also walks half the trees of a big
- * clone's enumeration (enumerate.ts), so that both cores walk while the client waits.
+ * thread says how far the file goes after every write. It also takes a share of a big fetch's
+ * tree walk (enumerate.ts), so that both cores walk while the client waits.
  */
 import os from 'node:os';
 import { parentPort } from 'node:worker_threads';
@@ -62,13 +62,12 @@ async function walk(id: number, job: WalkJob): Promise<void> {
     const ids = await walkChunks(store, new SharedChunks(job.trees, job.chunkSize, job.word, false), job.bounds);
     outcome = { id, t: 'walked', ids };
   } catch (err) {
-    if (err instanceof EnumerateError || err instanceof GitFormatError) outcome = { id, t: 'refused', message: err.message };
-    else outcome = { id, t: 'failed', message: err instanceof Error ? (err.stack ?? err.message) : String(err) };
+    outcome = err instanceof EnumerateError || err instanceof GitFormatError ? { id, t: 'refused', message: err.message } : bug(id, err);
   } finally {
     store.close();
     walking--;
   }
-  if (arriving.size === 0 && walking === 0) GarbagePacer.collectAll();
+  collectIfIdle();
   if (outcome.t === 'walked') port.postMessage(outcome, [outcome.ids.buffer as ArrayBuffer]); // handed over, not copied
   else post(outcome);
 }
@@ -78,11 +77,22 @@ async function run(id: number, job: WorkerJob): Promise<void> {
   arriving.set(id, pack);
   const outcome = await index(id, job, pack);
   arriving.delete(id);
-  // Between jobs the thread holds no pack's tables: they die with a full collection now, not
-  // whenever the heap next fills (the thread allocates nothing meanwhile); and before the main
-  // thread hears of the outcome, so that its work at the push's end does not stack on them.
-  if (arriving.size === 0 && walking === 0) GarbagePacer.collectAll();
+  collectIfIdle();
   post(outcome);
+}
+
+/**
+ * Between jobs the thread holds no pack's tables: they die with a full collection now, not
+ * whenever the heap next fills (the thread allocates nothing meanwhile); and before the main
+ * thread hears of the outcome, so that its work at the push's end does not stack on them.
+ */
+function collectIfIdle(): void {
+  if (arriving.size === 0 && walking === 0) GarbagePacer.collectAll();
+}
+
+/** A bug: the stack, for the server log. */
+function bug(id: number, err: unknown): FromWorker {
+  return { id, t: 'failed', message: err instanceof Error ? (err.stack ?? err.message) : String(err) };
 }
 
 /** The job's outcome as the message that reports it: nothing of the pack's tables outlives it. */
@@ -91,7 +101,6 @@ async function index(id: number, job: WorkerJob, pack: ArrivingPack): Promise<Fr
     const { result, check } = await runIndexJob(job, pack, (phase, done, total) => post({ id, t: 'progress', phase, done, total }));
     return { id, t: 'done', result, check: { doubt: check.doubt, warnings: [...check.warnings], special: check.special } };
   } catch (err) {
-    if (err instanceof PackError) return { id, t: 'refused', message: err.message };
-    return { id, t: 'failed', message: err instanceof Error ? (err.stack ?? err.message) : String(err) };
+    return err instanceof PackError ? { id, t: 'refused', message: err.message } : bug(id, err);
   }
 }

@@ -218,6 +218,22 @@ function* deltaSteps(base: Buffer, delta: Buffer, slice: number): Generator<void
 const IDX_MAGIC = 0xff744f63; // '\377tOc'
 const IDX_HEADER = 8 + 256 * 4;
 
+/**
+ * Where an idx v2 file's sections start, from its first IDX_HEADER bytes (`head`) and its size;
+ * a file that is not one, or is cut short, is refused by name.
+ */
+function idxSections(head: Buffer, fileSize: number, name: string): { count: number; crcsAt: number; offsetsAt: number; largeAt: number } {
+  if (fileSize < IDX_HEADER + 40 || head.readUInt32BE(0) !== IDX_MAGIC || head.readUInt32BE(4) !== 2) {
+    throw new GitFormatError(`${name} is not a version 2 pack index`);
+  }
+  const count = head.readUInt32BE(IDX_HEADER - 4);
+  const crcsAt = IDX_HEADER + 20 * count;
+  const offsetsAt = crcsAt + 4 * count;
+  const largeAt = offsetsAt + 4 * count;
+  if (fileSize < largeAt + 40) throw new GitFormatError(`${name} is truncated`);
+  return { count, crcsAt, offsetsAt, largeAt };
+}
+
 /** A parsed idx v2 file held in memory: fanout lookup plus binary search over sorted oids. */
 export class PackIndex {
   readonly count: number;
@@ -229,15 +245,8 @@ export class PackIndex {
   private prefixBits = 8;
 
   constructor(private readonly buf: Buffer, name: string) {
-    if (buf.length < IDX_HEADER + 40 || buf.readUInt32BE(0) !== IDX_MAGIC || buf.readUInt32BE(4) !== 2) {
-      throw new GitFormatError(`${name} is not a version 2 pack index`);
-    }
-    this.count = buf.readUInt32BE(IDX_HEADER - 4);
+    ({ count: this.count, crcsAt: this.crcsAt, offsetsAt: this.offsetsAt, largeAt: this.largeAt } = idxSections(buf, buf.length, name));
     this.oidsAt = IDX_HEADER;
-    this.crcsAt = this.oidsAt + 20 * this.count;
-    this.offsetsAt = this.crcsAt + 4 * this.count;
-    this.largeAt = this.offsetsAt + 4 * this.count;
-    if (buf.length < this.largeAt + 40) throw new GitFormatError(`${name} is truncated`);
   }
 
   /** The pack's trailing checksum as recorded in the idx. */
@@ -337,15 +346,10 @@ export class IdxProbe {
 
   constructor(private readonly read: (buf: Buffer, position: number) => void, fileSize: number, name: string) {
     const head = Buffer.alloc(IDX_HEADER);
-    if (fileSize < IDX_HEADER + 40) throw new GitFormatError(`${name} is not a version 2 pack index`);
-    read(head, 0);
-    if (head.readUInt32BE(0) !== IDX_MAGIC || head.readUInt32BE(4) !== 2) throw new GitFormatError(`${name} is not a version 2 pack index`);
+    if (fileSize >= IDX_HEADER) read(head, 0);
+    ({ count: this.count, offsetsAt: this.offsetsAt, largeAt: this.largeAt } = idxSections(head, fileSize, name));
     this.fanout = new Uint32Array(256);
     for (let b = 0; b < 256; b++) this.fanout[b] = head.readUInt32BE(8 + 4 * b);
-    this.count = this.fanout[255]!;
-    this.offsetsAt = IDX_HEADER + 24 * this.count;
-    this.largeAt = this.offsetsAt + 4 * this.count;
-    if (fileSize < this.largeAt + 40) throw new GitFormatError(`${name} is truncated`);
     this.largeCount = Math.floor((fileSize - 40 - this.largeAt) / 8);
     this.packChecksum = Buffer.alloc(20);
     read(this.packChecksum, fileSize - 40);
